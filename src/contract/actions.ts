@@ -1,0 +1,10 @@
+/** The actions Arbiter knows. Anything else is REJECTED_INVALID. */
+export const ACTIONS = ['restart', 'rollback', 'hotfix', 'deploy', 'scale', 'drain', 'terminate'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+
+export function isAction(value: string): value is ActionName {
+  return (ACTIONS as readonly string[]).includes(value);
+}
+
+/** Actions that take capacity away while they run or after; they are checked against the disruption budget. */
+export const DISRUPTIVE_ACTIONS: ReadonlySet<ActionName> = new Set(['restart', 'drain', 'terminate']);

@@ -1,0 +1,43 @@
+import type { ActionName } from './actions.ts';
+
+/** A remediation request as it travels on `arbiter.requests` (see schemas/remediation-request.avsc). */
+export interface RemediationRequest {
+  requestId: string;
+  agentId: string;
+  resourceArn: string;
+  /** Kept as a string on the wire so an unknown action decodes and can be rejected with a reason. */
+  action: ActionName | string;
+  params: Record<string, string>;
+  expectedVersion: number | null;
+  dependsOn: string[];
+  planId: string | null;
+  step: number | null;
+  /** Epoch milliseconds. */
+  deadline: number | null;
+  reason: string | null;
+  incidentId: string | null;
+  /** Epoch milliseconds. */
+  requestedAt: number;
+}
+
+export type RequestInput = Pick<RemediationRequest, 'agentId' | 'resourceArn' | 'action'> &
+  Partial<Omit<RemediationRequest, 'agentId' | 'resourceArn' | 'action'>>;
+
+/** Fills the optional fields of a request the way the schema defaults would. */
+export function buildRequest(input: RequestInput, now: number = Date.now()): RemediationRequest {
+  return {
+    requestId: input.requestId ?? crypto.randomUUID(),
+    agentId: input.agentId,
+    resourceArn: input.resourceArn,
+    action: input.action,
+    params: input.params ?? {},
+    expectedVersion: input.expectedVersion ?? null,
+    dependsOn: input.dependsOn ?? [],
+    planId: input.planId ?? null,
+    step: input.step ?? null,
+    deadline: input.deadline ?? null,
+    reason: input.reason ?? null,
+    incidentId: input.incidentId ?? null,
+    requestedAt: input.requestedAt ?? now,
+  };
+}

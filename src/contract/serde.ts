@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
+import { ArbiterError, errorMessage } from './errors.ts';
+import type { RemediationRequest } from './request.ts';
+import type { RemediationOutcome } from './outcome.ts';
+import { valueSubject, type TopicNames } from './topics.ts';
+
+const schemaDir = new URL('../../schemas/', import.meta.url);
+export const REQUEST_SCHEMA = JSON.parse(readFileSync(new URL('remediation-request.avsc', schemaDir), 'utf8'));
+export const OUTCOME_SCHEMA = JSON.parse(readFileSync(new URL('remediation-outcome.avsc', schemaDir), 'utf8'));
+
+/**
+ * Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) through a
+ * Confluent-compatible registry. Schema ids are resolved once and cached by the client.
+ */
+export class Serde {
+  private readonly registry: SchemaRegistry;
+  private requestSchemaId = 0;
+  private outcomeSchemaId = 0;
+
+  constructor(registryUrl: string, private readonly topics: TopicNames) {
+    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 } });
+  }
+
+  /** Registers both schemas under their topic subjects with BACKWARD compatibility. Idempotent. */
+  async register(): Promise<void> {
+    const opts = (topic: string) => ({ subject: valueSubject(topic), compatibility: COMPATIBILITY.BACKWARD });
+    try {
+      const req = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(REQUEST_SCHEMA) },
+        opts(this.topics.requests),
+      );
+      const out = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(OUTCOME_SCHEMA) },
+        opts(this.topics.outcomes),
+      );
+      this.requestSchemaId = req.id;
+      this.outcomeSchemaId = out.id;
+    } catch (error) {
+      throw new ArbiterError('EXECUTOR_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, {
+        retryable: true,
+        cause: error,
+      });
+    }
+  }
+
+  get schemaIds(): { request: number; outcome: number } {
+    return { request: this.requestSchemaId, outcome: this.outcomeSchemaId };
+  }
+
+  async encodeRequest(request: RemediationRequest): Promise<Buffer> {
+    if (!this.requestSchemaId) await this.register();
+    return this.registry.encode(this.requestSchemaId, request);
+  }
+
+  async encodeOutcome(outcome: RemediationOutcome): Promise<Buffer> {
+    if (!this.outcomeSchemaId) await this.register();
+    return this.registry.encode(this.outcomeSchemaId, outcome);
+  }
+
+  /** Decodes with our schema as the reader, so records written by older or newer writers resolve. */
+  async decodeRequest(buffer: Buffer | null): Promise<RemediationRequest> {
+    return (await this.decode(buffer, REQUEST_SCHEMA)) as RemediationRequest;
+  }
+
+  async decodeOutcome(buffer: Buffer | null): Promise<RemediationOutcome> {
+    return (await this.decode(buffer, OUTCOME_SCHEMA)) as RemediationOutcome;
+  }
+
+  private async decode(buffer: Buffer | null, readerSchema: unknown): Promise<unknown> {
+    if (!buffer || buffer.length < 6 || buffer[0] !== 0) {
+      throw new ArbiterError('DECODE_FAILED', 'not Confluent-framed: expected magic byte 0 and a 4-byte schema id');
+    }
+    try {
+      return await this.registry.decode(buffer, { [SchemaType.AVRO]: { readerSchema: readerSchema as never } });
+    } catch (error) {
+      throw new ArbiterError('DECODE_FAILED', `cannot decode schema id ${buffer.readUInt32BE(1)}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/** Topic names derive from one prefix so several Arbiter installations (or test runs) can share a cluster. */
+export interface TopicNames {
+  requests: string;
+  outcomes: string;
+  observations: string;
+  deadLetter: string;
+}
+
+export function topicNames(prefix = 'arbiter'): TopicNames {
+  return {
+    requests: `${prefix}.requests`,
+    outcomes: `${prefix}.outcomes`,
+    observations: `${prefix}.observations`,
+    deadLetter: `${prefix}.dead-letter`,
+  };
+}
+
+/** Confluent TopicNameStrategy: the value subject of topic T is `T-value`. */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}
+
+/** Headers Arbiter sets on records it writes. */
+export const HEADERS = {
+  error: 'arbiter-error',
+  errorCode: 'arbiter-error-code',
+  sourceTopic: 'arbiter-source-topic',
+  sourcePartition: 'arbiter-source-partition',
+  sourceOffset: 'arbiter-source-offset',
+  reroutedFrom: 'arbiter-rerouted-from',
+} as const;
