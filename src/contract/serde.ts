@@ -74,9 +74,22 @@ export class Serde {
     try {
       return await this.registry.decode(buffer, { [SchemaType.AVRO]: { readerSchema: readerSchema as never } });
     } catch (error) {
-      throw new ArbiterError('DECODE_FAILED', `cannot decode schema id ${buffer.readUInt32BE(1)}: ${errorMessage(error)}`, {
-        cause: error,
-      });
+      const schemaId = buffer.readUInt32BE(1);
+      if (isRegistryUnavailable(error)) {
+        // The record may be fine; the registry is not. Retry instead of dead-lettering good data.
+        throw new ArbiterError('EXECUTOR_UNAVAILABLE', `schema registry unavailable while decoding schema id ${schemaId}: ${errorMessage(error)}`, {
+          retryable: true,
+          cause: error,
+        });
+      }
+      throw new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
     }
   }
+}
+
+/** 404 (unknown schema id) and Avro errors are about the record; 5xx and network errors are about the registry. */
+function isRegistryUnavailable(error: unknown): boolean {
+  const status = (error as { status?: number }).status;
+  if (typeof status === 'number') return status >= 500 || status === 429;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up|fetch failed/i.test(errorMessage(error));
 }

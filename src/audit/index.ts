@@ -1,0 +1,2 @@
+export { AuditStore } from './audit-store.ts';
+export type { RequestRow, DecisionRow, RequestStateRow, DeadLetterRow, ExecutionRow, OpenRequest } from './rows.ts';

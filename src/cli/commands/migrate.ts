@@ -1,0 +1,20 @@
+import type { Command } from 'commander';
+import { migrate } from '../../db/index.ts';
+import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
+
+export default function register(program: Command): void {
+  withConfigOption(program.command('migrate'))
+    .description('create the database if missing and apply pending SQL migrations (a no-op when current)')
+    .option('--json', 'print the result as JSON')
+    .action((options: { config?: string; json?: boolean }) =>
+      runCommand(async () => {
+        const config = configFrom(options);
+        const result = await migrate(config.databaseUrl, (line) => process.stderr.write(`${line}\n`));
+        if (options.json) printJson(result);
+        else {
+          if (result.createdDatabase) console.log('created the database');
+          console.log(result.applied.length ? `applied: ${result.applied.join(', ')}` : 'already current');
+        }
+      }),
+    );
+}

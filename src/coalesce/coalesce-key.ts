@@ -1,0 +1,10 @@
+/**
+ * Two requests are duplicates when they ask the same action on the same resource with the same
+ * parameters. Parameter order never matters; values are compared exactly.
+ */
+export function coalesceKey(resourceArn: string, action: string, params: Record<string, string>): string {
+  const canonical = Object.keys(params)
+    .sort()
+    .map((k) => [k, params[k]]);
+  return `${resourceArn}\u0000${action}\u0000${JSON.stringify(canonical)}`;
+}

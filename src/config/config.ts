@@ -1,0 +1,274 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ACTIONS, type ActionName } from '../contract/actions.ts';
+import { ArbiterError } from '../contract/errors.ts';
+
+const ms = z.number().int().nonnegative();
+const minAvailable = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+%?$/, 'a count (3) or a percentage ("50%")')]);
+
+const actionSettings = z.object({
+  /** Identical requests within this window of a primary are coalesced into it. */
+  coalesceWindowMs: ms.default(30_000),
+  /** Trailing mode: hold the primary for its window so duplicates can join before it runs. */
+  waitForDuplicates: z.boolean().default(false),
+  /** How long the executor may take before the action counts as failed. */
+  timeoutMs: ms.default(60_000),
+});
+
+const actionDefaults = Object.fromEntries(ACTIONS.map((a) => [a, actionSettings.parse({})])) as Record<
+  ActionName,
+  z.infer<typeof actionSettings>
+>;
+
+export const ConfigSchema = z
+  .object({
+    kafka: z
+      .object({
+        brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'host:port')).min(1),
+        clientId: z.string().min(1).default('arbiter'),
+        groupId: z.string().min(1).default('arbiter-workers'),
+        topicPrefix: z.string().regex(/^[A-Za-z0-9._-]+$/).default('arbiter'),
+        requestPartitions: z.number().int().min(1).max(10_000).default(12),
+        replicationFactor: z.number().int().min(1).default(1),
+        sessionTimeoutMs: ms.default(30_000),
+        heartbeatIntervalMs: ms.default(3_000),
+        partitionsConsumedConcurrently: z.number().int().min(1).default(4),
+      })
+      .strict(),
+    schemaRegistryUrl: z.url(),
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL'),
+    executor: z
+      .object({
+        url: z.url().default('http://127.0.0.1:8088'),
+        timeoutMs: ms.default(60_000),
+      })
+      .strict()
+      .default({ url: 'http://127.0.0.1:8088', timeoutMs: 60_000 }),
+    worker: z
+      .object({
+        id: z.string().min(1).default(`${hostname()}-${process.pid}`),
+        metricsPort: z.number().int().min(0).max(65_535).default(9464),
+        metricsHost: z.string().default('0.0.0.0'),
+        shutdownTimeoutMs: ms.default(30_000),
+        /** Pause a partition when this many of its requests wait in memory (backpressure). */
+        maxPendingPerPartition: z.number().int().min(1).default(20_000),
+      })
+      .strict()
+      .prefault({}),
+    locks: z
+      .object({
+        ttlMs: ms.min(1_000).default(300_000),
+        /** Renewal period while an action runs; defaults to a third of the TTL. */
+        renewEveryMs: ms.optional(),
+        /** Wait before trying again when someone else holds the lock. */
+        retryMs: ms.default(1_000),
+        reaperIntervalMs: ms.min(100).default(5_000),
+      })
+      .strict()
+      .prefault({}),
+    actions: z
+      .partialRecord(z.enum(ACTIONS), actionSettings)
+      .default({})
+      .transform((given) => ({ ...actionDefaults, ...given })),
+    conflicts: z
+      .object({
+        windowMs: ms.default(300_000),
+        pairs: z
+          .array(z.tuple([z.enum(ACTIONS), z.enum(ACTIONS)]))
+          .default([
+            ['rollback', 'hotfix'],
+            ['rollback', 'deploy'],
+            ['hotfix', 'deploy'],
+          ]),
+      })
+      .strict()
+      .prefault({}),
+    budget: z
+      .object({
+        /** Used when neither a workload rule nor the executor's observation says otherwise. */
+        defaultMinAvailable: minAvailable.default('50%'),
+        workloads: z.array(z.object({ match: z.string(), minAvailable }).strict()).default([]),
+        /** What a breach does before the request's deadline: wait for capacity, or reject at once. */
+        onBreach: z.enum(['defer', 'reject']).default('defer'),
+      })
+      .strict()
+      .prefault({}),
+    deferral: z
+      .object({
+        /** A deferred request without its own deadline gives up after this long. */
+        maxDeferMs: ms.default(120_000),
+        recheckMs: ms.min(10).default(500),
+      })
+      .strict()
+      .prefault({}),
+    scopeRules: z.array(z.object({ match: z.string(), scope: z.string() }).strict()).default([]),
+    policy: z
+      .object({
+        defaultEffect: z.enum(['allow', 'deny']).default('allow'),
+        rules: z
+          .array(
+            z
+              .object({
+                agents: z.array(z.string()).min(1),
+                actions: z.array(z.string()).min(1),
+                arns: z.array(z.string()).min(1),
+                effect: z.enum(['allow', 'deny']),
+              })
+              .strict(),
+          )
+          .default([]),
+        reservedTypes: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxParams: z.number().int().min(0).default(64),
+        maxParamBytes: z.number().int().min(1).default(4_096),
+        maxDependsOn: z.number().int().min(0).default(64),
+        maxIdLength: z.number().int().min(1).default(256),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.kafka.heartbeatIntervalMs * 3 > c.kafka.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kafka', 'heartbeatIntervalMs'],
+        message: `must be at most a third of kafka.sessionTimeoutMs (${c.kafka.sessionTimeoutMs})`,
+      });
+    }
+    if (c.locks.renewEveryMs !== undefined && c.locks.renewEveryMs >= c.locks.ttlMs) {
+      ctx.addIssue({ code: 'custom', path: ['locks', 'renewEveryMs'], message: 'must be shorter than locks.ttlMs' });
+    }
+  });
+
+export type ArbiterConfig = z.output<typeof ConfigSchema> & { locks: { renewEveryMs: number } };
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+export interface LoadConfigOptions {
+  /** YAML or JSON file (`--config`). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Highest precedence, for tests and CLI flags. */
+  overrides?: DeepPartial<ConfigInput>;
+}
+type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** Environment variables that map onto the config, documented in the README. */
+export const ENV_VARS = {
+  KAFKA_BROKERS: 'kafka.brokers (comma-separated host:port)',
+  SCHEMA_REGISTRY_URL: 'schemaRegistryUrl (Confluent-compatible API root)',
+  DATABASE_URL: 'databaseUrl',
+  ARBITER_EXECUTOR_URL: 'executor.url',
+  ARBITER_TOPIC_PREFIX: 'kafka.topicPrefix',
+  ARBITER_GROUP_ID: 'kafka.groupId',
+  ARBITER_WORKER_ID: 'worker.id',
+  ARBITER_METRICS_PORT: 'worker.metricsPort',
+  ARBITER_LOCK_TTL_MS: 'locks.ttlMs',
+  ARBITER_CONFIG: 'path of the config file (same as --config)',
+} as const;
+
+export const DEFAULT_ENDPOINTS = {
+  kafkaBrokers: '127.0.0.1:9092',
+  schemaRegistryUrl: 'http://127.0.0.1:8081/apis/ccompat/v7',
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/arbiter',
+};
+
+function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
+  const number = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
+  return {
+    kafka: {
+      brokers: (env.KAFKA_BROKERS ?? DEFAULT_ENDPOINTS.kafkaBrokers).split(',').map((b) => b.trim()).filter(Boolean),
+      topicPrefix: env.ARBITER_TOPIC_PREFIX,
+      groupId: env.ARBITER_GROUP_ID,
+    },
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? DEFAULT_ENDPOINTS.schemaRegistryUrl,
+    databaseUrl: env.DATABASE_URL ?? DEFAULT_ENDPOINTS.databaseUrl,
+    executor: { url: env.ARBITER_EXECUTOR_URL },
+    worker: { id: env.ARBITER_WORKER_ID, metricsPort: number(env.ARBITER_METRICS_PORT) },
+    locks: { ttlMs: number(env.ARBITER_LOCK_TTL_MS) },
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Later sources win; undefined never overwrites. Arrays are replaced, not merged. */
+function merge(...sources: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const source of sources) {
+    if (!isPlainObject(source)) continue;
+    for (const [key, value] of Object.entries(source)) {
+      if (value === undefined) continue;
+      out[key] = isPlainObject(value) && isPlainObject(out[key]) ? merge(out[key], value) : value;
+    }
+  }
+  return out;
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ArbiterError('CONFIG_INVALID', `cannot read config file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (error) {
+    throw new ArbiterError('CONFIG_INVALID', `config file ${file} is not valid YAML/JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Builds the configuration from defaults, the config file, the environment and overrides (in that
+ * order of precedence, lowest first), validates it once and freezes it. Every problem is listed in
+ * one error, so an operator fixes them all in one go.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Readonly<ArbiterConfig> {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.ARBITER_CONFIG;
+  const fileValues = file ? readConfigFile(file) : {};
+  const raw = merge(fromEnv(env), fileValues, envOnlyWhenSet(env), options.overrides);
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ArbiterError(
+      'CONFIG_INVALID',
+      `invalid configuration${file ? ` (file ${file})` : ''}, ${problems.length} problem(s):\n${problems.join('\n')}`,
+    );
+  }
+  const config = parsed.data as ArbiterConfig;
+  config.locks.renewEveryMs ??= Math.max(100, Math.floor(config.locks.ttlMs / 3));
+  return deepFreeze(config);
+}
+
+/** Explicitly set environment variables beat the file; the built-in defaults do not. */
+function envOnlyWhenSet(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
+  const set = (name: string) => env[name] !== undefined && env[name] !== '';
+  const values = fromEnv(env);
+  return {
+    kafka: { ...(set('KAFKA_BROKERS') ? { brokers: values.kafka?.brokers } : {}), topicPrefix: values.kafka?.topicPrefix, groupId: values.kafka?.groupId },
+    schemaRegistryUrl: set('SCHEMA_REGISTRY_URL') ? values.schemaRegistryUrl : undefined,
+    databaseUrl: set('DATABASE_URL') ? values.databaseUrl : undefined,
+    executor: values.executor,
+    worker: values.worker,
+    locks: values.locks,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,55 @@
+import { ArbiterError } from '../contract/errors.ts';
+import type { LockStore } from './lock-store.ts';
+
+export interface LeaseOptions {
+  resourceArn: string;
+  owner: string;
+  agentId?: string | null;
+  ttlMs: number;
+  /** Renewal period; a third of the TTL unless given. */
+  renewEveryMs?: number;
+}
+
+export interface Lease {
+  fencingToken: number;
+  /** Aborted when a renewal is refused: the holder must stop writing. */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs `fn` while holding the lock, renewing it in the background, and releases it afterwards.
+ * Throws LOCK_HELD (retryable) when someone else holds it. If a renewal is refused the lease's
+ * signal aborts, and the call ends with LOCK_LOST even if `fn` ignored the signal.
+ */
+export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  const acquired = await store.acquire(options);
+  if (!acquired.acquired) {
+    const h = acquired.holder;
+    throw new ArbiterError(
+      'LOCK_HELD',
+      `${options.resourceArn} is locked by ${h.agentId ?? h.owner} (token ${h.fencingToken}) until ${h.expiresAt.toISOString()}`,
+      { retryable: true },
+    );
+  }
+  const token = acquired.fencingToken;
+  const controller = new AbortController();
+  const renewEvery = options.renewEveryMs ?? Math.max(100, Math.floor(options.ttlMs / 3));
+  const timer = setInterval(() => {
+    store
+      .renew({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token, ttlMs: options.ttlMs })
+      .then((ok) => {
+        if (!ok) controller.abort(new ArbiterError('LOCK_LOST', `lost the lock on ${options.resourceArn}`));
+      })
+      // A database blip is not a lost lock; the next tick tries again before the TTL runs out.
+      .catch(() => {});
+  }, renewEvery);
+  timer.unref();
+  try {
+    const result = await fn({ fencingToken: token, signal: controller.signal });
+    if (controller.signal.aborted) throw controller.signal.reason;
+    return result;
+  } finally {
+    clearInterval(timer);
+    await store.release({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token }).catch(() => false);
+  }
+}

@@ -1,0 +1,210 @@
+import type { Pool } from '../db/index.ts';
+import { inTransaction } from '../db/index.ts';
+
+export interface LockHolder {
+  owner: string;
+  agentId: string | null;
+  fencingToken: number;
+  expiresAt: Date;
+}
+
+export type AcquireResult =
+  | { acquired: true; fencingToken: number; expiresAt: Date }
+  | { acquired: false; holder: LockHolder };
+
+export interface LockRow {
+  resourceArn: string;
+  owner: string | null;
+  agentId: string | null;
+  fencingToken: number;
+  acquiredAt: Date | null;
+  renewedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+export interface ExpiredLock {
+  resourceArn: string;
+  owner: string;
+  agentId: string | null;
+  fencingToken: number;
+  expiresAt: Date;
+}
+
+/** What the store reports, so callers count contention without the store knowing about metrics. */
+export interface LockListener {
+  acquireFailed?(resourceArn: string, agentId: string | null, holder: LockHolder): void;
+  expired?(lock: ExpiredLock): void;
+}
+
+/**
+ * Fenced leases in Postgres, keyed by resource ARN. All times come from the database clock, so
+ * workers and agents on different hosts agree on expiry. Every acquire, failed acquire, renewal,
+ * release, expiry and fenced-off write is written to arbiter.lock_events in the same transaction.
+ */
+export class LockStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly listener: LockListener = {},
+  ) {}
+
+  async acquire(input: { resourceArn: string; owner: string; agentId?: string | null; ttlMs: number }): Promise<AcquireResult> {
+    const { resourceArn, owner, ttlMs } = input;
+    const agentId = input.agentId ?? null;
+    const result = await inTransaction(this.pool, async (db) => {
+      await db.query('INSERT INTO arbiter.locks (resource_arn) VALUES ($1) ON CONFLICT DO NOTHING', [resourceArn]);
+      const { rows } = await db.query(
+        `SELECT owner, agent_id, fencing_token, expires_at, expires_at <= now() AS expired
+           FROM arbiter.locks WHERE resource_arn = $1 FOR UPDATE`,
+        [resourceArn],
+      );
+      const current = rows[0];
+      if (current.owner !== null && !current.expired && current.owner !== owner) {
+        const holder: LockHolder = {
+          owner: current.owner,
+          agentId: current.agent_id,
+          fencingToken: current.fencing_token,
+          expiresAt: current.expires_at,
+        };
+        await db.query(
+          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, holder_owner, holder_agent, ttl_ms)
+           VALUES ($1, 'acquire_failed', $2, $3, $4, $5, $6, $7)`,
+          [resourceArn, owner, agentId, current.fencing_token, holder.owner, holder.agentId, ttlMs],
+        );
+        return { acquired: false as const, holder };
+      }
+      if (current.owner !== null && current.expired) {
+        // Expired unreleased and not yet reaped: record the expiry before taking over.
+        await db.query(
+          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
+           VALUES ($1, 'expired', $2, $3, $4, 'expired unreleased; found at acquire')`,
+          [resourceArn, current.owner, current.agent_id, current.fencing_token],
+        );
+        this.listener.expired?.({
+          resourceArn,
+          owner: current.owner,
+          agentId: current.agent_id,
+          fencingToken: current.fencing_token,
+          expiresAt: current.expires_at,
+        });
+      }
+      const updated = await db.query(
+        `UPDATE arbiter.locks
+            SET owner = $2, agent_id = $3, fencing_token = fencing_token + 1,
+                acquired_at = now(), renewed_at = now(), expires_at = now() + make_interval(secs => $4::double precision / 1000)
+          WHERE resource_arn = $1
+          RETURNING fencing_token, expires_at`,
+        [resourceArn, owner, agentId, ttlMs],
+      );
+      const { fencing_token: fencingToken, expires_at: expiresAt } = updated.rows[0];
+      await db.query(
+        `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms)
+         VALUES ($1, 'acquired', $2, $3, $4, $5)`,
+        [resourceArn, owner, agentId, fencingToken, ttlMs],
+      );
+      return { acquired: true as const, fencingToken: Number(fencingToken), expiresAt };
+    });
+    if (!result.acquired) this.listener.acquireFailed?.(resourceArn, agentId, result.holder);
+    return result;
+  }
+
+  /** Extends the lease if this owner still holds it with this token; false means the lock was lost. */
+  async renew(input: { resourceArn: string; owner: string; fencingToken: number; ttlMs: number }): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      `WITH renewed AS (
+         UPDATE arbiter.locks
+            SET renewed_at = now(), expires_at = now() + make_interval(secs => $4::double precision / 1000)
+          WHERE resource_arn = $1 AND owner = $2 AND fencing_token = $3 AND expires_at > now()
+          RETURNING resource_arn, owner, agent_id, fencing_token)
+       INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms)
+       SELECT resource_arn, 'renewed', owner, agent_id, fencing_token, $4 FROM renewed
+       RETURNING 1`,
+      [input.resourceArn, input.owner, input.fencingToken, input.ttlMs],
+    );
+    if (rows.length) return true;
+    await this.recordEvent(input.resourceArn, 'lost', input.owner, null, input.fencingToken, 'renewal refused: lease expired or taken over');
+    return false;
+  }
+
+  /** Releases if still held by this owner and token; false when it had already expired or moved on. */
+  async release(input: { resourceArn: string; owner: string; fencingToken: number; detail?: string }): Promise<boolean> {
+    const { rows } = await this.pool.query(
+      `WITH released AS (
+         UPDATE arbiter.locks l
+            SET owner = NULL, agent_id = NULL, expires_at = NULL
+           FROM (SELECT resource_arn, agent_id FROM arbiter.locks WHERE resource_arn = $1 FOR UPDATE) old
+          WHERE l.resource_arn = old.resource_arn AND l.owner = $2 AND l.fencing_token = $3
+          RETURNING l.resource_arn, old.agent_id)
+       INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
+       SELECT resource_arn, 'released', $2, agent_id, $3, $4 FROM released
+       RETURNING 1`,
+      [input.resourceArn, input.owner, input.fencingToken, input.detail ?? null],
+    );
+    return rows.length > 0;
+  }
+
+  /** Records a write the executor refused because its fencing token was older than one it had seen. */
+  async recordFenced(resourceArn: string, owner: string, agentId: string | null, fencingToken: number, detail: string): Promise<void> {
+    await this.recordEvent(resourceArn, 'fenced', owner, agentId, fencingToken, detail);
+  }
+
+  /** Finds locks that expired unreleased, records each expiry and frees them. */
+  async reapExpired(): Promise<ExpiredLock[]> {
+    const { rows } = await this.pool.query(
+      `WITH expired AS (
+         UPDATE arbiter.locks l
+            SET owner = NULL, agent_id = NULL, expires_at = NULL
+           FROM (SELECT resource_arn, owner, agent_id, fencing_token, expires_at
+                   FROM arbiter.locks
+                  WHERE owner IS NOT NULL AND expires_at <= now()
+                  FOR UPDATE SKIP LOCKED) old
+          WHERE l.resource_arn = old.resource_arn
+          RETURNING old.resource_arn, old.owner, old.agent_id, old.fencing_token, old.expires_at)
+       INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
+       SELECT resource_arn, 'expired', owner, agent_id, fencing_token, 'expired unreleased at ' || expires_at FROM expired
+       RETURNING resource_arn, owner, agent_id, fencing_token`,
+    );
+    const expired = rows.map((r) => ({
+      resourceArn: r.resource_arn,
+      owner: r.owner,
+      agentId: r.agent_id,
+      fencingToken: Number(r.fencing_token),
+      expiresAt: new Date(),
+    }));
+    for (const lock of expired) this.listener.expired?.(lock);
+    return expired;
+  }
+
+  async list(options: { heldOnly?: boolean; resourceArn?: string } = {}): Promise<LockRow[]> {
+    const { rows } = await this.pool.query(
+      `SELECT resource_arn, owner, agent_id, fencing_token, acquired_at, renewed_at, expires_at
+         FROM arbiter.locks
+        WHERE ($1::boolean IS NOT TRUE OR (owner IS NOT NULL AND expires_at > now()))
+          AND ($2::text IS NULL OR resource_arn = $2)
+        ORDER BY resource_arn`,
+      [options.heldOnly ?? false, options.resourceArn ?? null],
+    );
+    return rows.map((r) => ({
+      resourceArn: r.resource_arn,
+      owner: r.owner,
+      agentId: r.agent_id,
+      fencingToken: Number(r.fencing_token),
+      acquiredAt: r.acquired_at,
+      renewedAt: r.renewed_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  private async recordEvent(
+    resourceArn: string,
+    event: 'fenced' | 'lost',
+    owner: string,
+    agentId: string | null,
+    fencingToken: number,
+    detail: string,
+  ): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [resourceArn, event, owner, agentId, fencingToken, detail],
+    );
+  }
+}

@@ -1,0 +1,1 @@
+export { createLogger, createCliLogger, type Logger } from './logger.ts';

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import { KAFKA_VERSION } from './paths.ts';
+
+export const KAFKA_PORT = 9092;
+export const KAFKA_CONTROLLER_PORT = 9093;
+
+/**
+ * Maven resolves the broker's runtime classpath from this. kafka_2.13 brings slf4j-api
+ * 1.7, which ignores slf4j-simple 2.x, so the 2.x API is pinned here to make it bind.
+ */
+export function renderKafkaPom(): string {
+  const dependency = (group: string, artifact: string, version: string): string =>
+    `    <dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency>`;
+  return [
+    '<project xmlns="http://maven.apache.org/POM/4.0.0">',
+    '  <modelVersion>4.0.0</modelVersion>',
+    '  <groupId>local.arbiter</groupId><artifactId>arbiter-kafka-runtime</artifactId><version>1</version>',
+    '  <dependencies>',
+    dependency('org.apache.kafka', 'kafka_2.13', KAFKA_VERSION),
+    dependency('org.slf4j', 'slf4j-api', '2.0.17'),
+    dependency('org.slf4j', 'slf4j-simple', '2.0.17'),
+    '  </dependencies>',
+    '</project>',
+    '',
+  ].join('\n');
+}
+
+/** A single KRaft node that is its own controller; internal topics cannot have 3 replicas here. */
+export function renderServerProperties(dataDir: string): string {
+  const settings: Record<string, string | number> = {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    'controller.quorum.voters': `1@127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
+    listeners: `PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${KAFKA_CONTROLLER_PORT}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${KAFKA_PORT}`,
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': dataDir,
+    'num.partitions': 1,
+    'auto.create.topics.enable': 'true',
+    'offsets.topic.replication.factor': 1,
+    // One partition each instead of 50: every group then shares one coordinator that is
+    // loaded once at start-up, instead of each new group waiting for its own partition.
+    'offsets.topic.num.partitions': 1,
+    'transaction.state.log.num.partitions': 1,
+    'transaction.state.log.replication.factor': 1,
+    'transaction.state.log.min.isr': 1,
+    'share.coordinator.state.topic.replication.factor': 1,
+    'share.coordinator.state.topic.min.isr': 1,
+    'group.initial.rebalance.delay.ms': 0,
+  };
+  return `${Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
+}
+
+/**
+ * Same shape as `StorageTool random-uuid` (16 random bytes, base64url, never starting
+ * with '-'), made here to save a JVM start.
+ */
+export function newKafkaClusterId(): string {
+  for (;;) {
+    const id = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}

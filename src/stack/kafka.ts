@@ -1,0 +1,140 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { spawnDaemon, isAlive, stopDaemon } from './daemon.ts';
+import { stackFailure, startFailure } from './failure.ts';
+import { probeTcp, waitUntil } from './health.ts';
+import { findJava } from './java.ts';
+import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kafka-config.ts';
+import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
+import { KAFKA_VERSION } from './paths.ts';
+import { splitHostPort } from './settings.ts';
+import type { StackContext } from './types.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** Appears in the broker's command line, so a stale pid file never makes us kill a stranger. */
+export const KAFKA_MARKER = '-Darbiter.stack=kafka';
+
+/** Healthy means a broker answers metadata requests, not merely that the port is open. */
+export async function probeKafka(brokers: string[]): Promise<void> {
+  const addresses = brokers.map(splitHostPort);
+  await Promise.any(addresses.map(({ host, port }) => probeTcp(host, port))).catch(() => {
+    throw new Error(`nothing accepts TCP connections at ${brokers.join(',')}`);
+  });
+  const admin = new Kafka({
+    clientId: 'arbiter-stack-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2_000,
+    requestTimeout: 5_000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    if (cluster.brokers.length === 0) throw new Error('the cluster reports no brokers');
+  } catch (error) {
+    throw new Error(`the Kafka metadata request failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * A fresh broker creates __consumer_offsets and __transaction_state on first use, and the
+ * first consumer group or transactional producer then waits seconds for "coordinator not
+ * available" retries. Paying that once here keeps it out of every test's first run.
+ */
+async function warmUpCoordinators(brokers: string[]): Promise<void> {
+  const kafka = new Kafka({ clientId: 'arbiter-stack-warm-up', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  const producer = kafka.producer({ transactionalId: 'arbiter-stack-warm-up', idempotent: true, maxInFlightRequests: 1 });
+  try {
+    await admin.connect();
+    await admin.describeGroups(['arbiter-stack-warm-up']);
+    await producer.connect();
+    // The first transaction asks the transaction coordinator for a producer id.
+    const transaction = await producer.transaction();
+    await transaction.abort();
+  } catch (error) {
+    throw new Error(`the group and transaction coordinators did not come up: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export async function ensureKafkaJars({ paths, log }: StackContext): Promise<void> {
+  if (existsSync(paths.kafkaLibs)) return;
+  log(`kafka: downloading Kafka ${KAFKA_VERSION} jars from Maven Central into ${paths.kafkaLibs}`);
+  await buildAtomically(paths.kafkaHome, async (staging) => {
+    writeFileSync(join(staging, 'pom.xml'), renderKafkaPom());
+    await runMaven(
+      [`${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DoutputDirectory=libs', '-DincludeScope=runtime'],
+      staging,
+    );
+  });
+}
+
+/** A fresh cluster every time: a new data directory and cluster id, nothing left to reconcile. */
+export async function startKafka(context: StackContext): Promise<number> {
+  const { paths, settings, log } = context;
+  await ensureKafkaJars(context);
+  const java = await findJava({
+    purpose: `Kafka ${KAFKA_VERSION}`,
+    minMajor: 17,
+    override: { name: 'ARBITER_KAFKA_JAVA', path: settings.kafkaJava },
+    javaHome: settings.javaHome,
+    preferInstalledJdks: false,
+  });
+  const dataDir = join(paths.kafkaRunDir, 'data');
+  const propertiesFile = join(paths.kafkaRunDir, 'server.properties');
+  rmSync(paths.kafkaRunDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(propertiesFile, renderServerProperties(dataDir));
+
+  const classpath = join(paths.kafkaLibs, '*');
+  const clusterId = newKafkaClusterId();
+  const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile, '--ignore-formatted'];
+  await execFileAsync(java.path, ['-cp', classpath, ...format]).catch((error: unknown) => {
+    throw stackFailure('kafka', 'formatting the storage directory failed', error);
+  });
+
+  log(`kafka: starting broker on 127.0.0.1:9092 (Java ${java.major}, cluster ${clusterId})`);
+  const logFile = paths.logFile('kafka');
+  const pidFile = paths.pidFile('kafka');
+  const pid = spawnDaemon({
+    command: java.path,
+    args: [
+      '-Xmx512m',
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-Djava.awt.headless=true',
+      '-Dorg.slf4j.simpleLogger.showDateTime=true',
+      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+      KAFKA_MARKER,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      propertiesFile,
+    ],
+    cwd: paths.kafkaRunDir,
+    logFile,
+    pidFile,
+  });
+  try {
+    await waitUntil(() => probeKafka(settings.kafkaBrokers), {
+      giveUpIf: () => (isAlive(pid) ? undefined : `the broker process ${pid} exited`),
+    });
+    await warmUpCoordinators(settings.kafkaBrokers);
+  } catch (error) {
+    await stopDaemon(pidFile, KAFKA_MARKER);
+    throw startFailure('kafka', logFile, error);
+  }
+  return pid;
+}

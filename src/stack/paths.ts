@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import type { ServiceName } from './types.ts';
+
+export const KAFKA_VERSION = '4.1.1';
+export const APICURIO_VERSION = '3.3.3';
+
+/** Downloads live beside the versions they hold, so a version bump never reuses stale files. */
+export interface StackPaths {
+  kafkaHome: string;
+  kafkaLibs: string;
+  apicurioHome: string;
+  runDir: string;
+  kafkaRunDir: string;
+  lockDir: string;
+  pidFile(service: ServiceName): string;
+  containerFile(service: ServiceName): string;
+  logFile(service: ServiceName): string;
+}
+
+export function stackPaths(cacheDir: string): StackPaths {
+  const runDir = join(cacheDir, 'run');
+  const kafkaHome = join(cacheDir, `kafka-${KAFKA_VERSION}`);
+  return {
+    kafkaHome,
+    kafkaLibs: join(kafkaHome, 'libs'),
+    apicurioHome: join(cacheDir, `apicurio-${APICURIO_VERSION}`),
+    runDir,
+    kafkaRunDir: join(runDir, 'kafka'),
+    lockDir: join(runDir, 'stack.lock'),
+    pidFile: (service) => join(runDir, `${service}.pid`),
+    containerFile: (service) => join(runDir, `${service}.container`),
+    logFile: (service) => join(runDir, `${service}.log`),
+  };
+}

@@ -1,0 +1,2 @@
+export { Worker, type WorkerOptions, type WorkerState } from './worker.ts';
+export { ensureTopics } from './topics.ts';

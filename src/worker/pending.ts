@@ -1,0 +1,53 @@
+import type { RemediationRequest } from '../contract/request.ts';
+
+/** A request coalesced into a primary that is still pending; it receives the primary's outcome. */
+export interface Follower {
+  request: RemediationRequest;
+  scope: string;
+}
+
+/** A primary request waiting in its scope's queue, or running. */
+export interface PendingRequest {
+  request: RemediationRequest;
+  scope: string;
+  partition: number;
+  coalesceKey: string;
+  receivedAt: number;
+  followers: Follower[];
+  /** Trailing coalescing: do not start before this time, so duplicates can join. */
+  notBefore: number;
+  /** Earliest time to evaluate again after a deferral. */
+  retryAt: number;
+  /** When the request was first deferred, and why (the last reason is what EXPIRED reports). */
+  deferredSince: number | null;
+  deferReason: string | null;
+  deferKind: 'dependencies' | 'budget' | 'lock' | 'executor' | 'in-progress' | null;
+  /** A previous owner started executing it and never finished: observe before acting. */
+  recovering: boolean;
+  attempts: number;
+}
+
+export function newPending(
+  request: RemediationRequest,
+  scope: string,
+  partition: number,
+  coalesceKey: string,
+  receivedAt: number,
+  waitMs = 0,
+): PendingRequest {
+  return {
+    request,
+    scope,
+    partition,
+    coalesceKey,
+    receivedAt,
+    followers: [],
+    notBefore: receivedAt + waitMs,
+    retryAt: 0,
+    deferredSince: null,
+    deferReason: null,
+    deferKind: null,
+    recovering: false,
+    attempts: 0,
+  };
+}

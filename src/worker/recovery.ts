@@ -1,0 +1,67 @@
+import type { ActionName } from '../contract/actions.ts';
+import type { OutcomeStatus } from '../contract/outcome.ts';
+import type { PipelineContext } from './context.ts';
+import { buildOutcome, followerFields } from './outcomes.ts';
+import type { PartitionState } from './partition-state.ts';
+import { newPending, type PendingRequest } from './pending.ts';
+
+/**
+ * Rebuilds a partition's state from Postgres when this worker is given the partition: coalescing
+ * windows and conflict history from recent executions, pending requests back into their queues
+ * (flagging those a previous owner died while executing), and outcomes never published.
+ */
+export async function recoverPartition(ctx: PipelineContext, state: PartitionState): Promise<{ pending: number; republished: number }> {
+  const p = state.partition;
+  const now = Date.now();
+  const longestWindow = Math.max(ctx.config.conflicts.windowMs, ...Object.values(ctx.config.actions).map((a) => a.coalesceWindowMs));
+
+  for (const done of await ctx.audit.loadRecentlyExecuted([p], now - longestWindow)) {
+    const window = ctx.config.actions[done.request.action as ActionName]?.coalesceWindowMs ?? 0;
+    const finishedAt = done.finishedAt ?? now;
+    state.coalescer.startPrimary(done.coalesceKey, done.request.requestId, window);
+    state.coalescer.finish(done.coalesceKey, done.request.requestId, {
+      status: done.status,
+      resourceVersion: done.resourceVersion,
+      fencingToken: done.fencingToken,
+      detail: done.detail,
+    }, finishedAt);
+    state.memory.recordChange(done.request.resourceArn, {
+      requestId: done.request.requestId,
+      agentId: done.request.agentId,
+      action: done.request.action,
+      at: finishedAt,
+      resourceVersion: done.resourceVersion,
+    });
+  }
+
+  const open = await ctx.audit.loadOpen([p]);
+  const entries = new Map<string, PendingRequest>();
+  for (const o of open.filter((o) => !o.final)) {
+    const entry = newPending(o.request, o.scope, p, o.coalesceKey, o.receivedAt);
+    entry.recovering = o.executionStarted;
+    if (o.status === 'DEFERRED') entry.deferredSince = o.receivedAt;
+    entries.set(o.request.requestId, entry);
+    state.coalescer.startPrimary(o.coalesceKey, o.request.requestId, ctx.config.actions[o.request.action as ActionName]?.coalesceWindowMs ?? 0);
+  }
+
+  const unpublished = open.filter((o) => o.final);
+  const primaryIds = unpublished.flatMap((o) => (o.status === 'COALESCED' && o.primaryRequestId && !entries.has(o.primaryRequestId) ? [o.primaryRequestId] : []));
+  const primaries = await ctx.audit.finalStates([...new Set(primaryIds)]);
+  const outcomes = [];
+  for (const o of unpublished) {
+    const pending = o.primaryRequestId ? entries.get(o.primaryRequestId) : undefined;
+    if (o.status === 'COALESCED' && pending) {
+      pending.followers.push({ request: o.request, scope: o.scope });
+      continue;
+    }
+    const primary = o.status === 'COALESCED' && o.primaryRequestId ? primaries.get(o.primaryRequestId) : undefined;
+    const fields = primary
+      ? followerFields(o.primaryRequestId!, { ...primary, status: primary.status as OutcomeStatus, final: true })
+      : { status: o.status as OutcomeStatus, final: true, primaryRequestId: o.primaryRequestId, resourceVersion: o.resourceVersion, fencingToken: o.fencingToken, detail: o.detail };
+    outcomes.push(buildOutcome(o.request, o.scope, fields, ctx.workerId, now));
+  }
+
+  for (const entry of entries.values()) state.enqueue(entry);
+  await ctx.publisher.publish(outcomes);
+  return { pending: entries.size, republished: outcomes.length };
+}

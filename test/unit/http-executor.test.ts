@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArbiterError } from '../../src/contract/errors.ts';
+import { HttpExecutor } from '../../src/executor/index.ts';
+import type { ExecuteInput } from '../../src/executor/index.ts';
+import { deploymentArn, nodeArn, parseFleetSpec, podArn, startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
+
+const API = deploymentArn('payments', 'api');
+const WORKER = deploymentArn('payments', 'worker');
+const POD = podArn(API, 'api', 0);
+
+let server: SimServer;
+let executor: HttpExecutor;
+
+beforeAll(async () => {
+  server = await startSimServer({
+    port: 0,
+    latencyScale: 0.01,
+    // scale always fails; hotfix is slow enough (500 ms) to outlast a short client timeout, even on a busy machine.
+    spec: parseFleetSpec({ failureRate: { scale: 1 }, latencyMs: { hotfix: 50_000 } }),
+  });
+  executor = new HttpExecutor({ baseUrl: server.url, timeoutMs: 5_000 });
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+let seq = 0;
+function input(arn: string, action: string, extra: Partial<ExecuteInput> = {}): ExecuteInput {
+  seq += 1;
+  return { requestId: `http-${seq}`, agentId: 'agent-a', arn, action, params: {}, fencingToken: 1, ...extra };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ArbiterError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ArbiterError);
+  return error as ArbiterError;
+}
+
+describe('HttpExecutor against the simulated fleet', () => {
+  it('executes a restart and verifies it took effect', async () => {
+    const restart = input(POD, 'restart');
+    const result = await executor.execute(restart);
+    expect(result).toEqual({ ok: true, version: 2, detail: expect.stringContaining('restarted') });
+    expect(await executor.verify(restart, result)).toEqual({ ok: true, version: 2, detail: expect.any(String) });
+
+    const never = input(POD, 'restart');
+    expect(await executor.verify(never, result)).toMatchObject({ ok: false, version: 2 });
+  });
+
+  it('observes a pod with its workload capacity', async () => {
+    const observation = await executor.observe(podArn(API, 'api', 1));
+    expect(observation).toMatchObject({
+      arn: podArn(API, 'api', 1),
+      exists: true,
+      kind: 'pod',
+      version: 1,
+      workload: { arn: API, desired: 4, available: 4, minAvailable: 3 },
+      appliedRequestIds: [],
+      inProgressRequestIds: [],
+    });
+  });
+
+  it('observes an unknown ARN as not existing', async () => {
+    const observation = await executor.observe('arn:sim:k8s:local:000000000000:cluster/prod/ns/payments/deployment/nope');
+    expect(observation).toMatchObject({ exists: false, kind: 'unknown', version: 0 });
+  });
+
+  it('throws FENCED for a token lower than one the resource has seen', async () => {
+    const node = nodeArn('node-3');
+    expect(await executor.execute(input(node, 'drain', { fencingToken: 10 }))).toMatchObject({ ok: true });
+    const error = await rejection(executor.execute(input(node, 'drain', { fencingToken: 9 })));
+    expect(error).toMatchObject({ code: 'FENCED', retryable: false });
+    const { fenced } = (await (await fetch(`${server.url}/fenced`)).json()) as { fenced: Array<{ fencingToken: number }> };
+    expect(fenced).toEqual([expect.objectContaining({ arn: node, fencingToken: 9, highestToken: 10 })]);
+  });
+
+  it('returns ok:false with the code for an injected failure, a refused action and an unknown resource', async () => {
+    const scale = input(WORKER, 'scale', { params: { replicas: '5' } });
+    const failed = await executor.execute(scale);
+    expect(failed).toMatchObject({ ok: false, code: 'INJECTED_FAILURE', version: 1 });
+    expect(await executor.verify(scale, failed)).toMatchObject({ ok: false, version: 1 });
+
+    expect(await executor.execute(input(WORKER, 'rollback'))).toMatchObject({ ok: false, code: 'NO_PREVIOUS_REVISION' });
+    expect(await executor.execute(input(WORKER, 'restart'))).toMatchObject({ ok: false, code: 'INVALID_ACTION' });
+    expect(await executor.execute(input(`${WORKER}-gone`, 'rollback'))).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+  });
+
+  it('the fleet takes the fencing token from the x-fencing-token header when the body has none', async () => {
+    const response = await fetch(`${server.url}/actions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fencing-token': '0' },
+      body: JSON.stringify({ requestId: 'raw-1', agentId: 'raw', arn: nodeArn('node-3'), action: 'drain' }),
+    });
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ code: 'FENCED', highestToken: 10 });
+  });
+
+  it('a timeout throws EXECUTOR_UNAVAILABLE (retryable) while the action still completes on the fleet', async () => {
+    const impatient = new HttpExecutor({ baseUrl: server.url, timeoutMs: 20 });
+    const hotfix = input(WORKER, 'hotfix', { params: { patch: 'p1' } });
+    const error = await rejection(impatient.execute(hotfix));
+    expect(error).toMatchObject({ code: 'EXECUTOR_UNAVAILABLE', retryable: true });
+    expect(error.message).toContain('no answer within 20 ms');
+
+    // Outcome unknown at the time of the error: the worker observes, and the change did land.
+    expect(await executor.verify(hotfix, { ok: false, version: 0, detail: '' })).toMatchObject({ ok: false, detail: expect.stringContaining('in progress') });
+    const until = Date.now() + 5_000;
+    let verified = await executor.verify(hotfix, { ok: false, version: 0, detail: '' });
+    while (!verified.ok && Date.now() < until) {
+      await sleep(20);
+      verified = await executor.verify(hotfix, { ok: false, version: 0, detail: '' });
+    }
+    expect(verified).toMatchObject({ ok: true, version: 2 });
+  });
+
+  it('a caller abort throws EXECUTOR_UNAVAILABLE', async () => {
+    const error = await rejection(executor.execute(input(POD, 'restart', { signal: AbortSignal.abort() })));
+    expect(error).toMatchObject({ code: 'EXECUTOR_UNAVAILABLE', retryable: true });
+    expect(error.message).toContain('aborted by the caller');
+  });
+});
+
+describe('HttpExecutor without a server', () => {
+  it('throws EXECUTOR_UNAVAILABLE once the server is stopped', async () => {
+    const stopped = await startSimServer({ port: 0, latencyScale: 0.01 });
+    const client = new HttpExecutor({ baseUrl: stopped.url, timeoutMs: 2_000 });
+    expect(await client.execute(input(POD, 'restart'))).toMatchObject({ ok: true });
+    await stopped.close();
+
+    const error = await rejection(client.execute(input(POD, 'restart')));
+    expect(error).toMatchObject({ code: 'EXECUTOR_UNAVAILABLE', retryable: true });
+    expect(error.cause).toBeDefined();
+    expect((await rejection(client.observe(POD))).code).toBe('EXECUTOR_UNAVAILABLE');
+  });
+});

@@ -1,0 +1,361 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deploymentArn,
+  Fleet,
+  generateFleetSpec,
+  nodeArn,
+  parseFleetSpec,
+  podArn,
+  type ActionRequest,
+  type FleetSpecInput,
+  type ViolationKind,
+} from '../../src/executor/sim/index.ts';
+
+// 0.01: restart 3 ms, drain 4 ms, replacement 15 ms, restart settle 10 ms.
+const SCALE = 0.01;
+const API = deploymentArn('payments', 'api');
+const apiPod = (i: number) => podArn(API, 'api', i);
+const NODE = nodeArn('node-1');
+
+let fleets: Fleet[] = [];
+afterEach(() => {
+  for (const fleet of fleets) fleet.close();
+  fleets = [];
+});
+
+function makeFleet(spec: FleetSpecInput = {}, random?: () => number): Fleet {
+  const fleet = new Fleet(parseFleetSpec(spec), { latencyScale: SCALE, ...(random ? { random } : {}) });
+  fleets.push(fleet);
+  return fleet;
+}
+
+let seq = 0;
+function req(arn: string, action: string, extra: Partial<ActionRequest> = {}): ActionRequest {
+  seq += 1;
+  return { requestId: `req-${seq}`, agentId: 'agent-a', arn, action, params: {}, ...extra };
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await sleep(2);
+  }
+}
+
+function counts(fleet: Fleet): Record<ViolationKind, number> {
+  return fleet.violations().counts;
+}
+
+function totalViolations(fleet: Fleet): number {
+  return Object.values(counts(fleet)).reduce((a, b) => a + b, 0);
+}
+
+describe('fleet model', () => {
+  it('builds the default fleet with O(1) lookups by ARN', () => {
+    const fleet = makeFleet();
+    // 3 deployments + 10 pods + 4 nodes
+    expect(fleet.size).toBe(17);
+    const pod = fleet.observe(apiPod(3));
+    expect(pod).toMatchObject({ exists: true, kind: 'pod', version: 1, workload: { arn: API, desired: 4, available: 4, minAvailable: 3 } });
+    expect(fleet.observe(apiPod(4)).exists).toBe(false);
+    expect(fleet.observe('arn:sim:k8s:local:000000000000:cluster/prod/node/nope')).toMatchObject({ exists: false, kind: 'unknown', version: 0 });
+  });
+
+  it('restart takes the pod out while it runs, then bumps its version and restart count', async () => {
+    const fleet = makeFleet();
+    const r = req(apiPod(0), 'restart');
+    const running = fleet.execute(r);
+    expect(fleet.observe(apiPod(0))).toMatchObject({ inProgressRequestIds: [r.requestId], state: { status: 'restarting', ready: false } });
+    expect(fleet.observe(API).workload?.available).toBe(3);
+
+    await expect(running).resolves.toEqual({ ok: true, version: 2, detail: expect.any(String) });
+    const after = fleet.observe(apiPod(0));
+    expect(after).toMatchObject({ version: 2, appliedRequestIds: [r.requestId], inProgressRequestIds: [], state: { ready: true, restarts: 1 } });
+    // Versions are per resource: the deployment did not change.
+    expect(fleet.observe(API).version).toBe(1);
+  });
+
+  it('hotfix, deploy, rollback and scale change the deployment and bump its version', async () => {
+    const fleet = makeFleet();
+    expect(await fleet.execute(req(API, 'hotfix', { params: { patch: 'fix-timeout' } }))).toMatchObject({ ok: true, version: 2 });
+    expect(fleet.observe(API).state).toMatchObject({ revision: 'v1+hotfix.1', history: ['v1'], hotfixes: [{ patch: 'fix-timeout', version: 2 }] });
+
+    expect(await fleet.execute(req(API, 'deploy', { params: { revision: 'v2' } }))).toMatchObject({ ok: true, version: 3 });
+    expect(fleet.observe(API).state).toMatchObject({ revision: 'v2', history: ['v1', 'v1+hotfix.1'], hotfixes: [] });
+
+    expect(await fleet.execute(req(API, 'rollback'))).toMatchObject({ ok: true, version: 4 });
+    expect(fleet.observe(API).state).toMatchObject({ revision: 'v1+hotfix.1', history: ['v1'] });
+
+    expect(await fleet.execute(req(API, 'scale', { params: { replicas: '6' } }))).toMatchObject({ ok: true, version: 5 });
+    expect(fleet.observe(apiPod(5))).toMatchObject({ exists: true, state: { ready: true } });
+    expect(fleet.observe(API).workload).toMatchObject({ desired: 6, available: 6 });
+
+    expect(await fleet.execute(req(API, 'scale', { params: { replicas: '3' } }))).toMatchObject({ ok: true, version: 6 });
+    expect(fleet.observe(apiPod(3)).exists).toBe(false);
+    expect(fleet.observe(API).workload).toMatchObject({ desired: 3, available: 3 });
+    expect(fleet.size).toBe(16);
+  });
+
+  it('rollback needs a previous revision', async () => {
+    const fleet = makeFleet();
+    expect(await fleet.execute(req(API, 'rollback'))).toMatchObject({ ok: false, code: 'NO_PREVIOUS_REVISION', version: 1 });
+    expect(fleet.stats()).toMatchObject({ total: 0, rejected: 1 });
+  });
+
+  it('refuses actions that do not fit the resource or lack params, and unknown resources', async () => {
+    const fleet = makeFleet();
+    expect(await fleet.execute(req(API, 'restart'))).toMatchObject({ ok: false, code: 'INVALID_ACTION' });
+    expect(await fleet.execute(req(NODE, 'rollback'))).toMatchObject({ ok: false, code: 'INVALID_ACTION' });
+    expect(await fleet.execute(req(apiPod(0), 'reboot'))).toMatchObject({ ok: false, code: 'INVALID_ACTION' });
+    expect(await fleet.execute(req(API, 'hotfix'))).toMatchObject({ ok: false, code: 'INVALID_PARAMS' });
+    expect(await fleet.execute(req(API, 'deploy'))).toMatchObject({ ok: false, code: 'INVALID_PARAMS' });
+    expect(await fleet.execute(req(API, 'scale', { params: { replicas: '-1' } }))).toMatchObject({ ok: false, code: 'INVALID_PARAMS' });
+    expect(await fleet.execute(req(apiPod(9), 'restart'))).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+  });
+
+  it('drain of a pod removes capacity until its replacement is ready, with a new uid', async () => {
+    const fleet = makeFleet();
+    const before = fleet.observe(apiPod(1)).state;
+    expect(await fleet.execute(req(apiPod(1), 'drain'))).toMatchObject({ ok: true, version: 2 });
+    expect(fleet.observe(apiPod(1)).state).toMatchObject({ status: 'replacing', ready: false });
+    expect(fleet.observe(API).workload?.available).toBe(3);
+
+    await waitFor(() => fleet.observe(API).workload?.available === 4);
+    const after = fleet.observe(apiPod(1));
+    expect(after.state).toMatchObject({ status: 'ready', generation: 2, drains: 1 });
+    expect(after.state.uid).not.toBe(before.uid);
+    expect(after.arn).toBe(apiPod(1));
+  });
+
+  it('drain then terminate of a node', async () => {
+    const fleet = makeFleet();
+    const drain = fleet.execute(req(NODE, 'drain'));
+    expect(fleet.observe(NODE).state).toMatchObject({ status: 'draining', cordoned: true });
+    expect(await drain).toMatchObject({ ok: true, version: 2 });
+    expect(fleet.observe(NODE).state).toMatchObject({ status: 'drained' });
+    expect(await fleet.execute(req(NODE, 'terminate'))).toMatchObject({ ok: true, version: 3 });
+    expect(fleet.observe(NODE).state).toMatchObject({ status: 'terminated' });
+    expect(await fleet.execute(req(NODE, 'drain'))).toMatchObject({ ok: false, code: 'NODE_TERMINATED' });
+  });
+
+  it('injected failures take the latency, change nothing and keep the version', async () => {
+    const fleet = makeFleet({ failureRate: { restart: 1 } });
+    const r = req(apiPod(0), 'restart');
+    const running = fleet.execute(r);
+    // Doomed actions do not even take the pod out while they run.
+    expect(fleet.observe(API).workload?.available).toBe(4);
+    expect(fleet.observe(apiPod(0)).inProgressRequestIds).toEqual([r.requestId]);
+    expect(await running).toMatchObject({ ok: false, code: 'INJECTED_FAILURE', version: 1 });
+    expect(fleet.observe(apiPod(0))).toMatchObject({ version: 1, appliedRequestIds: [], state: { restarts: 0 } });
+    expect(fleet.stats()).toMatchObject({ executions: { restart: 1 }, failed: { restart: 1 }, completed: {}, total: 1 });
+  });
+
+  it('keeps only the most recent applied requestIds', async () => {
+    const fleet = makeFleet({ latencyMs: { scale: 0 } });
+    for (let i = 0; i < 60; i++) await fleet.execute(req(API, 'scale', { params: { replicas: '4' } }));
+    const applied = fleet.observe(API).appliedRequestIds;
+    expect(applied).toHaveLength(50);
+    expect(fleet.observe(API).version).toBe(61);
+    expect(applied.at(-1)).toBe(`req-${seq}`);
+  });
+});
+
+describe('fencing', () => {
+  it('refuses a token lower than the highest seen for the resource and records it', async () => {
+    const fleet = makeFleet();
+    expect(await fleet.execute(req(apiPod(0), 'restart', { fencingToken: 7 }))).toMatchObject({ ok: true });
+    const stale = req(apiPod(0), 'restart', { fencingToken: 6, agentId: 'zombie-worker' });
+    expect(await fleet.execute(stale)).toMatchObject({ ok: false, code: 'FENCED', highestToken: 7, version: 2 });
+    expect(fleet.fenced()).toEqual([
+      expect.objectContaining({ arn: apiPod(0), requestId: stale.requestId, agentId: 'zombie-worker', fencingToken: 6, highestToken: 7 }),
+    ]);
+    expect(fleet.observe(apiPod(0)).version).toBe(2);
+
+    await sleep(20); // past the restart settle time
+    // Equal tokens (same lock holder) and token-less callers (no Arbiter) are accepted.
+    expect(await fleet.execute(req(apiPod(0), 'restart', { fencingToken: 7 }))).toMatchObject({ ok: true });
+    await sleep(20);
+    expect(await fleet.execute(req(apiPod(0), 'restart'))).toMatchObject({ ok: true });
+    // Tokens are per resource.
+    expect(await fleet.execute(req(apiPod(1), 'restart', { fencingToken: 1 }))).toMatchObject({ ok: true });
+    expect(fleet.stats().fenced).toBe(1);
+  });
+});
+
+describe('violations', () => {
+  it('overlapping_restart: two concurrent restarts of one pod', async () => {
+    const fleet = makeFleet();
+    const a = req(apiPod(0), 'restart', { agentId: 'agent-a' });
+    const b = req(apiPod(0), 'restart', { agentId: 'agent-b' });
+    await Promise.all([fleet.execute(a), fleet.execute(b)]);
+    const { violations } = fleet.violations();
+    expect(counts(fleet).overlapping_restart).toBe(1);
+    expect(violations[0]).toMatchObject({ kind: 'overlapping_restart', arn: apiPod(0), requestIds: [a.requestId, b.requestId], agentIds: ['agent-a', 'agent-b'] });
+  });
+
+  it('overlapping_restart: a restart landing on a pod still settling from the previous one', async () => {
+    const fleet = makeFleet({ restartSettleMs: 100_000 }); // 1 s at this scale
+    await fleet.execute(req(apiPod(0), 'restart', { agentId: 'agent-a' }));
+    await fleet.execute(req(apiPod(0), 'restart', { agentId: 'agent-b' }));
+    expect(counts(fleet).overlapping_restart).toBe(1);
+  });
+
+  it('no overlapping_restart when restarts are spaced beyond the settle time', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(apiPod(0), 'restart'));
+    await sleep(30);
+    await fleet.execute(req(apiPod(0), 'restart'));
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('lost_hotfix: a rollback based on a version older than another agent’s hotfix', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(API, 'deploy', { params: { revision: 'v2' } }));
+    const observed = fleet.observe(API).version; // 2: what the rolling-back agent saw
+    const fix = req(API, 'hotfix', { agentId: 'agent-hotfix', params: { patch: 'fix-leak' } });
+    await fleet.execute(fix);
+    const rollback = req(API, 'rollback', { agentId: 'agent-rollback', params: { expectedVersion: String(observed) } });
+    await fleet.execute(rollback);
+    expect(counts(fleet).lost_hotfix).toBe(1);
+    expect(fleet.violations().violations[0]).toMatchObject({
+      kind: 'lost_hotfix',
+      arn: API,
+      requestIds: [fix.requestId, rollback.requestId],
+      agentIds: ['agent-hotfix', 'agent-rollback'],
+    });
+  });
+
+  it('no lost_hotfix when the rollback was based on the version that includes the hotfix', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(API, 'hotfix', { agentId: 'agent-hotfix', params: { patch: 'fix-leak' } }));
+    const seen = fleet.observe(API).version;
+    await fleet.execute(req(API, 'rollback', { agentId: 'agent-rollback', params: { basedOnVersion: String(seen) } }));
+    // Rolling back one's own hotfix is never lost either.
+    await fleet.execute(req(API, 'hotfix', { agentId: 'agent-a', params: { patch: 'mine' } }));
+    await fleet.execute(req(API, 'rollback', { agentId: 'agent-a' }));
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('lost_hotfix without a base version: a deploy erasing a fresh hotfix by another agent', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(API, 'hotfix', { agentId: 'agent-hotfix', params: { patch: 'fix-leak' } }));
+    await fleet.execute(req(API, 'deploy', { agentId: 'agent-deploy', params: { revision: 'v3' } }));
+    expect(counts(fleet).lost_hotfix).toBe(1);
+  });
+
+  it('below_min_available: draining every replica at once, one violation per dip with the lowest point', async () => {
+    const fleet = makeFleet();
+    await Promise.all([0, 1, 2, 3].map((i) => fleet.execute(req(apiPod(i), 'drain', { agentId: `agent-${i}` }))));
+    const { violations } = fleet.violations();
+    expect(counts(fleet).below_min_available).toBe(1);
+    expect(violations[0]).toMatchObject({ kind: 'below_min_available', arn: API });
+    expect(violations[0]?.detail).toContain('fell to 0 of 4');
+    expect(violations[0]?.agentIds.sort()).toEqual(['agent-0', 'agent-1', 'agent-2', 'agent-3']);
+
+    await waitFor(() => fleet.observe(API).workload?.available === 4);
+    // A new dip is a new violation.
+    await Promise.all([0, 1].map((i) => fleet.execute(req(apiPod(i), 'restart'))));
+    expect(counts(fleet).below_min_available).toBe(2);
+  });
+
+  it('no below_min_available when drains go one at a time, each waiting for its replacement', async () => {
+    const fleet = makeFleet();
+    for (const i of [0, 1, 2, 3]) {
+      expect(await fleet.execute(req(apiPod(i), 'drain'))).toMatchObject({ ok: true });
+      await waitFor(() => fleet.observe(API).workload?.available === 4);
+    }
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('terminate_before_drain: terminate of an undrained node, or while its drain runs', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(NODE, 'terminate'));
+    const node2 = nodeArn('node-2');
+    const drain = req(node2, 'drain', { agentId: 'agent-drain' });
+    const terminate = req(node2, 'terminate', { agentId: 'agent-terminate' });
+    await Promise.all([fleet.execute(drain), fleet.execute(terminate)]);
+    expect(counts(fleet).terminate_before_drain).toBe(2);
+    expect(fleet.violations().violations[1]).toMatchObject({
+      arn: node2,
+      requestIds: [drain.requestId, terminate.requestId],
+      agentIds: ['agent-drain', 'agent-terminate'],
+    });
+  });
+
+  it('no terminate_before_drain when the drain completes first', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(NODE, 'drain'));
+    await fleet.execute(req(NODE, 'terminate'));
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('concurrent_conflicting_changes: a rollback and a hotfix running at once', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(API, 'deploy', { params: { revision: 'v2' } }));
+    await Promise.all([
+      fleet.execute(req(API, 'rollback', { agentId: 'agent-rollback' })),
+      fleet.execute(req(API, 'hotfix', { agentId: 'agent-hotfix', params: { patch: 'p' } })),
+    ]);
+    expect(counts(fleet).concurrent_conflicting_changes).toBe(1);
+    // Scale does not touch the revision: no conflict with it.
+    await Promise.all([fleet.execute(req(API, 'scale', { params: { replicas: '5' } })), fleet.execute(req(API, 'deploy', { params: { revision: 'v4' } }))]);
+    expect(counts(fleet).concurrent_conflicting_changes).toBe(1);
+  });
+
+  it('duplicate_execution: the same requestId executed twice', async () => {
+    const fleet = makeFleet();
+    const r = req(API, 'scale', { params: { replicas: '4' } });
+    await fleet.execute(r);
+    await fleet.execute(r);
+    expect(counts(fleet).duplicate_execution).toBe(1);
+  });
+
+  it('reset clears violations, stats, fencing memory and state', async () => {
+    const fleet = makeFleet();
+    await fleet.execute(req(NODE, 'terminate', { fencingToken: 9 }));
+    fleet.reset();
+    expect(totalViolations(fleet)).toBe(0);
+    expect(fleet.stats().total).toBe(0);
+    expect(fleet.observe(NODE)).toMatchObject({ version: 1, state: { status: 'ready' } });
+    expect(await fleet.execute(req(NODE, 'drain', { fencingToken: 1 }))).toMatchObject({ ok: true });
+  });
+});
+
+describe('fleet spec', () => {
+  it('generates big fleets with constant-time lookups', async () => {
+    const spec = generateFleetSpec({ deployments: 1_000, replicas: 9, nodes: 200 });
+    const fleet = new Fleet(spec, { latencyScale: 0 });
+    fleets.push(fleet);
+    expect(fleet.size).toBe(1_000 * 10 + 200);
+    const deployment = deploymentArn('bench', 'svc-0999');
+    const started = performance.now();
+    for (let i = 0; i < 10_000; i++) fleet.observe(podArn(deployment, 'svc-0999', i % 9));
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(fleet.observe(podArn(deployment, 'svc-0999', 8)).workload).toMatchObject({ desired: 9, minAvailable: 8 });
+    expect(await fleet.execute(req(nodeArn('node-0200'), 'drain'))).toMatchObject({ ok: true });
+    expect(fleet.list({ kind: 'node', limit: 5 })).toMatchObject({ total: 200, resources: expect.any(Array) });
+    expect(fleet.list({ kind: 'node', limit: 5 }).resources).toHaveLength(5);
+  });
+
+  it('lists every problem of an invalid spec at once', () => {
+    let message = '';
+    try {
+      parseFleetSpec({
+        deployments: [
+          { namespace: 'a', name: 'x', replicas: 2, minAvailable: 3, revision: 'v1' },
+          { namespace: 'a', name: 'x', replicas: 2, minAvailable: 1, revision: 'v1' },
+        ],
+        failureRate: { restart: 2 },
+        latencyMs: { reboot: 1 },
+      });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('deployments.0.minAvailable: minAvailable must not exceed replicas');
+    expect(message).toContain('deployments.1: duplicate deployment a/x');
+    expect(message).toContain('failureRate.restart');
+    expect(message).toContain('latencyMs: Unrecognized key: "reboot"');
+  });
+});
