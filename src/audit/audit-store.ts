@@ -247,7 +247,9 @@ async function insertStates(db: PoolClient, states: RequestStateRow[]): Promise<
                                         primary_request_id, resource_version, fencing_token, detail, request, finished_at)
      SELECT u.*, CASE WHEN u.final THEN now() END
        FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
-                   $10::uuid[], $11::bigint[], $12::bigint[], $13::text[], $14::jsonb[]) AS u
+                   $10::uuid[], $11::bigint[], $12::bigint[], $13::text[], $14::jsonb[])
+         AS u(request_id, scope, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
+              primary_request_id, resource_version, fencing_token, detail, request)
      ON CONFLICT (request_id) DO NOTHING
      RETURNING request_id`,
     [

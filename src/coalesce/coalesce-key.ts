@@ -6,5 +6,6 @@ export function coalesceKey(resourceArn: string, action: string, params: Record<
   const canonical = Object.keys(params)
     .sort()
     .map((k) => [k, params[k]]);
-  return `${resourceArn}\u0000${action}\u0000${JSON.stringify(canonical)}`;
+  // JSON, not a separator character: the key is stored in Postgres text, which refuses NUL.
+  return JSON.stringify([resourceArn, action, canonical]);
 }

@@ -3,7 +3,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { ServiceName, StackContext } from './types.ts';
+import type { StackContext } from './context.ts';
+import type { ServiceName } from './types.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -11,7 +11,7 @@ import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kaf
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { KAFKA_VERSION } from './paths.ts';
 import { splitHostPort } from './settings.ts';
-import type { StackContext } from './types.ts';
+import type { StackContext } from './context.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -7,7 +7,7 @@ import { isAlive, spawnDaemon, stopDaemon } from './daemon.ts';
 import { startFailure } from './failure.ts';
 import { waitUntil } from './health.ts';
 import { EMBEDDED_POSTGRES_PORT } from './settings.ts';
-import type { StackContext } from './types.ts';
+import type { StackContext } from './context.ts';
 
 const EMBEDDED_MAIN = fileURLToPath(new URL('./embedded-postgres-main.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -8,7 +8,7 @@ import { probeHttpJson, waitUntil } from './health.ts';
 import { findJava } from './java.ts';
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { APICURIO_VERSION } from './paths.ts';
-import type { StackContext } from './types.ts';
+import type { StackContext } from './context.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -19,10 +19,6 @@ export const REGISTRY_MANAGEMENT_PORT = 9081;
 /** Apicurio 3.3.x is built for Java 21 (class file 65); Java 17 fails with UnsupportedClassVersionError. */
 export const REGISTRY_MIN_JAVA = 21;
 
-export function confluentApiUrl(registryUrl: string): string {
-  return `${registryUrl}/apis/ccompat/v7`;
-}
-
 export function registryEnvironment(): Record<string, string> {
   return {
     QUARKUS_HTTP_HOST: '127.0.0.1',
@@ -32,9 +28,9 @@ export function registryEnvironment(): Record<string, string> {
   };
 }
 
-/** The Confluent-compatible API is what clients use, so that is what must answer. */
-export async function probeRegistry(registryUrl: string): Promise<void> {
-  const subjects = await probeHttpJson(`${confluentApiUrl(registryUrl)}/subjects`);
+/** `apiUrl` is the Confluent-compatible API root that clients use, so that is what must answer. */
+export async function probeRegistry(apiUrl: string): Promise<void> {
+  const subjects = await probeHttpJson(`${apiUrl}/subjects`);
   if (!Array.isArray(subjects)) throw new Error('GET /subjects did not answer with a list');
 }
 

@@ -1,9 +1,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_ENDPOINTS } from '../config/index.ts';
 
-export const DEFAULT_KAFKA_BROKER = '127.0.0.1:9092';
-export const DEFAULT_SCHEMA_REGISTRY_URL = 'http://127.0.0.1:8081';
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/arbiter';
+// The workers' defaults, so that `stack up` with no environment serves `worker` with none.
+export const DEFAULT_KAFKA_BROKER = DEFAULT_ENDPOINTS.kafkaBrokers;
+/** The Confluent-compatible API root (Apicurio serves it under /apis/ccompat/v7), not the server root. */
+export const DEFAULT_SCHEMA_REGISTRY_URL = DEFAULT_ENDPOINTS.schemaRegistryUrl;
+export const DEFAULT_DATABASE_URL = DEFAULT_ENDPOINTS.databaseUrl;
 export const EMBEDDED_POSTGRES_PORT = 5433;
 
 export type StackMode = 'auto' | 'local' | 'containers';

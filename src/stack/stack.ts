@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import type { StackContext } from './context.ts';
 import { dockerEngineAvailable, recordedContainer, removeContainer, startContainer } from './containers.ts';
 import { livePid, stopDaemon } from './daemon.ts';
 import { stackFailure } from './failure.ts';
@@ -20,7 +21,6 @@ import {
   SERVICE_NAMES,
   type ServiceName,
   type ServiceStatus,
-  type StackContext,
   type StackEndpoints,
   type StackLog,
 } from './types.ts';
@@ -157,9 +157,9 @@ async function upPostgres(context: StackContext, runtime: () => Promise<Runtime>
     log(`postgres: reusing DATABASE_URL ${redactPassword(settings.databaseUrl)}`);
     return { address: settings.databaseUrl, started: false };
   }
-  const onDefaultPort = recordedContainer(paths.containerFile('postgres')) !== undefined ? 'our container' : 'the local server';
   if ((await problemOf(() => probePostgres(DEFAULT_DATABASE_URL))) === undefined) {
-    log(`postgres: reusing ${onDefaultPort} at ${DEFAULT_DATABASE_URL}`);
+    const owner = recordedContainer(paths.containerFile('postgres')) === undefined ? 'the local server' : 'our container';
+    log(`postgres: reusing ${owner} at ${DEFAULT_DATABASE_URL}`);
     return { address: DEFAULT_DATABASE_URL, started: false };
   }
   const embeddedPid = livePid(paths.pidFile('postgres'), POSTGRES_MARKER);

@@ -25,9 +25,3 @@ export interface ServiceStatus {
 }
 
 export type StackLog = (line: string) => void;
-
-export interface StackContext {
-  settings: import('./settings.ts').StackSettings;
-  paths: import('./paths.ts').StackPaths;
-  log: StackLog;
-}

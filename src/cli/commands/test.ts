@@ -25,7 +25,12 @@ export default function register(program: Command): void {
       try {
         process.exitCode = await runVitest(vitestArgs, endpoints);
       } finally {
-        if (endpoints.started.length > 0) await stackDown({ services: endpoints.started, log: progressToStderr });
+        if (endpoints.started.length > 0) {
+          await stackDown({ services: endpoints.started, log: progressToStderr }).catch((error: unknown) => {
+            process.stderr.write(`could not stop ${endpoints.started.join(', ')}: ${errorMessage(error)}\n`);
+            process.exitCode ||= 1;
+          });
+        }
       }
     });
 }

@@ -328,11 +328,11 @@ function terminateNode(ctx: ActionContext, node: FleetNode): PreparedAction | Re
     start() {
       if (node.status !== 'drained' || node.drains.size > 0) {
         const drains = [...node.drains];
-        const while_ = node.drains.size > 0 ? 'its drain was still running' : `it was ${node.status}`;
+        const situation = node.drains.size > 0 ? 'its drain was still running' : `it was ${node.status}`;
         state.violations.record({
           kind: 'terminate_before_drain',
           arn: node.arn,
-          detail: `terminate by ${req.agentId} started while ${while_}`,
+          detail: `terminate by ${req.agentId} started while ${situation}`,
           requestIds: [...drains.map(([requestId]) => requestId), req.requestId],
           agentIds: [...drains.map(([, agentId]) => agentId), req.agentId],
         });
