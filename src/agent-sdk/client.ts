@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { buildRequest, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
@@ -32,7 +32,13 @@ export class ArbiterClient {
   constructor(options: ArbiterClientOptions) {
     this.topics = topicNames(options.topicPrefix);
     this.kafka = new Kafka({ clientId: options.clientId ?? 'arbiter-agent', brokers: options.brokers, logLevel: logLevel.NOTHING });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.serde = new Serde(options.schemaRegistryUrl, this.topics);
     this.scopes = compileScopeRules([...(options.scopeRules ?? []), ...DEFAULT_SCOPE_RULES]);
     this.watcher = new OutcomeWatcher(this.kafka, this.serde, this.topics.outcomes);

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { ArbiterConfig } from '../config/index.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
@@ -69,7 +69,13 @@ export class Worker {
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => this.log.warn({ kafkajs: entry.namespace, ...entry.log }, String(entry.log.message)),
     });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.consumer = this.kafka.consumer({
       groupId: config.kafka.groupId,
       sessionTimeout: config.kafka.sessionTimeoutMs,

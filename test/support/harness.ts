@@ -1,0 +1,199 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { ArbiterClient } from '../../src/agent-sdk/index.ts';
+import { loadConfig, type ArbiterConfig, type ConfigInput } from '../../src/config/index.ts';
+import { ensureDatabase, migrate } from '../../src/db/index.ts';
+import { startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
+import { parseFleetSpec, type FleetSpecInput } from '../../src/executor/sim/fleet-spec.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'arbiter.js');
+
+export const endpoints = {
+  kafkaBrokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+  schemaRegistryUrl: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+  /** A server URL; each test environment gets its own database on it. */
+  databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/arbiter',
+};
+
+export function databaseUrlFor(name: string): string {
+  const url = new URL(endpoints.databaseUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface WorkerProcess {
+  id: string;
+  child: ChildProcess;
+  metricsUrl: string;
+  exited: Promise<number | null>;
+  output: () => string;
+  waitReady(timeoutMs?: number): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface TestEnvOptions {
+  fleet?: FleetSpecInput;
+  latencyScale?: number;
+  /** Config for the workers (written to a file passed with --config). */
+  config?: Partial<Record<keyof ConfigInput, unknown>>;
+  workers?: number;
+  partitions?: number;
+}
+
+export interface TestEnv {
+  prefix: string;
+  groupId: string;
+  databaseUrl: string;
+  sim: SimServer;
+  config: Readonly<ArbiterConfig>;
+  db: pg.Pool;
+  workers: WorkerProcess[];
+  client(agentId?: string): Promise<ArbiterClient>;
+  startWorker(): Promise<WorkerProcess>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A private Arbiter for one test file: its own topics (unique prefix), consumer group, database,
+ * simulated fleet, and worker *processes* (real `arbiter worker` children, so tests can SIGKILL
+ * them). Everything is removed by stop().
+ */
+export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEnv> {
+  const suffix = randomUUID().slice(0, 8);
+  const prefix = `t-${suffix}`;
+  const groupId = `g-${suffix}`;
+  const dbName = `arbiter_t_${suffix}`;
+  const databaseUrl = databaseUrlFor(dbName);
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+  const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
+  const configFile = join(dir, 'config.json');
+  const fileConfig = {
+    ...options.config,
+    kafka: { requestPartitions: options.partitions ?? 6, ...(options.config?.kafka as object | undefined) },
+  };
+  writeFileSync(configFile, JSON.stringify(fileConfig));
+  const baseEnv = {
+    ...process.env,
+    KAFKA_BROKERS: endpoints.kafkaBrokers,
+    SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
+    DATABASE_URL: databaseUrl,
+    ARBITER_TOPIC_PREFIX: prefix,
+    ARBITER_GROUP_ID: groupId,
+    ARBITER_EXECUTOR_URL: sim.url,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
+  const config = loadConfig({ file: configFile, env: baseEnv });
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+  const clients: ArbiterClient[] = [];
+  const workers: WorkerProcess[] = [];
+
+  const startWorker = async (): Promise<WorkerProcess> => {
+    const port = await freePort();
+    const id = `w${workers.length + 1}-${suffix}`;
+    const child = spawn(process.execPath, [BIN, 'worker', '--config', configFile], {
+      cwd: ROOT,
+      env: { ...baseEnv, ARBITER_WORKER_ID: id, ARBITER_METRICS_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout!.on('data', (d) => (log = (log + d).slice(-20_000)));
+    child.stderr!.on('data', (d) => (log = (log + d).slice(-20_000)));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const metricsUrl = `http://127.0.0.1:${port}`;
+    const worker: WorkerProcess = {
+      id,
+      child,
+      metricsUrl,
+      exited,
+      output: () => log,
+      async waitReady(timeoutMs = 60_000) {
+        const until = Date.now() + timeoutMs;
+        let exitedEarly = false;
+        void exited.then(() => (exitedEarly = true));
+        while (Date.now() < until) {
+          if (exitedEarly) throw new Error(`worker ${id} exited during start-up:\n${log}`);
+          const ok = await fetch(`${metricsUrl}/readyz`).then((r) => r.ok, () => false);
+          if (ok) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${log}`);
+      },
+      async stop(signal: NodeJS.Signals = 'SIGTERM') {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        return exited;
+      },
+    };
+    workers.push(worker);
+    await worker.waitReady();
+    return worker;
+  };
+
+  for (let i = 0; i < (options.workers ?? 1); i++) await startWorker();
+
+  return {
+    prefix,
+    groupId,
+    databaseUrl,
+    sim,
+    config,
+    db,
+    workers,
+    startWorker,
+    async client(agentId = 'test-agent') {
+      const client = new ArbiterClient({
+        brokers: [endpoints.kafkaBrokers],
+        schemaRegistryUrl: endpoints.schemaRegistryUrl,
+        topicPrefix: prefix,
+        clientId: agentId,
+      });
+      clients.push(client);
+      return client.connect();
+    },
+    async stop() {
+      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all(workers.map((w) => w.stop('SIGTERM')));
+      await sim.close();
+      await db.end();
+      const admin = new pg.Client({ connectionString: databaseUrlFor('postgres') });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+    },
+  };
+}
+
+/** Polls until `check` returns a truthy value, or fails with what it last saw. */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
