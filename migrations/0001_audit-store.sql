@@ -118,6 +118,8 @@ CREATE TABLE arbiter.locks (
 CREATE TABLE arbiter.request_state (
   request_id          uuid        PRIMARY KEY,
   scope               text        NOT NULL,
+  -- The partition that owns the request is (topic, kafka_partition): installations sharing a database stay apart.
+  topic               text        NOT NULL,
   kafka_partition     integer     NOT NULL,
   resource_arn        text        NOT NULL,
   action              text        NOT NULL,
@@ -134,8 +136,8 @@ CREATE TABLE arbiter.request_state (
   finished_at         timestamptz,
   outcome_published   boolean     NOT NULL DEFAULT false
 );
-CREATE INDEX request_state_open ON arbiter.request_state (kafka_partition, received_at) WHERE NOT final OR NOT outcome_published;
-CREATE INDEX request_state_recent ON arbiter.request_state (kafka_partition, finished_at) WHERE final;
+CREATE INDEX request_state_open ON arbiter.request_state (topic, kafka_partition, received_at) WHERE NOT final OR NOT outcome_published;
+CREATE INDEX request_state_recent ON arbiter.request_state (topic, kafka_partition, finished_at) WHERE final;
 CREATE INDEX request_state_primary ON arbiter.request_state (primary_request_id) WHERE primary_request_id IS NOT NULL;
 
 -- What Arbiter believes about each resource after its last committed change.

@@ -141,28 +141,29 @@ export class AuditStore {
   }
 
   /** Requests of these partitions that are not final, or whose outcome was never published. */
-  async loadOpen(partitions: number[]): Promise<OpenRequest[]> {
+  async loadOpen(topic: string, partitions: number[]): Promise<OpenRequest[]> {
     const { rows } = await this.pool.query(
       `SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
               EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase = 'started')
           AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
          FROM arbiter.request_state s
-        WHERE s.kafka_partition = ANY($1::int[]) AND (NOT s.final OR NOT s.outcome_published)
+        WHERE s.topic = $2 AND s.kafka_partition = ANY($1::int[]) AND (NOT s.final OR NOT s.outcome_published)
         ORDER BY s.received_at`,
-      [partitions],
+      [partitions, topic],
     );
     return rows.map(toOpenRequest);
   }
 
   /** Executed requests of these partitions finished since `sinceMs`: coalescing windows and conflict history. */
-  async loadRecentlyExecuted(partitions: number[], sinceMs: number): Promise<OpenRequest[]> {
+  async loadRecentlyExecuted(topic: string, partitions: number[], sinceMs: number): Promise<OpenRequest[]> {
     const { rows } = await this.pool.query(
       `SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
               false AS execution_started
          FROM arbiter.request_state s
-        WHERE s.kafka_partition = ANY($1::int[]) AND s.final AND s.status = 'EXECUTED' AND s.finished_at >= to_timestamp($2 / 1000.0)
+        WHERE s.topic = $3 AND s.kafka_partition = ANY($1::int[]) AND s.final AND s.status = 'EXECUTED'
+          AND s.finished_at >= to_timestamp($2 / 1000.0)
         ORDER BY s.finished_at`,
-      [partitions, sinceMs],
+      [partitions, sinceMs, topic],
     );
     return rows.map(toOpenRequest);
   }
@@ -243,12 +244,12 @@ async function insertStates(db: PoolClient, states: RequestStateRow[]): Promise<
   if (!states.length) return new Set();
   const col = <T>(f: (s: RequestStateRow) => T) => states.map(f);
   const { rows } = await db.query(
-    `INSERT INTO arbiter.request_state (request_id, scope, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
+    `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
                                         primary_request_id, resource_version, fencing_token, detail, request, finished_at)
      SELECT u.*, CASE WHEN u.final THEN now() END
-       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
+       FROM unnest($1::uuid[], $2::text[], $15::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
                    $10::uuid[], $11::bigint[], $12::bigint[], $13::text[], $14::jsonb[])
-         AS u(request_id, scope, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
+         AS u(request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
               primary_request_id, resource_version, fencing_token, detail, request)
      ON CONFLICT (request_id) DO NOTHING
      RETURNING request_id`,
@@ -267,6 +268,7 @@ async function insertStates(db: PoolClient, states: RequestStateRow[]): Promise<
       col((s) => s.fencingToken),
       col((s) => s.detail),
       col((s) => JSON.stringify(s.request)),
+      col((s) => s.topic),
     ],
   );
   return new Set(rows.map((r) => r.request_id as string));

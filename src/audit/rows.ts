@@ -29,6 +29,7 @@ export interface DecisionRow {
 export interface RequestStateRow {
   request: RemediationRequest;
   scope: string;
+  topic: string;
   partition: number;
   coalesceKey: string;
   status: string;

@@ -180,17 +180,19 @@ export const DEFAULT_ENDPOINTS = {
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
+  // An empty variable counts as unset (as in envOnlyWhenSet), so `DATABASE_URL=` falls back to the default.
+  const text = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
   const number = (v: string | undefined) => (v === undefined || v === '' ? undefined : Number(v));
   return {
     kafka: {
-      brokers: (env.KAFKA_BROKERS ?? DEFAULT_ENDPOINTS.kafkaBrokers).split(',').map((b) => b.trim()).filter(Boolean),
-      topicPrefix: env.ARBITER_TOPIC_PREFIX,
-      groupId: env.ARBITER_GROUP_ID,
+      brokers: (text(env.KAFKA_BROKERS) ?? DEFAULT_ENDPOINTS.kafkaBrokers).split(',').map((b) => b.trim()).filter(Boolean),
+      topicPrefix: text(env.ARBITER_TOPIC_PREFIX),
+      groupId: text(env.ARBITER_GROUP_ID),
     },
-    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL ?? DEFAULT_ENDPOINTS.schemaRegistryUrl,
-    databaseUrl: env.DATABASE_URL ?? DEFAULT_ENDPOINTS.databaseUrl,
-    executor: { url: env.ARBITER_EXECUTOR_URL },
-    worker: { id: env.ARBITER_WORKER_ID, metricsPort: number(env.ARBITER_METRICS_PORT) },
+    schemaRegistryUrl: text(env.SCHEMA_REGISTRY_URL) ?? DEFAULT_ENDPOINTS.schemaRegistryUrl,
+    databaseUrl: text(env.DATABASE_URL) ?? DEFAULT_ENDPOINTS.databaseUrl,
+    executor: { url: text(env.ARBITER_EXECUTOR_URL) },
+    worker: { id: text(env.ARBITER_WORKER_ID), metricsPort: number(env.ARBITER_METRICS_PORT) },
     locks: { ttlMs: number(env.ARBITER_LOCK_TTL_MS) },
   };
 }

@@ -182,7 +182,7 @@ function decideArrival(
 
   const immediate = (fields: OutcomeFields, primaryRequestId: string | null = null) => {
     plan.requests.push(base);
-    plan.states.push(stateRow(request, scope, batch.partition, key, { ...fields, primaryRequestId }));
+    plan.states.push(stateRow(request, scope, batch, key, { ...fields, primaryRequestId }));
     plan.decisions.push(decisionRow(request, scope, { ...fields, primaryRequestId, latencyMs: now - Number(message.timestamp) }));
     plan.outcomes.push(buildOutcome(request, scope, { ...fields, primaryRequestId }, ctx.workerId, now));
   };
@@ -208,7 +208,7 @@ function decideArrival(
       ctx.metrics.coalesced.inc({ action: request.action });
       const fields: OutcomeFields = { status: 'COALESCED', final: true, primaryRequestId: primary.request.requestId, detail: `coalesced into ${primary.request.requestId}, in flight` };
       plan.requests.push(base);
-      plan.states.push(stateRow(request, scope, batch.partition, key, fields));
+      plan.states.push(stateRow(request, scope, batch, key, fields));
       plan.decisions.push(decisionRow(request, scope, { ...fields, latencyMs: now - Number(message.timestamp) }));
       primary.followers.push({ request, scope });
       return;
@@ -221,15 +221,16 @@ function decideArrival(
   plan.newPrimaries.push(entry);
   plan.requests.push(base);
   const accepted: OutcomeFields = { status: 'ACCEPTED', final: false, detail: null };
-  plan.states.push(stateRow(request, scope, batch.partition, key, accepted));
+  plan.states.push(stateRow(request, scope, batch, key, accepted));
   plan.decisions.push(decisionRow(request, scope, { ...accepted, latencyMs: now - Number(message.timestamp) }));
 }
 
-function stateRow(request: RemediationRequest, scope: string, partition: number, key: string, fields: OutcomeFields): RequestStateRow {
+function stateRow(request: RemediationRequest, scope: string, batch: BatchInput, key: string, fields: OutcomeFields): RequestStateRow {
   return {
     request,
     scope,
-    partition,
+    topic: batch.topic,
+    partition: batch.partition,
     coalesceKey: key,
     status: fields.status,
     final: fields.final,

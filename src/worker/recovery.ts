@@ -10,12 +10,12 @@ import { newPending, type PendingRequest } from './pending.ts';
  * windows and conflict history from recent executions, pending requests back into their queues
  * (flagging those a previous owner died while executing), and outcomes never published.
  */
-export async function recoverPartition(ctx: PipelineContext, state: PartitionState): Promise<{ pending: number; republished: number }> {
+export async function recoverPartition(ctx: PipelineContext, topic: string, state: PartitionState): Promise<{ pending: number; republished: number }> {
   const p = state.partition;
   const now = Date.now();
   const longestWindow = Math.max(ctx.config.conflicts.windowMs, ...Object.values(ctx.config.actions).map((a) => a.coalesceWindowMs));
 
-  for (const done of await ctx.audit.loadRecentlyExecuted([p], now - longestWindow)) {
+  for (const done of await ctx.audit.loadRecentlyExecuted(topic, [p], now - longestWindow)) {
     const window = ctx.config.actions[done.request.action as ActionName]?.coalesceWindowMs ?? 0;
     const finishedAt = done.finishedAt ?? now;
     state.coalescer.startPrimary(done.coalesceKey, done.request.requestId, window);
@@ -34,7 +34,7 @@ export async function recoverPartition(ctx: PipelineContext, state: PartitionSta
     });
   }
 
-  const open = await ctx.audit.loadOpen([p]);
+  const open = await ctx.audit.loadOpen(topic, [p]);
   const entries = new Map<string, PendingRequest>();
   for (const o of open.filter((o) => !o.final)) {
     const entry = newPending(o.request, o.scope, p, o.coalesceKey, o.receivedAt);

@@ -12,6 +12,8 @@ export class ScopeQueue {
   private running: Promise<void> | null = null;
   private wake: (() => void) | null = null;
   private closed = false;
+  /** Set by push: an entry arrived that the current pass has not looked at yet. */
+  private arrived = false;
 
   constructor(
     readonly scope: string,
@@ -23,6 +25,7 @@ export class ScopeQueue {
 
   push(entry: PendingRequest): void {
     this.entries.push(entry);
+    this.arrived = true;
     if (this.wake) this.wake();
     if (!this.running) this.running = this.loop().finally(() => (this.running = null));
   }
@@ -41,6 +44,7 @@ export class ScopeQueue {
     while (!this.closed && this.entries.length) {
       let progressed = false;
       let nextAt = Number.POSITIVE_INFINITY;
+      this.arrived = false;
       for (const entry of [...this.entries]) {
         if (this.closed) return;
         const due = Math.max(entry.notBefore, entry.retryAt);
@@ -64,7 +68,8 @@ export class ScopeQueue {
           nextAt = Math.min(nextAt, entry.retryAt);
         }
       }
-      if (!progressed && this.entries.length) await this.sleep(nextAt - Date.now());
+      // Entries pushed during the pass have not been looked at: go round again rather than sleep past them.
+      if (!progressed && !this.arrived && this.entries.length) await this.sleep(nextAt - Date.now());
     }
     if (!this.entries.length) this.onIdle();
   }

@@ -219,7 +219,7 @@ export class Worker {
         );
         return queue;
       });
-      state = recoverPartition(ctx, created).then((result) => {
+      state = recoverPartition(ctx, this.topics.requests, created).then((result) => {
         if (result.pending || result.republished) this.log.info({ partition, ...result }, 'recovered partition state');
         return created;
       });
