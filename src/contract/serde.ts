@@ -18,29 +18,43 @@ export class Serde {
   private requestSchemaId = 0;
   private outcomeSchemaId = 0;
 
-  constructor(registryUrl: string, private readonly topics: TopicNames) {
+  constructor(
+    private readonly registryUrl: string,
+    private readonly topics: TopicNames,
+  ) {
     this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 } });
   }
 
   /** Registers both schemas under their topic subjects with BACKWARD compatibility. Idempotent. */
   async register(): Promise<void> {
-    const opts = (topic: string) => ({ subject: valueSubject(topic), compatibility: COMPATIBILITY.BACKWARD });
     try {
-      const req = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(REQUEST_SCHEMA) },
-        opts(this.topics.requests),
-      );
-      const out = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(OUTCOME_SCHEMA) },
-        opts(this.topics.outcomes),
-      );
-      this.requestSchemaId = req.id;
-      this.outcomeSchemaId = out.id;
+      this.requestSchemaId = await this.registerOne(this.topics.requests, REQUEST_SCHEMA);
+      this.outcomeSchemaId = await this.registerOne(this.topics.outcomes, OUTCOME_SCHEMA);
     } catch (error) {
       throw new ArbiterError('EXECUTOR_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, {
         retryable: true,
         cause: error,
       });
+    }
+  }
+
+  private async registerOne(topic: string, schema: unknown): Promise<number> {
+    const subject = valueSubject(topic);
+    const register = () =>
+      this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
+    try {
+      return (await register()).id;
+    } catch (error) {
+      // Two workers starting together: the other one created the subject and has not set its
+      // compatibility yet, and Apicurio reports NONE for it. Set it ourselves and try again.
+      if (!/\(BACKWARD != NONE\)/.test(errorMessage(error))) throw error;
+      const res = await fetch(`${this.registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ compatibility: 'BACKWARD' }),
+      });
+      if (!res.ok) throw new Error(`setting BACKWARD compatibility on ${subject}: HTTP ${res.status}`, { cause: error });
+      return (await register()).id;
     }
   }
 

@@ -118,7 +118,13 @@ async function startWorkers(
   };
   log(`starting ${count} workers (consumer group race-lab-${run})…`);
   const workers = await Promise.all(Array.from({ length: count }, (_, i) => spawnWorker({ id: `lab-worker-${i + 1}`, configFile, env })));
-  await Promise.all(workers.map((w) => w.waitReady()));
+  try {
+    await Promise.all(workers.map((w) => w.waitReady()));
+  } catch (error) {
+    // One failed to start: stop the others, or they would keep this process alive.
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    throw error;
+  }
   return workers;
 }
 

@@ -53,7 +53,8 @@ export class LockStore {
     const result = await inTransaction(this.pool, async (db) => {
       await db.query('INSERT INTO arbiter.locks (resource_arn) VALUES ($1) ON CONFLICT DO NOTHING', [resourceArn]);
       const { rows } = await db.query(
-        `SELECT owner, agent_id, fencing_token, expires_at, expires_at <= now() AS expired
+        `SELECT owner, agent_id, fencing_token, expires_at, expires_at <= now() AS expired,
+                round(EXTRACT(EPOCH FROM (expires_at - renewed_at)) * 1000)::int AS ttl_ms
            FROM arbiter.locks WHERE resource_arn = $1 FOR UPDATE`,
         [resourceArn],
       );
@@ -75,9 +76,9 @@ export class LockStore {
       if (current.owner !== null && current.expired) {
         // Expired unreleased and not yet reaped: record the expiry before taking over.
         await db.query(
-          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
-           VALUES ($1, 'expired', $2, $3, $4, 'expired unreleased; found at acquire')`,
-          [resourceArn, current.owner, current.agent_id, current.fencing_token],
+          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms, detail)
+           VALUES ($1, 'expired', $2, $3, $4, $5, 'expired unreleased; found at acquire')`,
+          [resourceArn, current.owner, current.agent_id, current.fencing_token, current.ttl_ms],
         );
         this.listener.expired?.({
           resourceArn,
@@ -153,14 +154,16 @@ export class LockStore {
       `WITH expired AS (
          UPDATE arbiter.locks l
             SET owner = NULL, agent_id = NULL, expires_at = NULL
-           FROM (SELECT resource_arn, owner, agent_id, fencing_token, expires_at
+           FROM (SELECT resource_arn, owner, agent_id, fencing_token, expires_at,
+                        -- The lease's TTL (its last renewal to its expiry), so ttl_expirations says what was overrun.
+                        round(EXTRACT(EPOCH FROM (expires_at - renewed_at)) * 1000)::int AS ttl_ms
                    FROM arbiter.locks
                   WHERE owner IS NOT NULL AND expires_at <= now()
                   FOR UPDATE SKIP LOCKED) old
           WHERE l.resource_arn = old.resource_arn
-          RETURNING old.resource_arn, old.owner, old.agent_id, old.fencing_token, old.expires_at)
-       INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
-       SELECT resource_arn, 'expired', owner, agent_id, fencing_token, 'expired unreleased at ' || expires_at FROM expired
+          RETURNING old.resource_arn, old.owner, old.agent_id, old.fencing_token, old.expires_at, old.ttl_ms)
+       INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms, detail)
+       SELECT resource_arn, 'expired', owner, agent_id, fencing_token, ttl_ms, 'expired unreleased at ' || expires_at FROM expired
        RETURNING resource_arn, owner, agent_id, fencing_token`,
     );
     const expired = rows.map((r) => ({

@@ -130,11 +130,14 @@ async function execute(
   const { request } = entry;
   const owner = `worker:${ctx.workerId}`;
   const settings = ctx.config.actions[request.action as ActionName];
+  // The token of the lease held when the executor answered, for recording a write it fenced off.
+  let fencingToken: number | null = null;
   try {
     return await withLease(
       ctx.locks,
       { resourceArn: request.resourceArn, owner, agentId: request.agentId, ttlMs: ctx.config.locks.ttlMs, renewEveryMs: ctx.config.locks.renewEveryMs },
       async (lease) => {
+        fencingToken = lease.fencingToken;
         const started = Date.now();
         await ctx.audit.recordExecution({ ...executionBase(entry), phase: 'started', fencingToken: lease.fencingToken, resourceVersion: null, detail: null });
         ctx.metrics.executionsRunning.inc();
@@ -172,8 +175,8 @@ async function execute(
     }
     if (error instanceof ArbiterError && error.code === 'FENCED') {
       ctx.metrics.fencedWrites.inc();
-      await ctx.locks.recordFenced(request.resourceArn, owner, request.agentId, -1, error.message).catch(() => {});
-      await ctx.audit.recordExecution({ ...executionBase(entry), phase: 'abandoned', fencingToken: null, resourceVersion: null, detail: error.message });
+      await ctx.locks.recordFenced(request.resourceArn, owner, request.agentId, fencingToken ?? -1, error.message).catch(() => {});
+      await ctx.audit.recordExecution({ ...executionBase(entry), phase: 'abandoned', fencingToken, resourceVersion: null, detail: error.message });
       return defer(ctx, entry, 'lock', `fenced off: ${error.message}`);
     }
     if (error instanceof ArbiterError && error.retryable) {

@@ -196,6 +196,12 @@ export class Worker {
       void state.then((s) => s.close()).catch(() => {});
       this.metrics.consumerLag.remove({ partition: String(partition) });
     }
+    // Recover newly assigned partitions now, not when their next record arrives: the previous owner
+    // committed its offsets, so a partition may never get another record, and the requests it left
+    // open (deferred, or killed mid-action) would wait forever.
+    for (const partition of owned) {
+      void this.partition(partition).catch((error) => this.log.warn({ err: error, partition }, 'recovering a partition failed; retried on its next batch'));
+    }
     this.joined = true;
     this.log.info({ partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
   }

@@ -1,0 +1,131 @@
+import type { Kafka, Message } from 'kafkajs';
+import type pg from 'pg';
+import { firstDecisionLatencies } from './arbiter-run.ts';
+import { note, progressBar } from './progress.ts';
+import { sleep, summarize, type Summary } from './stats.ts';
+import { stormMessage, type EncodedStorm } from './storm.ts';
+
+export interface ProbeOptions {
+  kafka: Kafka;
+  db: pg.Pool;
+  requestsTopic: string;
+  outcomesTopic: string;
+  groupPrefix: string;
+  records: EncodedStorm;
+  ratePerSecond: number;
+  timeoutMs: number;
+}
+
+export interface ProbeResult {
+  requests: number;
+  targetRate: number;
+  /** What was actually produced per second. */
+  achievedRate: number;
+  /** latency_ms of the first decision, as the worker records it (append to Kafka → decision made, before its commit). */
+  decisionLatencyMs: Summary;
+  /**
+   * Append of the request → its outcome record appended by the worker, for requests decided at once
+   * (coalesced into a finished primary): the decision is durable in Postgres *and* published.
+   */
+  durableOutcomeLatencyMs: Summary;
+  /** The same for every request, including primaries, whose outcome waits for the execution. */
+  allOutcomeLatencyMs: Summary;
+  missingOutcomes: number;
+}
+
+/**
+ * p99 decision latency at a steady rate (default 1,000 requests/s) against the same, now idle, workers:
+ * the probe's own pods, ~100 duplicates each as in the storm, produced at the target pace, one send
+ * per 10 ms tick. Latency is read from Postgres (the workers' own measure) and from the outcomes topic.
+ */
+export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResult> {
+  const { records } = options;
+  const ids = records.requestIds!;
+  const sentAt = new Float64Array(records.count);
+  const index = new Map(ids.map((id, j) => [id, j]));
+  const outcomeAt = new Float64Array(records.count);
+
+  // Follow the outcomes topic from its current end, before the first request is sent.
+  const consumer = options.kafka.consumer({ groupId: `${options.groupPrefix}-probe-outcomes`, maxWaitTimeInMs: 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: options.outcomesTopic, fromBeginning: false });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  let outcomes = 0;
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        const id = m.headers?.['arbiter-request-id']?.toString();
+        const j = id === undefined ? undefined : index.get(id);
+        if (j !== undefined && !outcomeAt[j]) {
+          outcomeAt[j] = Number(m.timestamp);
+          outcomes++;
+        }
+      }
+    },
+  });
+  await joined;
+  await sleep(1_000); // the first fetch resolves the "latest" offset
+
+  const producer = options.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+  await producer.connect();
+  const bar = progressBar('probe', records.count);
+  const sends: Promise<unknown>[] = [];
+  const started = Date.now();
+  let sent = 0;
+  try {
+    while (sent < records.count) {
+      const due = Math.min(records.count, Math.floor(((Date.now() - started) / 1000) * options.ratePerSecond));
+      if (due > sent) {
+        const messages: Message[] = [];
+        const now = Date.now();
+        for (; sent < due; sent++) {
+          sentAt[sent] = now;
+          messages.push(stormMessage(records, sent, now));
+        }
+        sends.push(producer.send({ topic: options.requestsTopic, acks: -1, messages }));
+        bar.update(sent);
+      }
+      await sleep(10);
+    }
+    await Promise.all(sends);
+  } finally {
+    bar.stop();
+    await producer.disconnect();
+  }
+  const achievedRate = records.count / ((Date.now() - started) / 1000);
+
+  const until = Date.now() + options.timeoutMs;
+  while (Date.now() < until) {
+    const { rows } = await options.db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND request_id = ANY($1::uuid[])', [ids]);
+    if (rows[0].n >= records.count && outcomes >= records.count) break;
+    await sleep(250);
+  }
+  await consumer.disconnect();
+  if (outcomes < records.count) note(`probe: ${records.count - outcomes} outcomes not seen within ${options.timeoutMs / 1000} s`);
+
+  // Requests decided at once: their first decision is already final and not waiting on an in-flight primary.
+  const { rows } = await options.db.query(
+    `SELECT request_id, final, detail FROM (
+       SELECT DISTINCT ON (request_id) request_id, final, detail FROM arbiter.decisions
+        WHERE request_id = ANY($1::uuid[]) ORDER BY request_id, decided_at) d`,
+    [ids],
+  );
+  const immediate = new Set(rows.filter((r) => r.final && !String(r.detail ?? '').endsWith('in flight')).map((r) => r.request_id as string));
+  const durable: number[] = [];
+  const all: number[] = [];
+  for (let j = 0; j < records.count; j++) {
+    if (!outcomeAt[j]) continue;
+    const ms = outcomeAt[j]! - sentAt[j]!;
+    all.push(ms);
+    if (immediate.has(ids[j]!)) durable.push(ms);
+  }
+  return {
+    requests: records.count,
+    targetRate: options.ratePerSecond,
+    achievedRate,
+    decisionLatencyMs: summarize(await firstDecisionLatencies(options.db, ids)),
+    durableOutcomeLatencyMs: summarize(durable),
+    allOutcomeLatencyMs: summarize(all),
+    missingOutcomes: records.count - outcomes,
+  };
+}

@@ -1,0 +1,161 @@
+import Table from 'cli-table3';
+import type { CpuUsage } from './proc.ts';
+import type { BenchResult } from './run.ts';
+import type { Summary } from './stats.ts';
+
+const int = (n: number | undefined | null) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
+const fixed = (n: number | undefined | null, d = 1) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : n.toFixed(d));
+const pct = (n: number | undefined | null) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : `${(n * 100).toFixed(1)} %`);
+const latency = (s: Summary | undefined) => (s && s.count ? `p50 ${fixed(s.p50)} / p99 ${fixed(s.p99)} / max ${fixed(s.max)} ms (n=${int(s.count)})` : '–');
+const yesNo = (b: boolean | null) => (b === null ? 'not measured' : b ? 'yes' : 'no');
+
+/** The headline rows, shared by the terminal table and the Markdown. */
+function headline(r: BenchResult): Array<[string, string]> {
+  const a = r.arbiter;
+  return [
+    ['storm', `${int(r.storm.requests)} requests over ${int(r.storm.distinctPods)} pods (~${fixed(r.storm.duplicatesPerPod, 0)} duplicates each), ${r.options.workers} workers, ${r.options.partitions} partitions`],
+    ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
+    ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
+    ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],
+    ['ceiling: Postgres, Arbiter\'s arrival write set', r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn)` : 'skipped'],
+    ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
+    ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.5×: ${yesNo(r.verdict.ratioTargetMet)})`],
+    ['all outcomes published after last decision', `+${fixed(a.publishLagSeconds)} s`],
+    ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
+    [`probe decision latency @ ${int(r.probe?.achievedRate)} req/s`, r.probe ? `${latency(r.probe.decisionLatencyMs)} (target p99 < 50 ms: ${yesNo(r.verdict.latencyTargetMet)})` : 'skipped'],
+    ['probe: append → durable + published outcome', r.probe ? latency(r.probe.durableOutcomeLatencyMs) : 'skipped'],
+    ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
+    ['requests without a final outcome', int(a.missingFinal)],
+    ['executions (sim) / audited / expected', `${int(r.executions.executed)} / ${int(r.executions.auditedExecutions)} / ${int(r.executions.expected)} (duplicates ${r.executions.duplicateExecutions}) → ${r.executions.ok ? 'OK' : 'FAILED'}`],
+  ];
+}
+
+export function renderTable(r: BenchResult): string {
+  const table = new Table({ head: ['measure', 'value'], wordWrap: true, colWidths: [46, 100] });
+  for (const row of headline(r)) table.push(row);
+  return `${table.toString()}\n`;
+}
+
+function mdTable(head: string[], rows: string[][]): string {
+  const esc = (s: string) => s.replaceAll('|', '\\|');
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map(esc).join(' | ')} |`)].join('\n');
+}
+
+function cpuRows(label: string, cpu: CpuUsage | undefined, perRequests: number): string[][] {
+  if (!cpu) return [];
+  return Object.entries(cpu.coreSeconds)
+    .filter(([, s]) => s > 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([group, s]) => [label, group, fixed(s), fixed(s / cpu.wallSeconds, 2), fixed((s * 1e6) / perRequests, 0)]);
+}
+
+/** Samples thinned to about `n` rows, always keeping the last. */
+function thin<T>(samples: T[], n: number): T[] {
+  if (samples.length <= n) return samples;
+  const step = samples.length / n;
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(samples[Math.floor(i * step)]!);
+  out.push(samples[samples.length - 1]!);
+  return out;
+}
+
+/** The results as Markdown, ready to paste into docs/BENCHMARKS.md. */
+export function renderMarkdown(r: BenchResult): string {
+  const m = r.machine;
+  const a = r.arbiter;
+  const out: string[] = [];
+  out.push(`### Run of ${m.date.slice(0, 16).replace('T', ' ')} UTC`);
+  out.push('');
+  out.push('```');
+  out.push(m.command);
+  out.push('```');
+  out.push('');
+  out.push(
+    mdTable(
+      ['machine', ''],
+      [
+        ['CPU', `${m.cpu}, ${m.cores} cores`],
+        ['memory', `${m.memoryGb} GB`],
+        ['OS', m.os],
+        ['Node.js', m.node],
+        ['Java', m.java],
+        ['Kafka', m.kafka],
+        ['registry', m.registry],
+        ['Postgres', `${m.postgres}; ${Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(', ')}`],
+        ['git', m.gitCommit],
+        ['load average at start', m.loadAverageAtStart.join(', ')],
+      ],
+    ),
+  );
+  out.push('');
+  out.push(mdTable(['measure', 'value'], headline(r).map(([k, v]) => [k, v])));
+  out.push('');
+  out.push('Final statuses: ' + Object.entries(a.statuses).map(([s, n]) => `${s} ${int(n)}`).join(', ') + '. Fleet violations: ' +
+    Object.entries(r.executions.violations).map(([k, n]) => `${k} ${n}`).join(', ') + '.');
+  out.push('');
+  out.push('Consumer lag and progress over time (Arbiter phase):');
+  out.push('');
+  out.push(
+    mdTable(
+      ['t (s)', 'final decisions', 'lag (records)', 'worker RSS (MiB)'],
+      thin(a.samples, 24).map((s) => [fixed(s.t, 0), int(s.decided), int(s.lag), s.rssMb.map((x) => int(x)).join(' / ')]),
+    ),
+  );
+  out.push('');
+  const cpu = [
+    ...(r.bare ? cpuRows('bare loop', r.bare.cpu, r.storm.requests) : []),
+    ...cpuRows('arbiter', a.cpu, r.storm.requests),
+    ...(r.pg ? cpuRows('pg arrivals', r.pg.cpu.arrivals, r.pg.arrivals.requests) : []),
+  ];
+  if (cpu.length) {
+    out.push('CPU by process group (from /proc; the machine has ' + `${m.cores} cores; "other processes" are other people\'s work on the same machine):`);
+    out.push('');
+    out.push(mdTable(['phase', 'processes', 'core-seconds', 'cores busy', 'µs CPU / request'], cpu));
+    out.push('');
+    out.push(`Machine busy: bare loop ${pct(r.bare?.cpu.machineBusy)}, Arbiter ${pct(a.cpu.machineBusy)}${r.pg ? `, pg arrivals ${pct(r.pg.cpu.arrivals.machineBusy)}` : ''}.`);
+    out.push('');
+  }
+  if (r.micro) {
+    out.push(
+      mdTable(
+        ['per-record CPU in one process', 'µs'],
+        [
+          ['Serde.decodeRequest (as the worker decodes)', fixed(r.micro.serdeDecodeRequestUs, 1)],
+          ['decode with the writer type fetched once (cached)', fixed(r.micro.cachedDecodeUs, 2)],
+          ['Serde.encodeOutcome', fixed(r.micro.serdeEncodeOutcomeUs, 1)],
+          ['ARN parse + scope rules + coalesce key', fixed(r.micro.routingAndKeyUs, 2)],
+        ],
+      ),
+    );
+    out.push('');
+  }
+  if (r.probe) {
+    const p = r.probe;
+    out.push(
+      mdTable(
+        [`latency probe: ${int(p.requests)} requests at ${int(p.achievedRate)}/s`, 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'n'],
+        [
+          ['first decision (worker latency_ms)', p.decisionLatencyMs],
+          ['append → durable + published outcome (decided at once)', p.durableOutcomeLatencyMs],
+          ['append → outcome, every request (primaries include the execution)', p.allOutcomeLatencyMs],
+        ].map(([label, s]) => {
+          const x = s as Summary;
+          return [label as string, fixed(x.p50), fixed(x.p90), fixed(x.p99), fixed(x.max), int(x.count)];
+        }),
+      ),
+    );
+    out.push('');
+  }
+  if (r.profile) {
+    const p = r.profile;
+    out.push(`CPU profile of the workers (\`node --cpu-prof\`, ${p.files.length} profiles, ${fixed(p.busyMs / 1000)} s busy, ${fixed(p.idleMs / 1000)} s idle):`);
+    out.push('');
+    out.push(mdTable(['self time by area', 'share', 's'], p.byArea.slice(0, 12).map((e) => [e.name, pct(e.share), fixed(e.ms / 1000)])));
+    out.push('');
+    out.push(mdTable(['hottest functions (self time)', 'share', 's'], p.topFunctions.slice(0, 15).map((e) => [`\`${e.name}\``, pct(e.share), fixed(e.ms / 1000)])));
+    out.push('');
+    out.push(mdTable(['inclusive time (synchronous segments)', 'share', 's'], p.inclusive.map((e) => [`\`${e.name}\``, pct(e.share), fixed(e.ms / 1000)])));
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
+}

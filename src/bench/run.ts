@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { loadConfig } from '../config/index.ts';
+import { Serde } from '../contract/serde.ts';
+import { topicNames } from '../contract/topics.ts';
+import { ensureDatabase, migrate } from '../db/index.ts';
+import { startSimServer, type SimServer } from '../executor/index.ts';
+import { stackDown, stackUp } from '../stack/index.ts';
+import { checkExecutions, runStorm, type ExecutionCheck, type StormResult } from './arbiter-run.ts';
+import { runBareLoop, type BareLoopResult } from './bare-loop.ts';
+import { benchKafka, createBenchTopics, deleteBenchTopics, loadRecords, type LoadResult } from './kafka.ts';
+import { runLatencyProbe, type ProbeResult } from './latency-probe.ts';
+import { describeMachine, type MachineDescription } from './machine.ts';
+import { runMicro, type MicroResult } from './micro.ts';
+import { dropDatabase, runPgCeiling, type PgCeilingResult } from './pg-ceiling.ts';
+import { summarizeProfiles, type ProfileSummary } from './profile.ts';
+import { note } from './progress.ts';
+import { benchFleet, encodeStorm, stormMessage, REPLICAS } from './storm.ts';
+import { spawnWorkers, type WorkerProcess } from './workers.ts';
+
+export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
+
+export interface BenchOptions {
+  quick: boolean;
+  requests: number;
+  /** Pods the storm targets (rounded up to whole deployments of 9). */
+  resources: number;
+  workers: number;
+  partitions: number;
+  agents: number;
+  seed: number;
+  probeRate: number;
+  probeSeconds: number;
+  probeResources: number;
+  /** Multiplies the simulated fleet's action latencies (restart: 300 ms × scale). */
+  latencyScale: number;
+  skip: Set<BenchPhase>;
+  profile: boolean;
+  keep: boolean;
+  timeoutMinutes: number;
+}
+
+export const FULL_DEFAULTS = { requests: 1_000_000, resources: 10_008 } as const;
+export const QUICK_DEFAULTS = { requests: 50_000, resources: 1_000 } as const;
+
+/** Worker settings that differ from the defaults, and why. */
+const COALESCE_WINDOW_MS = 6 * 60 * 60 * 1000; // longer than any run: each pod executes exactly once
+
+export interface BenchResult {
+  machine: MachineDescription;
+  options: Omit<BenchOptions, 'skip'> & { skip: BenchPhase[] };
+  fleet: { stormResources: number; probeResources: number; deployments: number; replicas: number };
+  storm: { requests: number; distinctPods: number; duplicatesPerPod: number; encodedBytes: number };
+  load: LoadResult;
+  bare: BareLoopResult | null;
+  arbiter: StormResult;
+  /** Arbiter's end-to-end throughput over the bare loop's, on the same records, broker and database. */
+  ratioToBareLoop: number | null;
+  probe: ProbeResult | null;
+  executions: ExecutionCheck;
+  pg: PgCeilingResult | null;
+  micro: MicroResult | null;
+  profile: ProfileSummary | null;
+  workerConfig: Record<string, unknown>;
+  verdict: { allFinal: boolean; executionsOk: boolean; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
+}
+
+function databaseUrlFor(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * The whole benchmark, in one run on one broker and one database server: encode the storm, load it,
+ * measure the bare kafkajs loop on it, let Arbiter's workers decide it, probe latency at a steady
+ * rate, check executions, then measure Postgres' own insert ceiling for the same rows.
+ */
+export async function runBench(options: BenchOptions, argv: string[]): Promise<BenchResult> {
+  const endpoints = await stackUp({ log: note });
+  const id = randomBytes(3).toString('hex');
+  const prefix = `bench-${id}`;
+  const groupId = `${prefix}-workers`;
+  const databaseUrl = databaseUrlFor(endpoints.databaseUrl, `arbiter_bench_${id}`);
+  const pgCeilingUrl = databaseUrlFor(endpoints.databaseUrl, `arbiter_bench_${id}_pg`);
+  const dir = mkdtempSync(join(tmpdir(), `arbiter-bench-${id}-`));
+  note(`run ${id}: topics ${prefix}.*, database arbiter_bench_${id}, scratch ${dir}`);
+
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 3, application_name: 'arbiter-bench' });
+  const kafka = benchKafka(endpoints.kafkaBrokers, `arbiter-bench-${id}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  let sim: SimServer | undefined;
+  let workers: WorkerProcess[] = [];
+  try {
+    const machine = await describeMachine(db, argv);
+    const fleet = benchFleet(options.resources, options.skip.has('probe') ? 0 : options.probeResources, options.partitions);
+    sim = await startSimServer({ port: 0, spec: fleet.spec, latencyScale: options.latencyScale });
+    const topics = await createBenchTopics(admin, prefix, options.partitions);
+    const serde = new Serde(endpoints.schemaRegistryUrl, topicNames(prefix));
+    await serde.register();
+
+    note(`encoding ${options.requests.toLocaleString()} requests over ${fleet.stormPods.length.toLocaleString()} pods`);
+    const storm = await encodeStorm(serde, { requests: options.requests, pods: fleet.stormPods, agents: options.agents, seed: options.seed, label: 'encode storm' });
+    const probeRecords = options.skip.has('probe')
+      ? null
+      : await encodeStorm(serde, {
+          requests: Math.round(options.probeRate * options.probeSeconds),
+          pods: fleet.probePods,
+          agents: options.agents,
+          seed: options.seed + 1,
+          keepRequestIds: true,
+          label: 'encode probe',
+        });
+
+    const micro = options.skip.has('micro') ? null : await runMicro(serde, endpoints.schemaRegistryUrl, storm);
+    if (micro) note(`per record: Serde decode ${micro.serdeDecodeRequestUs.toFixed(1)} µs, cached-type decode ${micro.cachedDecodeUs.toFixed(2)} µs`);
+
+    const load = await loadRecords(kafka, topics.requests, storm.count, (j) => stormMessage(storm, j), { label: 'load storm' });
+    note(`loaded ${load.records.toLocaleString()} records in ${load.seconds.toFixed(1)} s (${Math.round(load.recordsPerSecond).toLocaleString()} rec/s)`);
+
+    const timeoutMs = options.timeoutMinutes * 60_000;
+    const bare = options.skip.has('bare')
+      ? null
+      : await runBareLoop({
+          admin,
+          brokers: endpoints.kafkaBrokers,
+          topic: topics.requests,
+          outTopic: topics.bareOut,
+          groupId: `${prefix}-bare`,
+          processes: options.workers,
+          partitionsConsumedConcurrently: 4,
+          chunk: 1_000,
+          total: storm.count,
+          timeoutMs,
+        });
+    if (bare) note(`bare loop: ${Math.round(bare.recordsPerSecond).toLocaleString()} rec/s over ${bare.seconds.toFixed(1)} s`);
+
+    const workerConfig = {
+      kafka: { requestPartitions: options.partitions },
+      actions: { restart: { coalesceWindowMs: COALESCE_WINDOW_MS } },
+    };
+    const configFile = join(dir, 'worker-config.json');
+    writeFileSync(configFile, JSON.stringify(workerConfig, null, 2));
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
+      DATABASE_URL: databaseUrl,
+      ARBITER_TOPIC_PREFIX: prefix,
+      ARBITER_GROUP_ID: groupId,
+      ARBITER_EXECUTOR_URL: sim.url,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    };
+    loadConfig({ file: configFile, env }); // fail here, not in N children, if the config is wrong
+    const profileDir = options.profile ? join(dir, 'cpu-profiles') : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+    note(`starting ${options.workers} worker processes`);
+    workers = await spawnWorkers({ count: options.workers, configFile, env, idPrefix: prefix, ...(profileDir ? { cpuProfileDir: profileDir } : {}) });
+    const arbiter = await runStorm({ db, admin, workers, groupId, requestsTopic: topics.requests, total: storm.count, timeoutMs });
+    note(`arbiter: ${Math.round(arbiter.requestsPerSecond).toLocaleString()} requests/s over ${arbiter.seconds.toFixed(1)} s`);
+
+    const probe = probeRecords
+      ? await runLatencyProbe({
+          kafka,
+          db,
+          requestsTopic: topics.requests,
+          outcomesTopic: topics.outcomes,
+          groupPrefix: prefix,
+          records: probeRecords,
+          ratePerSecond: options.probeRate,
+          timeoutMs: 120_000,
+        })
+      : null;
+    if (probe) note(`probe: p99 decision latency ${probe.decisionLatencyMs.p99.toFixed(1)} ms at ${Math.round(probe.achievedRate)} requests/s`);
+
+    const expected = storm.distinctPods + (probeRecords?.distinctPods ?? 0);
+    const executions = await checkExecutions(db, sim, expected);
+
+    await Promise.all(workers.map((w) => w.stop()));
+    workers = [];
+    const profile = profileDir ? summarizeProfiles(profileDir) : null;
+
+    const pgResult = options.skip.has('pg')
+      ? null
+      : await runPgCeiling({
+          databaseUrl: pgCeilingUrl,
+          requests: storm.count,
+          pods: fleet.stormPods,
+          agents: options.agents,
+          seed: options.seed,
+          connections: options.workers,
+          bulkChunk: 10_000,
+          arrivalChunk: 1_000,
+          keep: options.keep,
+        });
+
+    const ratio = bare ? arbiter.requestsPerSecond / bare.recordsPerSecond : null;
+    const allFinal = arbiter.missingFinal === 0 && (probe ? probe.missingOutcomes === 0 : true);
+    const verdict = {
+      allFinal,
+      executionsOk: executions.ok,
+      ratioTargetMet: ratio === null ? null : ratio >= 0.5,
+      latencyTargetMet: probe ? probe.decisionLatencyMs.p99 < 50 : null,
+      ok: allFinal && executions.ok,
+    };
+    return {
+      machine,
+      options: { ...options, skip: [...options.skip] },
+      fleet: { stormResources: fleet.stormPods.length, probeResources: fleet.probePods.length, deployments: fleet.spec.deployments.length, replicas: REPLICAS },
+      storm: { requests: storm.count, distinctPods: storm.distinctPods, duplicatesPerPod: storm.count / storm.distinctPods, encodedBytes: storm.bytes },
+      load,
+      bare,
+      arbiter,
+      ratioToBareLoop: ratio,
+      probe,
+      executions,
+      pg: pgResult,
+      micro,
+      profile,
+      workerConfig,
+      verdict,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop().catch(() => null)));
+    await sim?.close();
+    await db.end().catch(() => {});
+    if (!options.keep) {
+      await deleteBenchTopics(admin, { ...topicNames(prefix), bareOut: `${prefix}.bare-out` }).catch((e: Error) => note(`could not delete topics: ${e.message}`));
+      await dropDatabase(databaseUrl).catch((e: Error) => note(`could not drop database: ${e.message}`));
+      if (!options.profile) rmSync(dir, { recursive: true, force: true });
+    }
+    await admin.disconnect().catch(() => {});
+    if (endpoints.started.length) await stackDown({ services: endpoints.started, log: note }).catch(() => {});
+  }
+}
