@@ -24,6 +24,11 @@ export interface PendingRequest {
   deferKind: 'dependencies' | 'budget' | 'lock' | 'executor' | 'in-progress' | null;
   /** A previous owner started executing it and never finished: observe before acting. */
   recovering: boolean;
+  /**
+   * Loaded from Postgres by a new owner. The previous owner may have been about to run it when the
+   * partition moved, so it is observed again once the lock is held, just before executing.
+   */
+  fromRecovery: boolean;
   attempts: number;
 }
 
@@ -48,6 +53,7 @@ export function newPending(
     deferReason: null,
     deferKind: null,
     recovering: false,
+    fromRecovery: false,
     attempts: 0,
   };
 }

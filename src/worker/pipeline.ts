@@ -138,6 +138,17 @@ async function execute(
       { resourceArn: request.resourceArn, owner, agentId: request.agentId, ttlMs: ctx.config.locks.ttlMs, renewEveryMs: ctx.config.locks.renewEveryMs },
       async (lease) => {
         fencingToken = lease.fencingToken;
+        if (entry.fromRecovery) {
+          // Under the lock nobody else can be acting: if the previous owner ran it, it shows now.
+          const seen = await ctx.executor.observe(request.resourceArn, lease.signal);
+          if (seen.appliedRequestIds.includes(request.requestId)) {
+            await ctx.audit.recordExecution({ ...executionBase(entry), phase: 'recovered', fencingToken: lease.fencingToken, resourceVersion: seen.version, detail: 'found applied under the lock after a partition move' });
+            return finishExecuted(ctx, part, entry, seen.version, null, 'executed by a previous owner; verified by observation');
+          }
+          if (seen.inProgressRequestIds.includes(request.requestId)) {
+            return defer(ctx, entry, 'in-progress', 'a previous owner is still running this action');
+          }
+        }
         const started = Date.now();
         await ctx.audit.recordExecution({ ...executionBase(entry), phase: 'started', fencingToken: lease.fencingToken, resourceVersion: null, detail: null });
         ctx.metrics.executionsRunning.inc();

@@ -39,6 +39,7 @@ export async function recoverPartition(ctx: PipelineContext, topic: string, stat
   for (const o of open.filter((o) => !o.final)) {
     const entry = newPending(o.request, o.scope, p, o.coalesceKey, o.receivedAt);
     entry.recovering = o.executionStarted;
+    entry.fromRecovery = true;
     if (o.status === 'DEFERRED') entry.deferredSince = o.receivedAt;
     entries.set(o.request.requestId, entry);
     state.coalescer.startPrimary(o.coalesceKey, o.request.requestId, ctx.config.actions[o.request.action as ActionName]?.coalesceWindowMs ?? 0);
