@@ -97,6 +97,28 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
   await admin.connect();
   let sim: SimServer | undefined;
   let workers: WorkerProcess[] = [];
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      await Promise.all(workers.map((w) => w.stop().catch(() => null)));
+      await sim?.close();
+      await db.end().catch(() => {});
+      if (!options.keep) {
+        await deleteBenchTopics(admin, { ...topicNames(prefix), bareOut: `${prefix}.bare-out` }).catch((e: Error) => note(`could not delete topics: ${e.message}`));
+        await dropDatabase(databaseUrl).catch((e: Error) => note(`could not drop database: ${e.message}`));
+        await dropDatabase(pgCeilingUrl).catch(() => {});
+        if (!options.profile) rmSync(dir, { recursive: true, force: true });
+      }
+      await admin.disconnect().catch(() => {});
+      if (endpoints.started.length) await stackDown({ services: endpoints.started, log: note }).catch(() => {});
+    })());
+  // Ctrl-C or a kill: stop the workers and remove the run's topics and databases before leaving.
+  const onSignal = (signal: NodeJS.Signals) => {
+    note(`${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const machine = await describeMachine(db, argv);
     const fleet = benchFleet(options.resources, options.skip.has('probe') ? 0 : options.probeResources, options.partitions);
@@ -228,15 +250,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       verdict,
     };
   } finally {
-    await Promise.all(workers.map((w) => w.stop().catch(() => null)));
-    await sim?.close();
-    await db.end().catch(() => {});
-    if (!options.keep) {
-      await deleteBenchTopics(admin, { ...topicNames(prefix), bareOut: `${prefix}.bare-out` }).catch((e: Error) => note(`could not delete topics: ${e.message}`));
-      await dropDatabase(databaseUrl).catch((e: Error) => note(`could not drop database: ${e.message}`));
-      if (!options.profile) rmSync(dir, { recursive: true, force: true });
-    }
-    await admin.disconnect().catch(() => {});
-    if (endpoints.started.length) await stackDown({ services: endpoints.started, log: note }).catch(() => {});
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
   }
 }

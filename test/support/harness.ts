@@ -1,19 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ArbiterConfig, type ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
+import { spawnWorker, type WorkerProcess } from '../../src/demo/worker-process.ts';
 import { parseFleetSpec, type FleetSpecInput } from '../../src/executor/sim/fleet-spec.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin', 'arbiter.js');
 
 export const endpoints = {
   kafkaBrokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
@@ -28,25 +24,8 @@ export function databaseUrlFor(name: string): string {
   return url.toString();
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-export interface WorkerProcess {
-  id: string;
-  child: ChildProcess;
-  metricsUrl: string;
-  exited: Promise<number | null>;
-  output: () => string;
-  waitReady(timeoutMs?: number): Promise<void>;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
+export { freePort } from '../../src/demo/worker-process.ts';
+export type { WorkerProcess } from '../../src/demo/worker-process.ts';
 
 export interface TestEnvOptions {
   fleet?: FleetSpecInput;
@@ -107,41 +86,7 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const workers: WorkerProcess[] = [];
 
   const startWorker = async (): Promise<WorkerProcess> => {
-    const port = await freePort();
-    const id = `w${workers.length + 1}-${suffix}`;
-    const child = spawn(process.execPath, [BIN, 'worker', '--config', configFile], {
-      cwd: ROOT,
-      env: { ...baseEnv, ARBITER_WORKER_ID: id, ARBITER_METRICS_PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    child.stdout!.on('data', (d) => (log = (log + d).slice(-20_000)));
-    child.stderr!.on('data', (d) => (log = (log + d).slice(-20_000)));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const metricsUrl = `http://127.0.0.1:${port}`;
-    const worker: WorkerProcess = {
-      id,
-      child,
-      metricsUrl,
-      exited,
-      output: () => log,
-      async waitReady(timeoutMs = 60_000) {
-        const until = Date.now() + timeoutMs;
-        let exitedEarly = false;
-        void exited.then(() => (exitedEarly = true));
-        while (Date.now() < until) {
-          if (exitedEarly) throw new Error(`worker ${id} exited during start-up:\n${log}`);
-          const ok = await fetch(`${metricsUrl}/readyz`).then((r) => r.ok, () => false);
-          if (ok) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        throw new Error(`worker ${id} not ready within ${timeoutMs} ms:\n${log}`);
-      },
-      async stop(signal: NodeJS.Signals = 'SIGTERM') {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-        return exited;
-      },
-    };
+    const worker = await spawnWorker({ id: `w${workers.length + 1}-${suffix}`, configFile, env: baseEnv });
     workers.push(worker);
     await worker.waitReady();
     return worker;
