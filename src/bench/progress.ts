@@ -26,7 +26,8 @@ export function progressBar(label: string, total: number, extraFormat = ''): Pro
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0);
+  const placeholders = Object.fromEntries([...extraFormat.matchAll(/\{(\w+)\}/g)].map((m) => [m[1]!, '–']));
+  bar.start(total, 0, placeholders);
   return {
     update: (value, extra) => bar.update(value, extra),
     stop: () => bar.stop(),

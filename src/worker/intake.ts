@@ -39,7 +39,8 @@ interface BatchPlan {
   reroutes: Array<{ partition: number; key: string; value: Buffer; headers: Record<string, string> }>;
   outcomes: RemediationOutcome[];
   newPrimaries: PendingRequest[];
-  latenciesMs: number[];
+  /** Kafka append times of the records decided, to measure until the decisions are durable. */
+  appendedAt: number[];
 }
 
 /**
@@ -62,7 +63,7 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
     reroutes: [],
     outcomes: [],
     newPrimaries: [],
-    latenciesMs: [],
+    appendedAt: [],
   };
   const seen = new Set<string>();
   const now = Date.now();
@@ -74,7 +75,7 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
     const { request, message } = item;
     if (known.has(request.requestId) || seen.has(request.requestId)) continue; // redelivery: decided already
     seen.add(request.requestId);
-    plan.latenciesMs.push(now - Number(message.timestamp));
+    plan.appendedAt.push(Number(message.timestamp));
     decideArrival(ctx, part, batch, plan, request, message, now);
   }
 
@@ -82,10 +83,13 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
   // (at-least-once; a repeat is harmless), then the decisions are committed to Postgres.
   await produceSideRecords(ctx, plan);
   await ctx.audit.recordArrivals(plan);
-  for (const ms of plan.latenciesMs) ctx.metrics.decisionLatency.observe(ms / 1000);
+  const durableAt = Date.now();
+  for (const t of plan.appendedAt) ctx.metrics.decisionLatency.observe((durableAt - t) / 1000);
   for (const d of plan.decisions) ctx.metrics.decisions.inc({ status: d.status, action: d.action });
   for (const entry of plan.newPrimaries) part.enqueue(entry);
-  await ctx.publisher.publish(plan.outcomes);
+  // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
+  // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.
+  void ctx.publisher.publish(plan.outcomes);
 }
 
 type Decoded =
