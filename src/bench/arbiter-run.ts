@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { SimServer } from '../executor/index.ts';
-import { groupLag } from './kafka.ts';
+import { groupLag, topicRecords } from './kafka.ts';
 import { cpuBetween, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
 import { sleep, summarize, type Summary } from './stats.ts';
@@ -25,8 +25,12 @@ export interface StormResult {
   requestsPerSecond: number;
   /** Throughput over the middle of the run (10 %→90 % of decisions), free of start-up and tail. */
   steadyRequestsPerSecond: number;
-  /** Seconds from the last request becoming final until every outcome was published (outbox empty). */
+  /** Seconds from the last request becoming final until every outcome was on the outcomes topic (or the outbox empty). */
   publishLagSeconds: number;
+  /** Records on the outcomes topic after the storm (one per request, more if any was republished). */
+  outcomeRecords: number;
+  /** Final requests whose outbox flag (outcome_published) was still false once their outcomes were on the topic. */
+  outboxUnflagged: number;
   /** Record appended to Kafka → first durable decision (arbiter.decisions.latency_ms), ms. Under a preloaded backlog, this is queueing time. */
   decisionLatencyMs: Summary;
   statuses: Record<string, number>;
@@ -43,6 +47,7 @@ export interface StormRunOptions {
   workers: WorkerProcess[];
   groupId: string;
   requestsTopic: string;
+  outcomesTopic: string;
   total: number;
   timeoutMs: number;
   sampleEveryMs?: number;
@@ -93,18 +98,21 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
   const cpuAfter = cpuSnapshot(workerPidGroups(workers));
   const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
 
-  // The outbox: every outcome published (COALESCED followers get theirs when their primary finishes).
-  const publishWaitUntil = Date.now() + 120_000;
-  let unpublished = Infinity;
+  // Outcomes: every request's outcome on the outcomes topic, and the outbox flag (request_state.outcome_published) set.
+  const publishWaitUntil = Date.now() + 60_000;
+  let unpublished = NaN;
+  let outcomeRecords = 0;
+  let publishedAt = NaN;
   while (Date.now() < publishWaitUntil) {
     const { rows } = await db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE NOT outcome_published');
     unpublished = rows[0].n;
-    if (unpublished === 0) break;
+    outcomeRecords = await topicRecords(options.admin, options.outcomesTopic);
+    if (Number.isNaN(publishedAt) && (unpublished === 0 || outcomeRecords >= total)) publishedAt = Date.now();
+    // A flag still unset once every outcome is on the topic is not going to be set: stop waiting after 5 s.
+    if (unpublished === 0 || Date.now() - publishedAt > 5_000) break;
     await sleep(500);
   }
-  const publishedAt = Date.now();
-  if (unpublished > 0) note(`${unpublished} outcomes still unpublished after 120 s`);
-
+  if (unpublished > 0) note(`${unpublished} final requests still have outcome_published = false (${outcomeRecords} outcome records on the topic for ${total} requests)`);
   const timing = await db.query(`
     SELECT (EXTRACT(EPOCH FROM (SELECT min(decided_at) FROM arbiter.decisions)) * 1000)::float8 AS first_ms,
            (EXTRACT(EPOCH FROM (SELECT max(finished_at) FROM arbiter.request_state WHERE final)) * 1000)::float8 AS last_ms`);
@@ -122,6 +130,8 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
     requestsPerSecond: total / seconds,
     steadyRequestsPerSecond: steadyRate(samples, total),
     publishLagSeconds: Math.max(0, (publishedAt - lastMs) / 1000),
+    outcomeRecords,
+    outboxUnflagged: unpublished,
     decisionLatencyMs: summarize(latencies),
     statuses,
     finalCount,

@@ -108,3 +108,9 @@ export async function groupLag(admin: Admin, groupId: string, topic: string): Pr
   }
   return { lag, committed: done, end };
 }
+
+/** Records ever written to a topic (sum of its partitions' end offsets; nothing is deleted during a run). */
+export async function topicRecords(admin: Admin, topic: string): Promise<number> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+}

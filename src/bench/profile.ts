@@ -34,7 +34,8 @@ export function areaOf(url: string, functionName: string): string {
     if (functionName === '(garbage collector)') return 'GC';
     if (functionName === '(idle)') return 'idle';
     if (functionName === '(program)') return 'V8/native (program)';
-    return `native: ${functionName || '(anonymous)'}`;
+    // Named frames without a script are natives (writev) or code compiled at run time (avsc's generated readers).
+    return `no script: ${functionName || '(anonymous)'}`;
   }
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) {

@@ -20,7 +20,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['ceiling: Postgres, Arbiter\'s arrival write set', r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn)` : 'skipped'],
     ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
     ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.5×: ${yesNo(r.verdict.ratioTargetMet)})`],
-    ['all outcomes published after last decision', `+${fixed(a.publishLagSeconds)} s`],
+    ['all outcomes on the outcomes topic after last decision', `+${fixed(a.publishLagSeconds)} s (${int(a.outcomeRecords)} outcome records; outbox flags left unset: ${int(a.outboxUnflagged)})`],
     ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
     [`probe decision latency @ ${int(r.probe?.achievedRate)} req/s`, r.probe ? `${latency(r.probe.decisionLatencyMs)} (target p99 < 50 ms: ${yesNo(r.verdict.latencyTargetMet)})` : 'skipped'],
     ['probe: append → durable + published outcome', r.probe ? latency(r.probe.durableOutcomeLatencyMs) : 'skipped'],

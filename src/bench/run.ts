@@ -185,7 +185,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
 
     note(`starting ${options.workers} worker processes`);
     workers = await spawnWorkers({ count: options.workers, configFile, env, idPrefix: prefix, ...(profileDir ? { cpuProfileDir: profileDir } : {}) });
-    const arbiter = await runStorm({ db, admin, workers, groupId, requestsTopic: topics.requests, total: storm.count, timeoutMs });
+    const arbiter = await runStorm({ db, admin, workers, groupId, requestsTopic: topics.requests, outcomesTopic: topics.outcomes, total: storm.count, timeoutMs });
     note(`arbiter: ${Math.round(arbiter.requestsPerSecond).toLocaleString()} requests/s over ${arbiter.seconds.toFixed(1)} s`);
 
     const probe = probeRecords

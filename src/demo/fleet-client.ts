@@ -1,5 +1,4 @@
-import type { Observation } from '../executor/index.ts';
-import type { Violation } from '../executor/sim/index.ts';
+import type { Observation, Violation } from '../executor/index.ts';
 
 /** How agents and the lab see the simulated fleet: over HTTP, as they would see real infrastructure. */
 export class FleetClient {

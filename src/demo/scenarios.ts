@@ -1,6 +1,5 @@
 import type { ActionName } from '../contract/actions.ts';
-import { deploymentArn, nodeArn, podArn } from '../executor/sim/index.ts';
-import type { FleetSpecInput } from '../executor/sim/fleet-spec.ts';
+import { deploymentArn, nodeArn, podArn, type FleetSpecInput } from '../executor/index.ts';
 
 /** One thing one agent wants done. */
 export interface Intent {

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { runRaceLab } from '../../demo/race-lab.ts';
-import { renderTable } from '../../demo/report.ts';
+import { renderTable, runRaceLab } from '../../demo/index.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
 const int = (v: string) => Number.parseInt(v, 10);

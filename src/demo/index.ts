@@ -1,0 +1,2 @@
+export { runRaceLab, type RaceLabOptions, type RaceLabReport } from './race-lab.ts';
+export { renderTable } from './report.ts';
