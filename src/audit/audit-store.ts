@@ -143,14 +143,18 @@ export class AuditStore {
   /** Requests of these partitions that are not final, or whose outcome was never published. */
   async loadOpen(topic: string, partitions: number[]): Promise<OpenRequest[]> {
     const { rows } = await this.pool.query(
-      `SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
-              EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase = 'started')
-          AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
-         FROM arbiter.request_state s
+      `${SELECT_STATE}
         WHERE s.topic = $2 AND s.kafka_partition = ANY($1::int[]) AND (NOT s.final OR NOT s.outcome_published)
         ORDER BY s.received_at`,
       [partitions, topic],
     );
+    return rows.map(toOpenRequest);
+  }
+
+  /** The state of these requests, whatever it is (for records another owner decided). */
+  async loadByIds(ids: string[]): Promise<OpenRequest[]> {
+    if (!ids.length) return [];
+    const { rows } = await this.pool.query(`${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) ORDER BY s.received_at`, [ids]);
     return rows.map(toOpenRequest);
   }
 
@@ -222,6 +226,12 @@ export class AuditStore {
   }
 }
 
+const SELECT_STATE = `
+  SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
+         EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase = 'started')
+     AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
+    FROM arbiter.request_state s`;
+
 function toOpenRequest(r: Record<string, unknown>): OpenRequest {
   return {
     request: r.request as RemediationRequest,
@@ -236,6 +246,7 @@ function toOpenRequest(r: Record<string, unknown>): OpenRequest {
     detail: (r.detail as string | null) ?? null,
     receivedAt: Number(r.received_ms),
     finishedAt: r.finished_ms === null ? null : Number(r.finished_ms),
+    outcomePublished: Boolean(r.outcome_published),
     executionStarted: Boolean(r.execution_started),
   };
 }

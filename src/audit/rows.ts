@@ -77,6 +77,7 @@ export interface OpenRequest {
   detail: string | null;
   receivedAt: number;
   finishedAt: number | null;
+  outcomePublished: boolean;
   /** An execution was started and never finished: a worker died mid-action. */
   executionStarted: boolean;
 }

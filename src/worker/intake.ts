@@ -13,6 +13,7 @@ import type { PipelineContext } from './context.ts';
 import { buildOutcome, decisionRow, followerFields, type OutcomeFields } from './outcomes.ts';
 import type { PartitionState } from './partition-state.ts';
 import { newPending, type PendingRequest } from './pending.ts';
+import { adoptDecidedElsewhere } from './recovery.ts';
 
 export interface IntakeContext extends PipelineContext {
   serde: Serde;
@@ -65,6 +66,7 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
     newPrimaries: [],
     appendedAt: [],
   };
+  if (known.size) await adoptDecidedElsewhere(ctx, part, [...known]);
   const seen = new Set<string>();
   const now = Date.now();
   for (const item of decoded) {

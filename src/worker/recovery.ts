@@ -66,3 +66,44 @@ export async function recoverPartition(ctx: PipelineContext, topic: string, stat
   await ctx.publisher.publish(outcomes);
   return { pending: entries.size, republished: outcomes.length };
 }
+
+/**
+ * Records that are redelivered after a partition moved may have been decided by the previous
+ * owner *after* this worker rebuilt the partition's state (its last batch committed to Postgres
+ * while its offset commit was refused). They are not decided again — but this worker must know of
+ * them: an accepted request is taken into its queue, an executed one into the coalescing window,
+ * or a duplicate arriving next would run a second time.
+ */
+export async function adoptDecidedElsewhere(ctx: PipelineContext, state: PartitionState, ids: string[]): Promise<number> {
+  const strangers = ids.filter((id) => !state.primaries.has(id));
+  if (!strangers.length) return 0;
+  const now = Date.now();
+  let adopted = 0;
+  for (const row of await ctx.audit.loadByIds(strangers)) {
+    const window = ctx.config.actions[row.request.action as ActionName]?.coalesceWindowMs ?? 0;
+    if (!row.final) {
+      const entry = newPending(row.request, row.scope, state.partition, row.coalesceKey, row.receivedAt);
+      entry.recovering = row.executionStarted;
+      entry.fromRecovery = true;
+      if (!state.coalescer.match(row.coalesceKey, now)) state.coalescer.startPrimary(row.coalesceKey, row.request.requestId, window);
+      state.enqueue(entry);
+      adopted++;
+    } else if (row.status === 'EXECUTED' && !state.coalescer.match(row.coalesceKey, now)) {
+      state.coalescer.startPrimary(row.coalesceKey, row.request.requestId, window);
+      state.coalescer.finish(row.coalesceKey, row.request.requestId, {
+        status: row.status,
+        resourceVersion: row.resourceVersion,
+        fencingToken: row.fencingToken,
+        detail: row.detail,
+      }, row.finishedAt ?? now);
+      adopted++;
+    } else if (row.status === 'COALESCED' && !row.outcomePublished && row.primaryRequestId) {
+      const primary = state.primaries.get(row.primaryRequestId);
+      if (primary && !primary.followers.some((f) => f.request.requestId === row.request.requestId)) {
+        primary.followers.push({ request: row.request, scope: row.scope });
+        adopted++;
+      }
+    }
+  }
+  return adopted;
+}
