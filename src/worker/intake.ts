@@ -15,6 +15,8 @@ import type { PartitionState } from './partition-state.ts';
 import { newPending, type PendingRequest } from './pending.ts';
 import { adoptDecidedElsewhere } from './recovery.ts';
 
+const MAX_UNACKED_OUTCOMES = 20_000;
+
 export interface IntakeContext extends PipelineContext {
   serde: Serde;
   producer: Producer;
@@ -91,7 +93,9 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
   for (const entry of plan.newPrimaries) part.enqueue(entry);
   // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
   // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.
-  void ctx.publisher.publish(plan.outcomes);
+  const publishing = ctx.publisher.publish(plan.outcomes);
+  // …unless Kafka falls behind: then wait, so memory stays bounded.
+  if (ctx.publisher.inFlight > MAX_UNACKED_OUTCOMES) await publishing;
 }
 
 type Decoded =

@@ -11,6 +11,8 @@ import type { Logger } from '../logging/index.ts';
  */
 export class OutcomePublisher {
   private backlog: RemediationOutcome[] = [];
+  /** Outcomes handed to publish() and not yet acknowledged: callers that do not await use it as backpressure. */
+  inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -23,6 +25,7 @@ export class OutcomePublisher {
 
   async publish(outcomes: RemediationOutcome[]): Promise<void> {
     if (!outcomes.length) return;
+    this.inFlight += outcomes.length;
     try {
       const messages = await Promise.all(
         outcomes.map(async (o) => ({ key: o.scope, value: await this.serde.encodeOutcome(o), headers: { 'arbiter-request-id': o.requestId } })),
@@ -33,6 +36,8 @@ export class OutcomePublisher {
       this.log.warn({ err: error, count: outcomes.length }, 'publishing outcomes failed; will retry');
       this.backlog.push(...outcomes);
       this.scheduleRetry();
+    } finally {
+      this.inFlight -= outcomes.length;
     }
   }
 
