@@ -34,7 +34,8 @@ export const ConfigSchema = z
         replicationFactor: z.number().int().min(1).default(1),
         sessionTimeoutMs: ms.default(30_000),
         heartbeatIntervalMs: ms.default(3_000),
-        partitionsConsumedConcurrently: z.number().int().min(1).default(4),
+        // At least the partitions one worker owns, so one busy partition never holds up the others' intake.
+        partitionsConsumedConcurrently: z.number().int().min(1).default(12),
       })
       .strict(),
     schemaRegistryUrl: z.url(),

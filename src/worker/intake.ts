@@ -12,7 +12,7 @@ import { partitionForKey, tryParseArn, type Policy, type ScopeResolver } from '.
 import type { PipelineContext } from './context.ts';
 import { buildOutcome, decisionRow, followerFields, type OutcomeFields } from './outcomes.ts';
 import type { PartitionState } from './partition-state.ts';
-import { newPending, type PendingRequest } from './pending.ts';
+import { newPending, type Follower, type PendingRequest } from './pending.ts';
 import { adoptDecidedElsewhere } from './recovery.ts';
 
 const MAX_UNACKED_OUTCOMES = 20_000;
@@ -42,6 +42,7 @@ interface BatchPlan {
   reroutes: Array<{ partition: number; key: string; value: Buffer; headers: Record<string, string> }>;
   outcomes: RemediationOutcome[];
   newPrimaries: PendingRequest[];
+  attach: Array<{ primary: PendingRequest; follower: Follower }>;
   /** Kafka append times of the records decided, to measure until the decisions are durable. */
   appendedAt: number[];
 }
@@ -66,6 +67,7 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
     reroutes: [],
     outcomes: [],
     newPrimaries: [],
+    attach: [],
     appendedAt: [],
   };
   if (known.size) await adoptDecidedElsewhere(ctx, part, [...known]);
@@ -91,6 +93,13 @@ export async function takeBatch(ctx: IntakeContext, part: PartitionState, batch:
   for (const t of plan.appendedAt) ctx.metrics.decisionLatency.observe((durableAt - t) / 1000);
   for (const d of plan.decisions) ctx.metrics.decisions.inc({ status: d.status, action: d.action });
   for (const entry of plan.newPrimaries) part.enqueue(entry);
+  for (const { primary, follower } of plan.attach) {
+    if (primary.finished) {
+      plan.outcomes.push(buildOutcome(follower.request, follower.scope, followerFields(primary.request.requestId, primary.finished), ctx.workerId));
+    } else {
+      primary.followers.push(follower);
+    }
+  }
   // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
   // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.
   const publishing = ctx.publisher.publish(plan.outcomes);
@@ -220,7 +229,9 @@ function decideArrival(
       plan.requests.push(base);
       plan.states.push(stateRow(request, scope, batch, key, fields));
       plan.decisions.push(decisionRow(request, scope, { ...fields, latencyMs: now - Number(message.timestamp) }));
-      primary.followers.push({ request, scope });
+      // Attached only once its own decision is durable (after the chunk commits), so the primary
+      // never publishes the outcome of a follower that Postgres does not hold yet.
+      plan.attach.push({ primary, follower: { request, scope } });
       return;
     }
   }

@@ -1,4 +1,5 @@
 import type { RemediationRequest } from '../contract/request.ts';
+import type { OutcomeFields } from './outcomes.ts';
 
 /** A request coalesced into a primary that is still pending; it receives the primary's outcome. */
 export interface Follower {
@@ -29,6 +30,8 @@ export interface PendingRequest {
    * partition moved, so it is observed again once the lock is held, just before executing.
    */
   fromRecovery: boolean;
+  /** Set, together with reading `followers`, when the primary's final outcome is recorded. */
+  finished: OutcomeFields | null;
   attempts: number;
 }
 
@@ -54,6 +57,7 @@ export function newPending(
     deferKind: null,
     recovering: false,
     fromRecovery: false,
+    finished: null,
     attempts: 0,
   };
 }

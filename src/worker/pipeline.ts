@@ -283,6 +283,8 @@ async function finish(
     detail: fields.detail ?? null,
   }, now);
   if (recorded) ctx.metrics.decisions.inc({ status: fields.status, action: request.action });
+  // Synchronously with reading the followers: a follower attached later sees `finished` instead.
+  entry.finished = fields;
   const outcomes = [
     ...(recorded ? [buildOutcome(request, entry.scope, fields, ctx.workerId, now)] : []),
     ...entry.followers.map((f) => buildOutcome(f.request, f.scope, followerFields(request.requestId, fields), ctx.workerId, now)),

@@ -61,7 +61,8 @@ export class Worker {
   ) {
     this.log = (options.logger ?? createLogger()).child({ workerId: config.worker.id });
     this.metrics = createMetrics();
-    this.pool = createPool(config.databaseUrl, 10);
+    // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
+    this.pool = createPool(config.databaseUrl, Math.min(32, config.kafka.partitionsConsumedConcurrently + 8));
     this.topics = topicNames(config.kafka.topicPrefix);
     this.kafka = new Kafka({
       clientId: `${config.kafka.clientId}-${config.worker.id}`,
