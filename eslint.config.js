@@ -35,10 +35,6 @@ const domainBoundaries = depths.map(({ files, up }) => ({
 
 export default defineConfig(
   { ignores: ['node_modules/', 'reports/', 'coverage/', '.arbiter/'] },
-  // TEMPORARY: src/bench is being edited elsewhere and has two findings (machine.ts deep-imports
-  // ../stack/paths.ts, now exported from ../stack/index.ts; report.ts has a useless \' escape).
-  // Remove this entry once they are fixed.
-  { ignores: ['src/bench/**'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type pg from 'pg';
-import type { SimServer } from '../executor/index.ts';
+import type { SimProcess } from './sim-process.ts';
 import { groupLag, topicRecords } from './kafka.ts';
 import { cpuBetween, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
@@ -49,14 +49,16 @@ export interface StormRunOptions {
   requestsTopic: string;
   outcomesTopic: string;
   total: number;
+  simPid?: number;
   timeoutMs: number;
   sampleEveryMs?: number;
 }
 
-export function workerPidGroups(workers: WorkerProcess[]): PidGroup[] {
+export function workerPidGroups(workers: WorkerProcess[], simPid?: number): PidGroup[] {
   return [
     { name: 'arbiter workers', pids: workers.map((w) => w.pid) },
     { name: 'bench process', pids: [process.pid] },
+    ...(simPid ? [{ name: 'simulated fleet', pids: [simPid] }] : []),
   ];
 }
 
@@ -68,7 +70,7 @@ export function workerPidGroups(workers: WorkerProcess[]): PidGroup[] {
 export async function runStorm(options: StormRunOptions): Promise<StormResult> {
   const { db, workers, total } = options;
   const startedAt = Date.now();
-  const cpuBefore = cpuSnapshot(workerPidGroups(workers));
+  const cpuBefore = cpuSnapshot(workerPidGroups(workers, options.simPid));
   const samples: StormSample[] = [];
   const bar = progressBar('arbiter', total, 'lag {lag}');
   const until = startedAt + options.timeoutMs;
@@ -95,7 +97,7 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
   } finally {
     bar.stop();
   }
-  const cpuAfter = cpuSnapshot(workerPidGroups(workers));
+  const cpuAfter = cpuSnapshot(workerPidGroups(workers, options.simPid));
   const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
 
   // Outcomes: every request's outcome on the outcomes topic, and the outbox flag (request_state.outcome_published) set.
@@ -166,27 +168,63 @@ export interface ExecutionCheck {
   expected: number;
   /** Executions the simulated fleet saw (GET /stats total). */
   executed: number;
-  /** Succeeded execution rows in arbiter.executions. */
+  /** Requests that ended EXECUTED (primaries). */
+  executedRequests: number;
+  /** Distinct requests with a finished execution row: succeeded, or recovered (found applied by observation after an executor error or a partition move). */
   auditedExecutions: number;
+  /** Of which recovered rather than succeeded. */
+  recoveredExecutions: number;
   /** One requestId executed twice: the fleet's duplicate_execution violations. */
   duplicateExecutions: number;
   violations: Record<string, number>;
+  /** When a resource executed more than once: its EXECUTED requests, where and by whom they were accepted. */
+  doubled: Array<{ resourceArn: string; requestId: string; partition: number; acceptedBy: string | null; acceptedAt: string }>;
+  /** Partitions whose requests were decided by more than one worker: the group rebalanced during the run. */
+  partitionsWithSeveralOwners: number;
   ok: boolean;
 }
 
 /** executions == distinct (resource, action, window), audited, and never the same requestId twice. */
-export async function checkExecutions(db: pg.Pool, sim: SimServer, expected: number): Promise<ExecutionCheck> {
-  const stats = (await fetch(`${sim.url}/stats`).then((r) => r.json())) as { total: number };
-  const violations = sim.fleet.violations().counts as Record<string, number>;
-  const { rows } = await db.query(`SELECT count(*)::int AS n FROM arbiter.executions WHERE phase = 'succeeded'`);
-  const auditedExecutions = rows[0].n as number;
+export async function checkExecutions(db: pg.Pool, sim: SimProcess, expected: number): Promise<ExecutionCheck> {
+  const stats = await sim.stats();
+  const violations = await sim.violations();
+  const audited = await db.query(
+    `SELECT count(DISTINCT request_id)::int AS n, count(*) FILTER (WHERE phase = 'recovered')::int AS recovered
+       FROM arbiter.executions WHERE phase IN ('succeeded', 'recovered')`,
+  );
+  const executedRequests = (await db.query(`SELECT count(*)::int AS n FROM arbiter.request_state WHERE status = 'EXECUTED'`)).rows[0].n as number;
+  const auditedExecutions = audited.rows[0].n as number;
   const duplicateExecutions = violations.duplicate_execution ?? 0;
+  const doubled = await db.query(
+    `SELECT s.resource_arn, s.request_id, s.kafka_partition, d.worker_id, d.decided_at::text AS accepted_at
+       FROM arbiter.request_state s
+       LEFT JOIN arbiter.decisions d ON d.request_id = s.request_id AND d.status = 'ACCEPTED'
+      WHERE s.status = 'EXECUTED'
+        AND s.resource_arn IN (SELECT resource_arn FROM arbiter.request_state WHERE status = 'EXECUTED' GROUP BY 1 HAVING count(*) > 1)
+      ORDER BY s.resource_arn, d.decided_at
+      LIMIT 40`,
+  );
+  const owners = await db.query(
+    `SELECT count(*)::int AS n FROM (
+       SELECT s.kafka_partition FROM arbiter.decisions d JOIN arbiter.request_state s ON s.request_id = d.request_id
+        WHERE d.status = 'ACCEPTED' GROUP BY 1 HAVING count(DISTINCT d.worker_id) > 1) p`,
+  );
   return {
     expected,
     executed: stats.total,
+    executedRequests,
     auditedExecutions,
+    recoveredExecutions: audited.rows[0].recovered as number,
     duplicateExecutions,
     violations,
-    ok: stats.total === expected && auditedExecutions === expected && duplicateExecutions === 0,
+    doubled: doubled.rows.map((r) => ({
+      resourceArn: r.resource_arn as string,
+      requestId: r.request_id as string,
+      partition: r.kafka_partition as number,
+      acceptedBy: (r.worker_id as string | null) ?? null,
+      acceptedAt: r.accepted_at as string,
+    })),
+    partitionsWithSeveralOwners: owners.rows[0].n as number,
+    ok: stats.total === expected && executedRequests === expected && auditedExecutions === expected && duplicateExecutions === 0,
   };
 }

@@ -54,13 +54,13 @@ export async function loadRecords(
   topic: string,
   count: number,
   message: (j: number) => Message,
-  options: { chunk?: number; inFlight?: number; label?: string } = {},
+  options: { chunk?: number; inFlight?: number; label?: string; quiet?: boolean } = {},
 ): Promise<LoadResult> {
   const chunk = options.chunk ?? 5_000;
   const inFlight = options.inFlight ?? 4;
   const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
-  const bar = progressBar(options.label ?? 'load', count, '{rate} rec/s');
+  const bar = options.quiet ? { update: () => {}, stop: () => {} } : progressBar(options.label ?? 'load', count, '{rate} rec/s');
   const started = performance.now();
   let next = 0;
   let done = 0;

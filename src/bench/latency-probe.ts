@@ -1,11 +1,12 @@
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
-import { firstDecisionLatencies } from './arbiter-run.ts';
+import { cpuBetween, cpuSnapshot, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
 import { sleep, summarize, type Summary } from './stats.ts';
 import { stormMessage, type EncodedStorm } from './storm.ts';
 
 export interface ProbeOptions {
+  label: string;
   kafka: Kafka;
   db: pg.Pool;
   requestsTopic: string;
@@ -14,9 +15,20 @@ export interface ProbeOptions {
   records: EncodedStorm;
   ratePerSecond: number;
   timeoutMs: number;
+  /** Processes whose CPU to account for during the probe (the workers). */
+  pidGroups: PidGroup[];
+}
+
+export interface ProbeSecond {
+  /** Second of the probe (by send time). */
+  second: number;
+  decisions: number;
+  p50: number;
+  p99: number;
 }
 
 export interface ProbeResult {
+  label: string;
   requests: number;
   targetRate: number;
   /** What was actually produced per second. */
@@ -31,6 +43,10 @@ export interface ProbeResult {
   /** The same for every request, including primaries, whose outcome waits for the execution. */
   allOutcomeLatencyMs: Summary;
   missingOutcomes: number;
+  /** First-decision latency second by second, to tell a start-up spike from a steady state. */
+  timeline: ProbeSecond[];
+  /** CPU from the first request sent until the last one was final. */
+  cpu: CpuUsage;
 }
 
 /**
@@ -46,7 +62,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   const outcomeAt = new Float64Array(records.count);
 
   // Follow the outcomes topic from its current end, before the first request is sent.
-  const consumer = options.kafka.consumer({ groupId: `${options.groupPrefix}-probe-outcomes`, maxWaitTimeInMs: 20 });
+  const consumer = options.kafka.consumer({ groupId: `${options.groupPrefix}-probe-${options.label.replace(/\W+/g, '-')}`, maxWaitTimeInMs: 20 });
   await consumer.connect();
   await consumer.subscribe({ topic: options.outcomesTopic, fromBeginning: false });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
@@ -68,8 +84,9 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
 
   const producer = options.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
-  const bar = progressBar('probe', records.count);
+  const bar = progressBar(`probe ${options.label}`.slice(0, 14), records.count);
   const sends: Promise<unknown>[] = [];
+  const cpuBefore = cpuSnapshot(options.pidGroups);
   const started = Date.now();
   let sent = 0;
   try {
@@ -100,13 +117,14 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     if (rows[0].n >= records.count && outcomes >= records.count) break;
     await sleep(250);
   }
+  const cpu = cpuBetween(cpuBefore, cpuSnapshot(options.pidGroups));
   await consumer.disconnect();
   if (outcomes < records.count) note(`probe: ${records.count - outcomes} outcomes not seen within ${options.timeoutMs / 1000} s`);
 
   // Requests decided at once: their first decision is already final and not waiting on an in-flight primary.
   const { rows } = await options.db.query(
-    `SELECT request_id, final, detail FROM (
-       SELECT DISTINCT ON (request_id) request_id, final, detail FROM arbiter.decisions
+    `SELECT request_id, final, detail, latency_ms FROM (
+       SELECT DISTINCT ON (request_id) request_id, final, detail, latency_ms FROM arbiter.decisions
         WHERE request_id = ANY($1::uuid[]) ORDER BY request_id, decided_at) d`,
     [ids],
   );
@@ -119,13 +137,31 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     all.push(ms);
     if (immediate.has(ids[j]!)) durable.push(ms);
   }
+  const perSecond = new Map<number, number[]>();
+  const decisionMs: number[] = [];
+  for (const r of rows) {
+    if (r.latency_ms === null) continue;
+    const ms = Number(r.latency_ms);
+    decisionMs.push(ms);
+    const second = Math.floor((sentAt[index.get(r.request_id as string)!]! - started) / 1000);
+    perSecond.set(second, [...(perSecond.get(second) ?? []), ms]);
+  }
+  const timeline = [...perSecond.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([second, values]) => {
+      const s = summarize(values);
+      return { second, decisions: s.count, p50: s.p50, p99: s.p99 };
+    });
   return {
+    label: options.label,
     requests: records.count,
     targetRate: options.ratePerSecond,
     achievedRate,
-    decisionLatencyMs: summarize(await firstDecisionLatencies(options.db, ids)),
+    decisionLatencyMs: summarize(decisionMs),
     durableOutcomeLatencyMs: summarize(durable),
     allOutcomeLatencyMs: summarize(all),
     missingOutcomes: records.count - outcomes,
+    timeline,
+    cpu,
   };
 }

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import type pg from 'pg';
-import { KAFKA_VERSION, APICURIO_VERSION } from '../stack/paths.ts';
+import { APICURIO_VERSION, KAFKA_VERSION } from '../stack/index.ts';
 import { ROOT } from './workers.ts';
 
 export interface MachineDescription {
@@ -36,10 +38,13 @@ export async function describeMachine(db: pg.Pool, argv: string[]): Promise<Mach
   );
   const version = await db.query('SHOW server_version');
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', cwd: ROOT }).stdout?.trim();
+  const head = firstLine('git', ['rev-parse', '--short', 'HEAD']);
+  // A tree exported with `git archive` has no .git; a COMMIT file beside package.json can name its commit.
+  const exported = existsSync(join(ROOT, 'COMMIT')) ? `${readFileSync(join(ROOT, 'COMMIT'), 'utf8').trim()} (exported tree)` : 'unknown';
   return {
     date: new Date().toISOString(),
     command: argv.join(' '),
-    gitCommit: `${firstLine('git', ['rev-parse', '--short', 'HEAD'])}${dirty ? ' (with uncommitted changes)' : ''}`,
+    gitCommit: head === 'unknown' ? exported : `${head}${dirty ? ' (with uncommitted changes)' : ''}`,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
     memoryGb: Math.round(totalmem() / 1024 ** 3),

@@ -32,7 +32,9 @@ export interface PgCeilingResult {
    * markPublished (the outbox flag), 1 in ~100 ACCEPTED and the rest COALESCED, as in the storm.
    */
   arrivals: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
-  cpu: { decisions: CpuUsage; arrivals: CpuUsage };
+  /** The same without markPublished: what the outbox flag's UPDATE costs. */
+  arrivalsWithoutFlag: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
+  cpu: { decisions: CpuUsage; arrivals: CpuUsage; arrivalsWithoutFlag: CpuUsage };
 }
 
 /** The storm's rows for requests [from, to): what intake.ts would have decided for them. */
@@ -129,23 +131,29 @@ export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeiling
       await audit.insertDecisions(pool, decisions);
     });
     const c1 = cpuSnapshot(groups);
-    await pool.query('TRUNCATE arbiter.decisions');
 
-    // 2. The arrival write set, as intake.ts makes it durable.
-    duplicates = new Uint32Array(options.pods.length);
-    primaries = [];
-    const c2 = cpuSnapshot(groups);
-    const arrivalSeconds = await lanes(options.connections, options.requests, options.arrivalChunk, 'pg arrivals', async (from, to) => {
-      const rows = arrivalRows(options, order, duplicates, primaries, from, to, now);
-      await audit.recordArrivals({ ...rows, deadLetters: [] });
-      await audit.markPublished(rows.finalIds);
-    });
-    const c3 = cpuSnapshot(groups);
+    // 2. The arrival write set, as intake.ts makes it durable, with and without the outbox flag update.
+    const arrivals = async (label: string, withFlag: boolean) => {
+      await pool.query('TRUNCATE arbiter.decisions, arbiter.requests, arbiter.request_state');
+      duplicates = new Uint32Array(options.pods.length);
+      primaries = [];
+      const before = cpuSnapshot(groups);
+      const seconds = await lanes(options.connections, options.requests, options.arrivalChunk, label, async (from, to) => {
+        const rows = arrivalRows(options, order, duplicates, primaries, from, to, now);
+        await audit.recordArrivals({ ...rows, deadLetters: [] });
+        if (withFlag) await audit.markPublished(rows.finalIds);
+      });
+      return { seconds, cpu: cpuBetween(before, cpuSnapshot(groups)) };
+    };
+    const flagged = await arrivals('pg arrivals', true);
+    const unflagged = await arrivals('pg arr. no flag', false);
+    const rate = (seconds: number) => ({ requests: options.requests, seconds, requestsPerSecond: options.requests / seconds, chunk: options.arrivalChunk });
     return {
       connections: options.connections,
       decisions: { rows: options.requests, seconds: decisionSeconds, rowsPerSecond: options.requests / decisionSeconds, chunk: options.bulkChunk },
-      arrivals: { requests: options.requests, seconds: arrivalSeconds, requestsPerSecond: options.requests / arrivalSeconds, chunk: options.arrivalChunk },
-      cpu: { decisions: cpuBetween(c0, c1), arrivals: cpuBetween(c2, c3) },
+      arrivals: rate(flagged.seconds),
+      arrivalsWithoutFlag: rate(unflagged.seconds),
+      cpu: { decisions: cpuBetween(c0, c1), arrivals: flagged.cpu, arrivalsWithoutFlag: unflagged.cpu },
     };
   } finally {
     await pool.end();

@@ -14,19 +14,25 @@ function headline(r: BenchResult): Array<[string, string]> {
   const a = r.arbiter;
   return [
     ['storm', `${int(r.storm.requests)} requests over ${int(r.storm.distinctPods)} pods (~${fixed(r.storm.duplicatesPerPod, 0)} duplicates each), ${r.options.workers} workers, ${r.options.partitions} partitions`],
+    ['worker config (over the defaults)', JSON.stringify(r.workerConfig)],
     ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
     ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],
-    ['ceiling: Postgres, Arbiter\'s arrival write set', r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn)` : 'skipped'],
+    ["ceiling: Postgres, Arbiter's arrival write set", r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn); without markPublished ${int(r.pg.arrivalsWithoutFlag.requestsPerSecond)}/s` : 'skipped'],
     ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
     ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.5×: ${yesNo(r.verdict.ratioTargetMet)})`],
     ['all outcomes on the outcomes topic after last decision', `+${fixed(a.publishLagSeconds)} s (${int(a.outcomeRecords)} outcome records; outbox flags left unset: ${int(a.outboxUnflagged)})`],
     ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
-    [`probe decision latency @ ${int(r.probe?.achievedRate)} req/s`, r.probe ? `${latency(r.probe.decisionLatencyMs)} (target p99 < 50 ms: ${yesNo(r.verdict.latencyTargetMet)})` : 'skipped'],
-    ['probe: append → durable + published outcome', r.probe ? latency(r.probe.durableOutcomeLatencyMs) : 'skipped'],
+    ...r.probes.flatMap((p): Array<[string, string]> => [
+      [`probe (${p.label}) @ ${int(p.achievedRate)} req/s: first decision`, `${latency(p.decisionLatencyMs)} (p99 < 50 ms: ${p.decisionLatencyMs.p99 < 50 ? 'yes' : 'no'})`],
+      [`probe (${p.label}): append → durable + published outcome`, latency(p.durableOutcomeLatencyMs)],
+    ]),
     ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
     ['requests without a final outcome', int(a.missingFinal)],
-    ['executions (sim) / audited / expected', `${int(r.executions.executed)} / ${int(r.executions.auditedExecutions)} / ${int(r.executions.expected)} (duplicates ${r.executions.duplicateExecutions}) → ${r.executions.ok ? 'OK' : 'FAILED'}`],
+    [
+      'executions: fleet / EXECUTED requests / audited / expected',
+      `${int(r.executions.executed)} / ${int(r.executions.executedRequests)} / ${int(r.executions.auditedExecutions)} (${int(r.executions.recoveredExecutions)} recovered) / ${int(r.executions.expected)}, same requestId twice: ${r.executions.duplicateExecutions} → ${r.executions.ok ? 'OK' : 'FAILED'}`,
+    ],
   ];
 }
 
@@ -43,10 +49,15 @@ function mdTable(head: string[], rows: string[][]): string {
 
 function cpuRows(label: string, cpu: CpuUsage | undefined, perRequests: number): string[][] {
   if (!cpu) return [];
-  return Object.entries(cpu.coreSeconds)
+  const rows = Object.entries(cpu.coreSeconds)
     .filter(([, s]) => s > 0.05)
-    .sort((a, b) => b[1] - a[1])
-    .map(([group, s]) => [label, group, fixed(s), fixed(s / cpu.wallSeconds, 2), fixed((s * 1e6) / perRequests, 0)]);
+    .sort((a, b) => b[1] - a[1]);
+  // Busy time of the whole machine not found in a live process: processes that exited during the
+  // window (Postgres backends closed by an idle pool, other people's short-lived test runs) and the kernel.
+  const attributed = Object.values(cpu.coreSeconds).reduce((a, b) => a + b, 0);
+  const unattributed = cpu.machineBusy * cpu.cores * cpu.wallSeconds - attributed;
+  if (unattributed > 0.05) rows.push(['unattributed (exited processes, kernel)', unattributed]);
+  return rows.map(([group, s]) => [label, group, fixed(s), fixed(s / cpu.wallSeconds, 2), fixed((s * 1e6) / perRequests, 0)]);
 }
 
 /** Samples thinned to about `n` rows, always keeping the last. */
@@ -93,6 +104,15 @@ export function renderMarkdown(r: BenchResult): string {
   out.push('Final statuses: ' + Object.entries(a.statuses).map(([s, n]) => `${s} ${int(n)}`).join(', ') + '. Fleet violations: ' +
     Object.entries(r.executions.violations).map(([k, n]) => `${k} ${n}`).join(', ') + '.');
   out.push('');
+  const x = r.executions;
+  out.push(`Partitions accepted into by more than one worker (a rebalance during the run): ${x.partitionsWithSeveralOwners ?? 0}.`);
+  if (x.doubled?.length) {
+    out.push('');
+    out.push('Resources executed more than once (coalescing missed a primary):');
+    out.push('');
+    out.push(mdTable(['resource', 'request', 'partition', 'accepted by', 'accepted at'], x.doubled.map((d) => [d.resourceArn.replace(/^.*\/deployment\//, '…/'), d.requestId, String(d.partition), d.acceptedBy ?? '–', d.acceptedAt])));
+  }
+  out.push('');
   out.push('Consumer lag and progress over time (Arbiter phase):');
   out.push('');
   out.push(
@@ -105,10 +125,12 @@ export function renderMarkdown(r: BenchResult): string {
   const cpu = [
     ...(r.bare ? cpuRows('bare loop', r.bare.cpu, r.storm.requests) : []),
     ...cpuRows('arbiter', a.cpu, r.storm.requests),
+    ...r.probes.flatMap((p) => cpuRows(`probe, ${p.label}`, p.cpu, p.requests)),
     ...(r.pg ? cpuRows('pg arrivals', r.pg.cpu.arrivals, r.pg.arrivals.requests) : []),
+    ...(r.pg ? cpuRows('pg arrivals, no flag', r.pg.cpu.arrivalsWithoutFlag, r.pg.arrivals.requests) : []),
   ];
   if (cpu.length) {
-    out.push('CPU by process group (from /proc; the machine has ' + `${m.cores} cores; "other processes" are other people\'s work on the same machine):`);
+    out.push(`CPU by process group (from /proc; the machine has ${m.cores} cores; "other processes" are other people's work on the same machine):`);
     out.push('');
     out.push(mdTable(['phase', 'processes', 'core-seconds', 'cores busy', 'µs CPU / request'], cpu));
     out.push('');
@@ -129,13 +151,12 @@ export function renderMarkdown(r: BenchResult): string {
     );
     out.push('');
   }
-  if (r.probe) {
-    const p = r.probe;
+  for (const p of r.probes) {
     out.push(
       mdTable(
-        [`latency probe: ${int(p.requests)} requests at ${int(p.achievedRate)}/s`, 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'n'],
+        [`latency probe, ${p.label}: ${int(p.requests)} requests at ${int(p.achievedRate)}/s`, 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'n'],
         [
-          ['first decision (worker latency_ms)', p.decisionLatencyMs],
+          ['first decision (arbiter.decisions.latency_ms: append → decided, taken before the commit)', p.decisionLatencyMs],
           ['append → durable + published outcome (decided at once)', p.durableOutcomeLatencyMs],
           ['append → outcome, every request (primaries include the execution)', p.allOutcomeLatencyMs],
         ].map(([label, s]) => {
@@ -144,6 +165,8 @@ export function renderMarkdown(r: BenchResult): string {
         }),
       ),
     );
+    out.push('');
+    out.push(`Second by second (${p.label}): ` + p.timeline.map((t) => `${t.second}s p50 ${fixed(t.p50, 0)}/p99 ${fixed(t.p99, 0)} ms`).join('; ') + '.');
     out.push('');
   }
   if (r.profile) {

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { FULL_DEFAULTS, QUICK_DEFAULTS, renderMarkdown, renderTable, runBench, type BenchPhase } from '../../bench/index.ts';
+import { FULL_DEFAULTS, QUICK_DEFAULTS, renderMarkdown, renderTable, runBench, type BenchPhase, type BenchResult } from '../../bench/index.ts';
 import { printJson, runCommand } from '../shared.ts';
 
 interface BenchCliOptions {
@@ -20,6 +20,9 @@ interface BenchCliOptions {
   keep?: boolean;
   markdown?: string;
   timeoutMin?: string;
+  workerConfig?: string;
+  fromJson?: string;
+  preload?: boolean;
 }
 
 const PHASES: readonly BenchPhase[] = ['bare', 'pg', 'probe', 'micro'];
@@ -49,17 +52,32 @@ export default function register(program: Command): void {
     .option('--probe-seconds <n>', 'length of the latency probe', '10')
     .option('--latency-scale <x>', 'multiplies the simulated fleet action latencies (restart 300 ms)', '0.001')
     .option('--skip <phases>', `comma-separated phases to leave out: ${PHASES.join(', ')}`)
+    .option('--preload', 'load the whole storm before starting the workers (they join, and rebalance, while it waits)')
     .option('--profile', 'run the workers under node --cpu-prof and summarise where their CPU went')
     .option('--keep', 'keep the topics, databases and scratch directory')
     .option('--markdown <file>', 'also write the results as Markdown (for docs/BENCHMARKS.md)')
+    .option('--worker-config <json>', 'worker config merged over the bench\'s (e.g. \'{"kafka":{"partitionsConsumedConcurrently":6}}\')')
+    .option('--from-json <file>', 'render a result saved with --json (table, or --markdown) instead of running')
     .option('--timeout-min <n>', 'give up on a phase after this many minutes (default 10 quick, 40 full)')
     .action((options: BenchCliOptions) =>
       runCommand(async () => {
+        if (options.fromJson) {
+          const saved = JSON.parse(readFileSync(options.fromJson, 'utf8')) as BenchResult;
+          if (options.markdown) writeFileSync(options.markdown, renderMarkdown(saved));
+          process.stdout.write(renderTable(saved));
+          return 0;
+        }
         const defaults = options.quick ? QUICK_DEFAULTS : FULL_DEFAULTS;
         const skip = new Set<BenchPhase>();
         for (const phase of (options.skip ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
           if (!PHASES.includes(phase as BenchPhase)) throw new Error(`--skip: unknown phase ${phase} (known: ${PHASES.join(', ')})`);
           skip.add(phase as BenchPhase);
+        }
+        let workerConfig: Record<string, unknown> = {};
+        try {
+          workerConfig = options.workerConfig ? (JSON.parse(options.workerConfig) as Record<string, unknown>) : {};
+        } catch (error) {
+          throw new Error(`--worker-config is not JSON: ${(error as Error).message}`);
         }
         const latencyScale = Number(options.latencyScale);
         if (!Number.isFinite(latencyScale) || latencyScale < 0) throw new Error(`--latency-scale must be a non-negative number`);
@@ -79,6 +97,8 @@ export default function register(program: Command): void {
             skip,
             profile: options.profile === true,
             keep: options.keep === true,
+            preload: options.preload === true,
+            workerConfig,
             timeoutMinutes: options.timeoutMin ? positiveInt('timeout-min', options.timeoutMin) : options.quick ? 10 : 40,
           },
           ['node', 'bin/arbiter.js', ...process.argv.slice(2)],
