@@ -1,2 +1,3 @@
 export { runRaceLab, type RaceLabOptions, type RaceLabReport } from './race-lab.ts';
 export { renderTable } from './report.ts';
+export { freePort } from './worker-process.ts';

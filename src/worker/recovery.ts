@@ -1,5 +1,6 @@
 import type { ActionName } from '../contract/actions.ts';
 import type { OutcomeStatus } from '../contract/outcome.ts';
+import type { OpenRequest } from '../audit/index.ts';
 import type { PipelineContext } from './context.ts';
 import { buildOutcome, followerFields } from './outcomes.ts';
 import type { PartitionState } from './partition-state.ts';
@@ -16,15 +17,7 @@ export async function recoverPartition(ctx: PipelineContext, topic: string, stat
   const longestWindow = Math.max(ctx.config.conflicts.windowMs, ...Object.values(ctx.config.actions).map((a) => a.coalesceWindowMs));
 
   for (const done of await ctx.audit.loadRecentlyExecuted(topic, [p], now - longestWindow)) {
-    const window = ctx.config.actions[done.request.action as ActionName]?.coalesceWindowMs ?? 0;
-    const finishedAt = done.finishedAt ?? now;
-    state.coalescer.startPrimary(done.coalesceKey, done.request.requestId, window);
-    state.coalescer.finish(done.coalesceKey, done.request.requestId, {
-      status: done.status,
-      resourceVersion: done.resourceVersion,
-      fencingToken: done.fencingToken,
-      detail: done.detail,
-    }, finishedAt);
+    const finishedAt = rememberFinished(ctx, state, done, now);
     state.memory.recordChange(done.request.resourceArn, {
       requestId: done.request.requestId,
       agentId: done.request.agentId,
@@ -89,13 +82,7 @@ export async function adoptDecidedElsewhere(ctx: PipelineContext, state: Partiti
       state.enqueue(entry);
       adopted++;
     } else if (row.status === 'EXECUTED' && !state.coalescer.match(row.coalesceKey, now)) {
-      state.coalescer.startPrimary(row.coalesceKey, row.request.requestId, window);
-      state.coalescer.finish(row.coalesceKey, row.request.requestId, {
-        status: row.status,
-        resourceVersion: row.resourceVersion,
-        fencingToken: row.fencingToken,
-        detail: row.detail,
-      }, row.finishedAt ?? now);
+      rememberFinished(ctx, state, row, now);
       adopted++;
     } else if (row.status === 'COALESCED' && !row.outcomePublished && row.primaryRequestId) {
       const primary = state.primaries.get(row.primaryRequestId);
@@ -106,4 +93,18 @@ export async function adoptDecidedElsewhere(ctx: PipelineContext, state: Partiti
     }
   }
   return adopted;
+}
+
+/** Puts a finished primary back into the coalescing window it finished in; returns when it finished. */
+function rememberFinished(ctx: PipelineContext, state: PartitionState, done: OpenRequest, now: number): number {
+  const window = ctx.config.actions[done.request.action as ActionName]?.coalesceWindowMs ?? 0;
+  const finishedAt = done.finishedAt ?? now;
+  state.coalescer.startPrimary(done.coalesceKey, done.request.requestId, window);
+  state.coalescer.finish(done.coalesceKey, done.request.requestId, {
+    status: done.status,
+    resourceVersion: done.resourceVersion,
+    fencingToken: done.fencingToken,
+    detail: done.detail,
+  }, finishedAt);
+  return finishedAt;
 }
