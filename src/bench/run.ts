@@ -20,6 +20,7 @@ import { note } from './progress.ts';
 import { startSimProcess, type SimProcess } from './sim-process.ts';
 import { benchFleet, encodeStorm, stormMessage, REPLICAS } from './storm.ts';
 import { spawnWorkers, type WorkerProcess } from './workers.ts';
+import { workerEnv } from '../demo/index.ts';
 
 export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
 
@@ -195,16 +196,14 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
     );
     const configFile = join(dir, 'worker-config.json');
     writeFileSync(configFile, JSON.stringify(workerConfig, null, 2));
-    const env = {
-      ...process.env,
-      KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
-      DATABASE_URL: databaseUrl,
-      ARBITER_TOPIC_PREFIX: prefix,
-      ARBITER_GROUP_ID: groupId,
-      ARBITER_EXECUTOR_URL: sim.url,
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    };
+    const env = workerEnv({
+      kafkaBrokers: endpoints.kafkaBrokers,
+      schemaRegistryUrl: endpoints.schemaRegistryUrl,
+      databaseUrl,
+      topicPrefix: prefix,
+      groupId,
+      executorUrl: sim.url,
+    });
     loadConfig({ file: configFile, env }); // fail here, not in N children, if the config is wrong
     const profileDir = options.profile ? join(dir, 'cpu-profiles') : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });

@@ -15,7 +15,7 @@ import type { RunResult } from './results.ts';
 import { runArbitrated } from './run-arbitrated.ts';
 import { runUncoordinated } from './run-uncoordinated.ts';
 import { demoFleet, scenarios, type ScenarioScale } from './scenarios.ts';
-import { spawnWorker, type WorkerProcess } from './worker-process.ts';
+import { spawnWorker, workerEnv, type WorkerProcess } from './worker-process.ts';
 
 export interface RaceLabOptions extends ScenarioScale {
   workers: number;
@@ -105,16 +105,14 @@ async function startWorkers(
   const configFile = join(dir, 'config.json');
   // Generous deferral: drains wait for replacements; a short reaper so a crashed holder is noticed.
   writeFileSync(configFile, JSON.stringify({ deferral: { maxDeferMs: 120_000, recheckMs: 100 }, locks: { retryMs: 200 } }));
-  const env = {
-    ...process.env,
-    KAFKA_BROKERS: stack.kafkaBrokers.join(','),
-    SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
-    DATABASE_URL: databaseUrl,
-    ARBITER_TOPIC_PREFIX: prefix,
-    ARBITER_GROUP_ID: `race-lab-${run}`,
-    ARBITER_EXECUTOR_URL: sim.url,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  };
+  const env = workerEnv({
+    kafkaBrokers: stack.kafkaBrokers,
+    schemaRegistryUrl: stack.schemaRegistryUrl,
+    databaseUrl,
+    topicPrefix: prefix,
+    groupId: `race-lab-${run}`,
+    executorUrl: sim.url,
+  });
   log(`starting ${count} workers (consumer group race-lab-${run})…`);
   const workers = await Promise.all(Array.from({ length: count }, (_, i) => spawnWorker({ id: `lab-worker-${i + 1}`, configFile, env })));
   try {

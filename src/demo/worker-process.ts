@@ -17,6 +17,30 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Where a private Arbiter lives: what its worker processes are told through the environment. */
+export interface WorkerSite {
+  kafkaBrokers: string | string[];
+  schemaRegistryUrl: string;
+  databaseUrl: string;
+  topicPrefix: string;
+  groupId: string;
+  executorUrl: string;
+}
+
+/** The environment of `arbiter worker` children (the demo, the benchmark and the tests start them alike). */
+export function workerEnv(site: WorkerSite): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KAFKA_BROKERS: Array.isArray(site.kafkaBrokers) ? site.kafkaBrokers.join(',') : site.kafkaBrokers,
+    SCHEMA_REGISTRY_URL: site.schemaRegistryUrl,
+    DATABASE_URL: site.databaseUrl,
+    ARBITER_TOPIC_PREFIX: site.topicPrefix,
+    ARBITER_GROUP_ID: site.groupId,
+    ARBITER_EXECUTOR_URL: site.executorUrl,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
+}
+
 export interface WorkerProcess {
   id: string;
   child: ChildProcess;

@@ -7,7 +7,7 @@ import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ArbiterConfig, type ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
-import { spawnWorker, type WorkerProcess } from '../../src/demo/worker-process.ts';
+import { spawnWorker, workerEnv, type WorkerProcess } from '../../src/demo/worker-process.ts';
 import { parseFleetSpec, type FleetSpecInput } from '../../src/executor/sim/fleet-spec.ts';
 
 
@@ -70,16 +70,14 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
     kafka: { requestPartitions: options.partitions ?? 6, ...(options.config?.kafka as object | undefined) },
   };
   writeFileSync(configFile, JSON.stringify(fileConfig));
-  const baseEnv = {
-    ...process.env,
-    KAFKA_BROKERS: endpoints.kafkaBrokers,
-    SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
-    DATABASE_URL: databaseUrl,
-    ARBITER_TOPIC_PREFIX: prefix,
-    ARBITER_GROUP_ID: groupId,
-    ARBITER_EXECUTOR_URL: sim.url,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  };
+  const baseEnv = workerEnv({
+    kafkaBrokers: endpoints.kafkaBrokers,
+    schemaRegistryUrl: endpoints.schemaRegistryUrl,
+    databaseUrl,
+    topicPrefix: prefix,
+    groupId,
+    executorUrl: sim.url,
+  });
   const config = loadConfig({ file: configFile, env: baseEnv });
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const clients: ArbiterClient[] = [];
