@@ -46,9 +46,11 @@ export class Serde {
     try {
       return (await register()).id;
     } catch (error) {
-      // Two workers starting together: the other one created the subject and has not set its
-      // compatibility yet, and Apicurio reports NONE for it. Set it ourselves and try again.
-      if (!/\(BACKWARD != NONE\)/.test(errorMessage(error))) throw error;
+      // Two workers starting together race on the new subject's compatibility: the loser either
+      // sees Apicurio's NONE for a subject the winner has not configured yet, or finds the
+      // winner's COMPATIBILITY rule already there when it tries to add its own. Either way the
+      // schema is registered; set BACKWARD ourselves (idempotent) and try again.
+      if (!/\(BACKWARD != NONE\)|rule named 'COMPATIBILITY' already exists/.test(errorMessage(error))) throw error;
       const res = await fetch(`${this.registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
         method: 'PUT',
         headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
