@@ -43,21 +43,24 @@ export class Serde {
     const subject = valueSubject(topic);
     const register = () =>
       this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
-    try {
-      return (await register()).id;
-    } catch (error) {
-      // Two workers starting together race on the new subject's compatibility: the loser either
-      // sees Apicurio's NONE for a subject the winner has not configured yet, or finds the
-      // winner's COMPATIBILITY rule already there when it tries to add its own. Either way the
-      // schema is registered; set BACKWARD ourselves (idempotent) and try again.
-      if (!/\(BACKWARD != NONE\)|rule named 'COMPATIBILITY' already exists/.test(errorMessage(error))) throw error;
-      const res = await fetch(`${this.registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
-        method: 'PUT',
-        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-        body: JSON.stringify({ compatibility: 'BACKWARD' }),
-      });
-      if (!res.ok) throw new Error(`setting BACKWARD compatibility on ${subject}: HTTP ${res.status}`, { cause: error });
-      return (await register()).id;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await register()).id;
+      } catch (error) {
+        // Workers starting together race on a new subject's compatibility: the loser sees
+        // Apicurio's NONE for a subject the winner has not configured yet, or finds the winner's
+        // COMPATIBILITY rule already there (on its own update, or on our PUT below). The schema
+        // itself is registered either way: make sure the subject says BACKWARD, then try again.
+        if (attempt >= 5 || !isCompatibilityRace(errorMessage(error))) throw error;
+        const res = await fetch(`${this.registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify({ compatibility: 'BACKWARD' }),
+        });
+        // 409: another worker created the rule between our read and our write — that is the goal.
+        if (!res.ok && res.status !== 409) throw new Error(`setting BACKWARD compatibility on ${subject}: HTTP ${res.status}`, { cause: error });
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
     }
   }
 
@@ -127,6 +130,10 @@ export class Serde {
       throw new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
     }
   }
+}
+
+function isCompatibilityRace(message: string): boolean {
+  return /\(BACKWARD != NONE\)|rule named 'COMPATIBILITY' already exists/.test(message);
 }
 
 /** 404 (unknown schema id) and Avro errors are about the record; 5xx and network errors are about the registry. */

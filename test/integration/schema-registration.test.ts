@@ -6,7 +6,7 @@ import { endpoints } from '../support/harness.ts';
 
 describe('schema registration when several workers start at once', () => {
   it('four workers registering fresh subjects concurrently all succeed, with one schema id and BACKWARD compatibility', async () => {
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < 20; round++) {
       const topics = topicNames(`reg-${randomUUID().slice(0, 8)}`);
       const serdes = Array.from({ length: 4 }, () => new Serde(endpoints.schemaRegistryUrl, topics));
       await Promise.all(serdes.map((s) => s.register()));
