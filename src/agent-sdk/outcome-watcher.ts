@@ -96,7 +96,7 @@ export class OutcomeWatcher {
         const list = (this.waiters.get(requestId) ?? []).filter((w) => w.timer !== timer);
         if (list.length) this.waiters.set(requestId, list);
         else this.waiters.delete(requestId);
-        reject(new ArbiterError('TIMEOUT', `no final outcome for ${requestId} within ${timeoutMs} ms`, { retryable: true }));
+        reject(new ArbiterError('TIMEOUT', `no final outcome for ${requestId} within ${timeoutMs} ms`));
       }, timeoutMs);
       const list = this.waiters.get(requestId) ?? [];
       list.push({ resolve, reject, timer, onProgress });

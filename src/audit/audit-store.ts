@@ -1,7 +1,9 @@
 import type { Pool, PoolClient } from '../db/index.ts';
 import { inTransaction } from '../db/index.ts';
+import { isFinal, type FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
-import type { DeadLetterRow, DecisionRow, ExecutionRow, OpenRequest, RequestRow, RequestStateRow } from './rows.ts';
+import type { DependencyState } from '../decide/index.ts';
+import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
 
 type Queryable = Pool | PoolClient;
 
@@ -23,52 +25,47 @@ export class AuditStore {
   }
 
   /**
-   * Makes one batch's arrival decisions durable in one transaction. Request states are inserted
+   * Makes one chunk's arrival decisions durable in one transaction. Request states are inserted
    * first with ON CONFLICT DO NOTHING; requests and decisions are only written for those that were
-   * new, so a redelivered record never produces a second decision.
+   * new, so a redelivered record never produces a second decision. A re-routed record carries no
+   * state here (its scope's partition decides it), only its REROUTED decision.
    */
-  async recordArrivals(batch: {
-    requests: RequestRow[];
-    states: RequestStateRow[];
-    decisions: DecisionRow[];
-    deadLetters: DeadLetterRow[];
-  }): Promise<Set<string>> {
+  async recordArrivals(batch: { arrivals: ArrivalRow[]; deadLetters: DeadLetterRow[] }): Promise<Set<string>> {
     return inTransaction(this.pool, async (db) => {
-      const fresh = await insertStates(db, batch.states);
-      const isFresh = (id: string) => fresh.has(id);
-      await insertRequests(db, batch.requests.filter((r) => isFresh(r.request.requestId)));
-      // Decisions of requests that carry no state (reroutes) are always recorded.
-      const stateIds = new Set(batch.states.map((s) => s.request.requestId));
+      const owned = batch.arrivals.filter((a) => a.decision.status !== 'REROUTED');
+      const fresh = await insertStates(db, owned);
+      await insertRequests(db, owned.filter((a) => fresh.has(a.request.requestId)));
       await this.insertDecisions(
         db,
-        batch.decisions.filter((d) => !stateIds.has(d.requestId) || isFresh(d.requestId)),
+        batch.arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId)),
       );
       await insertDeadLetters(db, batch.deadLetters, this.workerId);
       return fresh;
     });
   }
 
-  async insertDecisions(db: Queryable, decisions: DecisionRow[]): Promise<void> {
-    if (!decisions.length) return;
-    const col = <K extends keyof DecisionRow>(k: K) => decisions.map((d) => d[k]);
+  async insertDecisions(db: Queryable, decided: readonly DecidedRequest[]): Promise<void> {
+    if (!decided.length) return;
+    const col = <T>(f: (d: DecidedRequest) => T) => decided.map(f);
     await db.query(
       `INSERT INTO arbiter.decisions (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
-                                      resource_version, fencing_token, detail, latency_ms, worker_id)
-       SELECT *, $13::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-                                  $8::uuid[], $9::bigint[], $10::bigint[], $11::text[], $12::float8[])`,
+                                      resource_version, fencing_token, detail, latency_ms, rule, worker_id)
+       SELECT *, $14::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+                                  $8::uuid[], $9::bigint[], $10::bigint[], $11::text[], $12::float8[], $13::text[])`,
       [
-        col('requestId'),
-        col('agentId'),
-        col('resourceArn'),
-        col('scope'),
-        col('action'),
-        col('status'),
-        col('final'),
-        col('primaryRequestId'),
-        col('resourceVersion'),
-        col('fencingToken'),
-        col('detail'),
-        col('latencyMs'),
+        col((d) => d.request.requestId),
+        col((d) => d.request.agentId),
+        col((d) => d.request.resourceArn),
+        col((d) => d.scope),
+        col((d) => d.request.action),
+        col((d) => d.decision.status),
+        col((d) => isFinal(d.decision)),
+        col((d) => d.decision.primaryRequestId ?? null),
+        col((d) => d.decision.resourceVersion ?? null),
+        col((d) => d.decision.fencingToken ?? null),
+        col((d) => d.decision.detail),
+        col((d) => d.latencyMs ?? null),
+        col((d) => d.decision.rule),
         this.workerId,
       ],
     );
@@ -83,13 +80,14 @@ export class AuditStore {
   }
 
   /** A progress decision (DEFERRED) on a queued request. */
-  async recordProgress(decision: DecisionRow): Promise<void> {
+  async recordProgress(decided: DecidedRequest): Promise<void> {
     await inTransaction(this.pool, async (db) => {
-      await this.insertDecisions(db, [decision]);
-      await db.query('UPDATE arbiter.request_state SET status = $2, detail = $3 WHERE request_id = $1 AND NOT final', [
-        decision.requestId,
-        decision.status,
-        decision.detail,
+      await this.insertDecisions(db, [decided]);
+      await db.query('UPDATE arbiter.request_state SET status = $2, rule = $3, detail = $4 WHERE request_id = $1 AND NOT final', [
+        decided.request.requestId,
+        decided.decision.status,
+        decided.decision.rule,
+        decided.decision.detail,
       ]);
     });
   }
@@ -99,26 +97,26 @@ export class AuditStore {
    * in one transaction. The request_state row is updated only if it is not final yet, so a zombie
    * owner racing the new one can never record a second final decision. Returns whether it recorded.
    */
-  async finalize(input: {
-    decisions: DecisionRow[];
-    execution?: ExecutionRow;
-    resource?: { arn: string; scope: string; version: number; expectedState: unknown; requestId: string; action: string; agentId: string };
-  }): Promise<boolean> {
+  async finalize(input: { decided: DecidedRequest & { decision: FinalDecision }; execution?: ExecutionRow; resource?: ResourceChange }): Promise<boolean> {
+    const { request, decision } = input.decided;
     return inTransaction(this.pool, async (db) => {
-      const col = <K extends keyof DecisionRow>(k: K) => input.decisions.map((d) => d[k]);
-      const { rows } = await db.query(
-        `UPDATE arbiter.request_state s
-            SET status = u.status, final = true, primary_request_id = u.primary_id, resource_version = u.version,
-                fencing_token = u.token, detail = u.detail, finished_at = now()
-           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::text[])
-                AS u(request_id, status, primary_id, version, token, detail)
-          WHERE s.request_id = u.request_id AND NOT s.final
-          RETURNING s.request_id`,
-        [col('requestId'), col('status'), col('primaryRequestId'), col('resourceVersion'), col('fencingToken'), col('detail')],
+      const { rowCount } = await db.query(
+        `UPDATE arbiter.request_state
+            SET status = $2, rule = $3, final = true, primary_request_id = $4, resource_version = $5, fencing_token = $6,
+                detail = $7, finished_at = now()
+          WHERE request_id = $1 AND NOT final`,
+        [
+          request.requestId,
+          decision.status,
+          decision.rule,
+          decision.primaryRequestId ?? null,
+          decision.resourceVersion ?? null,
+          decision.fencingToken ?? null,
+          decision.detail,
+        ],
       );
-      const updated = new Set(rows.map((r) => r.request_id as string));
-      if (!updated.size) return false;
-      await this.insertDecisions(db, input.decisions.filter((d) => updated.has(d.requestId)));
+      if (!rowCount) return false;
+      await this.insertDecisions(db, [input.decided]);
       if (input.execution) await this.recordExecution(input.execution, db);
       if (input.resource) {
         const r = input.resource;
@@ -141,25 +139,25 @@ export class AuditStore {
   }
 
   /** Requests of these partitions that are not final, or whose outcome was never published. */
-  async loadOpen(topic: string, partitions: number[]): Promise<OpenRequest[]> {
+  async loadOpen(topic: string, partitions: number[]): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
       `${SELECT_STATE}
         WHERE s.topic = $2 AND s.kafka_partition = ANY($1::int[]) AND (NOT s.final OR NOT s.outcome_published)
         ORDER BY s.received_at`,
       [partitions, topic],
     );
-    return rows.map(toOpenRequest);
+    return rows.map(toStoredRequest);
   }
 
   /** The state of these requests, whatever it is (for records another owner decided). */
-  async loadByIds(ids: string[]): Promise<OpenRequest[]> {
+  async loadByIds(ids: string[]): Promise<StoredRequest[]> {
     if (!ids.length) return [];
     const { rows } = await this.pool.query(`${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) ORDER BY s.received_at`, [ids]);
-    return rows.map(toOpenRequest);
+    return rows.map(toStoredRequest);
   }
 
   /** Executed requests of these partitions finished since `sinceMs`: coalescing windows and conflict history. */
-  async loadRecentlyExecuted(topic: string, partitions: number[], sinceMs: number): Promise<OpenRequest[]> {
+  async loadRecentlyExecuted(topic: string, partitions: number[], sinceMs: number): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
       `SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
               false AS execution_started
@@ -169,30 +167,27 @@ export class AuditStore {
         ORDER BY s.finished_at`,
       [partitions, sinceMs, topic],
     );
-    return rows.map(toOpenRequest);
+    return rows.map(toStoredRequest);
   }
 
-  /** Final status of each dependency that has one. */
-  async dependencyStatus(ids: string[]): Promise<Map<string, { final: boolean; status: string; primaryStatus: string | null }>> {
+  /** The state of each dependency that is known (a coalesced one reports its primary's status). */
+  async dependencyStatus(ids: string[]): Promise<Map<string, DependencyState>> {
     const { rows } = await this.pool.query(
       `SELECT s.request_id, s.final, s.status, p.status AS primary_status
          FROM arbiter.request_state s LEFT JOIN arbiter.request_state p ON p.request_id = s.primary_request_id
         WHERE s.request_id = ANY($1::uuid[])`,
       [ids],
     );
-    return new Map(rows.map((r) => [r.request_id, { final: r.final, status: r.status, primaryStatus: r.primary_status }]));
+    return new Map(
+      rows.map((r) => [r.request_id, { final: r.final, effectiveStatus: r.status === 'COALESCED' ? (r.primary_status ?? r.status) : r.status }]),
+    );
   }
 
-  /** The recorded outcome of finished requests, for republishing what coalesced into them. */
-  async finalStates(ids: string[]): Promise<Map<string, { status: string; resourceVersion: number | null; fencingToken: number | null; detail: string | null }>> {
+  /** The final decisions of finished requests, for republishing what coalesced into them. */
+  async finalDecisions(ids: string[]): Promise<Map<string, FinalDecision>> {
     if (!ids.length) return new Map();
-    const { rows } = await this.pool.query(
-      'SELECT request_id, status, resource_version, fencing_token, detail FROM arbiter.request_state WHERE final AND request_id = ANY($1::uuid[])',
-      [ids],
-    );
-    return new Map(
-      rows.map((r) => [r.request_id, { status: r.status, resourceVersion: r.resource_version, fencingToken: r.fencing_token, detail: r.detail }]),
-    );
+    const { rows } = await this.pool.query(`${SELECT_STATE} WHERE s.final AND s.request_id = ANY($1::uuid[])`, [ids]);
+    return new Map(rows.map((r) => [r.request_id as string, storedDecision(r)!]));
   }
 
   async resourceVersion(arn: string): Promise<number | null> {
@@ -232,18 +227,14 @@ const SELECT_STATE = `
      AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
     FROM arbiter.request_state s`;
 
-function toOpenRequest(r: Record<string, unknown>): OpenRequest {
+function toStoredRequest(r: Record<string, unknown>): StoredRequest {
   return {
     request: r.request as RemediationRequest,
     scope: r.scope as string,
     partition: r.kafka_partition as number,
     coalesceKey: r.coalesce_key as string,
+    decision: storedDecision(r),
     status: r.status as string,
-    final: r.final as boolean,
-    primaryRequestId: (r.primary_request_id as string | null) ?? null,
-    resourceVersion: r.resource_version === null ? null : Number(r.resource_version),
-    fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
-    detail: (r.detail as string | null) ?? null,
     receivedAt: Number(r.received_ms),
     finishedAt: r.finished_ms === null ? null : Number(r.finished_ms),
     outcomePublished: Boolean(r.outcome_published),
@@ -251,43 +242,58 @@ function toOpenRequest(r: Record<string, unknown>): OpenRequest {
   };
 }
 
-async function insertStates(db: PoolClient, states: RequestStateRow[]): Promise<Set<string>> {
-  if (!states.length) return new Set();
-  const col = <T>(f: (s: RequestStateRow) => T) => states.map(f);
+/** The final decision a request_state row holds, or null while the request is open. */
+function storedDecision(r: Record<string, unknown>): FinalDecision | null {
+  if (!r.final) return null;
+  return {
+    status: r.status,
+    // Rows written before the rule was recorded (migration 0003) name none.
+    rule: r.rule ?? 'execute',
+    detail: (r.detail as string | null) ?? '',
+    primaryRequestId: (r.primary_request_id as string | null) ?? null,
+    resourceVersion: r.resource_version === null ? null : Number(r.resource_version),
+    fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
+  } as FinalDecision;
+}
+
+async function insertStates(db: PoolClient, arrivals: ArrivalRow[]): Promise<Set<string>> {
+  if (!arrivals.length) return new Set();
+  const col = <T>(f: (a: ArrivalRow) => T) => arrivals.map(f);
   const { rows } = await db.query(
-    `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
-                                        primary_request_id, resource_version, fencing_token, detail, request, finished_at)
+    `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
+                                        final, primary_request_id, resource_version, fencing_token, detail, request, finished_at)
      SELECT u.*, CASE WHEN u.final THEN now() END
-       FROM unnest($1::uuid[], $2::text[], $15::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
-                   $10::uuid[], $11::bigint[], $12::bigint[], $13::text[], $14::jsonb[])
-         AS u(request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final,
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                   $11::boolean[], $12::uuid[], $13::bigint[], $14::bigint[], $15::text[], $16::jsonb[])
+         AS u(request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule, final,
               primary_request_id, resource_version, fencing_token, detail, request)
      ON CONFLICT (request_id) DO NOTHING
      RETURNING request_id`,
     [
-      col((s) => s.request.requestId),
-      col((s) => s.scope),
-      col((s) => s.partition),
-      col((s) => s.request.resourceArn),
-      col((s) => s.request.action),
-      col((s) => s.request.agentId),
-      col((s) => s.coalesceKey),
-      col((s) => s.status),
-      col((s) => s.final),
-      col((s) => s.primaryRequestId),
-      col((s) => s.resourceVersion),
-      col((s) => s.fencingToken),
-      col((s) => s.detail),
-      col((s) => JSON.stringify(s.request)),
-      col((s) => s.topic),
+      col((a) => a.request.requestId),
+      col((a) => a.scope),
+      col((a) => a.topic),
+      col((a) => a.partition),
+      col((a) => a.request.resourceArn),
+      col((a) => a.request.action),
+      col((a) => a.request.agentId),
+      col((a) => a.coalesceKey),
+      col((a) => a.decision.status),
+      col((a) => a.decision.rule),
+      col((a) => isFinal(a.decision)),
+      col((a) => a.decision.primaryRequestId ?? null),
+      col((a) => a.decision.resourceVersion ?? null),
+      col((a) => a.decision.fencingToken ?? null),
+      col((a) => a.decision.detail),
+      col((a) => JSON.stringify(a.request)),
     ],
   );
   return new Set(rows.map((r) => r.request_id as string));
 }
 
-async function insertRequests(db: PoolClient, requests: RequestRow[]): Promise<void> {
+async function insertRequests(db: PoolClient, requests: ArrivalRow[]): Promise<void> {
   if (!requests.length) return;
-  const col = <T>(f: (r: RequestRow) => T) => requests.map(f);
+  const col = <T>(f: (r: ArrivalRow) => T) => requests.map(f);
   const ts = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   await db.query(
     `INSERT INTO arbiter.requests (request_id, agent_id, resource_arn, scope, action, params, expected_version, depends_on, plan_id, step,

@@ -1,2 +1,2 @@
 export { AuditStore } from './audit-store.ts';
-export type { RequestRow, DecisionRow, RequestStateRow, DeadLetterRow, ExecutionRow, OpenRequest } from './rows.ts';
+export type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';

@@ -1,21 +1,16 @@
-export interface PrimaryOutcome {
-  status: string;
-  resourceVersion: number | null;
-  fencingToken: number | null;
-  detail: string | null;
-}
+import type { FinalDecision } from '../contract/decision.ts';
 
 interface Entry {
   primaryRequestId: string;
   /** Undefined while the primary is pending or running. */
   finishedAt?: number;
-  outcome?: PrimaryOutcome;
+  outcome?: FinalDecision;
   windowMs: number;
 }
 
 export type CoalesceMatch =
   | { kind: 'in-flight'; primaryRequestId: string }
-  | { kind: 'finished'; primaryRequestId: string; outcome: PrimaryOutcome };
+  | { kind: 'finished'; primaryRequestId: string; outcome: FinalDecision };
 
 /**
  * Tracks, per coalesce key, the current primary: in flight, or finished less than its window ago.
@@ -43,7 +38,7 @@ export class Coalescer {
   }
 
   /** Records the primary's outcome; later duplicates within the window receive it. */
-  finish(key: string, primaryRequestId: string, outcome: PrimaryOutcome, finishedAt: number): void {
+  finish(key: string, primaryRequestId: string, outcome: FinalDecision, finishedAt: number): void {
     const entry = this.entries.get(key);
     if (!entry || entry.primaryRequestId !== primaryRequestId) return;
     entry.finishedAt = finishedAt;

@@ -1,2 +1,2 @@
 export { coalesceKey } from './coalesce-key.ts';
-export { Coalescer, type CoalesceMatch, type PrimaryOutcome } from './coalescer.ts';
+export { Coalescer, type CoalesceMatch } from './coalescer.ts';

@@ -4,6 +4,16 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTIONS, type ActionName } from '../contract/actions.ts';
 import { ArbiterError } from '../contract/errors.ts';
+import { compileBudgetRules, type BudgetRules } from '../decide/index.ts';
+import {
+  compilePolicy,
+  compileScopeRules,
+  DEFAULT_SCOPE_RULES,
+  InvalidPolicyError,
+  InvalidScopeRulesError,
+  type Policy,
+  type ScopeResolver,
+} from '../routing/index.ts';
 
 const ms = z.number().int().nonnegative();
 const minAvailable = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+%?$/, 'a count (3) or a percentage ("50%")')]);
@@ -52,7 +62,11 @@ export const ConfigSchema = z
         id: z.string().min(1).default(`${hostname()}-${process.pid}`),
         metricsPort: z.number().int().min(0).max(65_535).default(9464),
         metricsHost: z.string().default('0.0.0.0'),
+        /** How long SIGTERM waits for running executions before aborting them for the next owner. */
         shutdownTimeoutMs: ms.default(30_000),
+        /** Deadline of every other start-up and shutdown step (connect, subscribe, flush, disconnect). */
+        startStepTimeoutMs: ms.min(100).default(60_000),
+        stopStepTimeoutMs: ms.min(100).default(10_000),
         /** Pause a partition when this many of its requests wait in memory (backpressure). */
         maxPendingPerPartition: z.number().int().min(1).default(20_000),
       })
@@ -104,6 +118,16 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    retries: z
+      .object({
+        /** Unexpected errors (not ones whose code says to wait and retry) before a request ends FAILED. */
+        maxAttempts: z.number().int().min(1).default(5),
+        /** First wait after an unexpected error; doubled each attempt up to maxBackoffMs. */
+        backoffMs: ms.default(500),
+        maxBackoffMs: ms.default(30_000),
+      })
+      .strict()
+      .prefault({}),
     scopeRules: z.array(z.object({ match: z.string(), scope: z.string() }).strict()).default([]),
     policy: z
       .object({
@@ -146,9 +170,45 @@ export const ConfigSchema = z
     if (c.locks.renewEveryMs !== undefined && c.locks.renewEveryMs >= c.locks.ttlMs) {
       ctx.addIssue({ code: 'custom', path: ['locks', 'renewEveryMs'], message: 'must be shorter than locks.ttlMs' });
     }
+    // Every matcher is compiled here, so a bad pattern fails at start-up naming its field,
+    // rather than throwing for every request that reaches it.
+    const compiled = compileMatchers(c);
+    for (const problem of compiled.problems) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
   });
 
-export type ArbiterConfig = z.output<typeof ConfigSchema> & { locks: { renewEveryMs: number } };
+type ParsedConfig = z.output<typeof ConfigSchema>;
+
+/** The matchers built from the config once, at load time (the third stage: raw → with defaults → compiled). */
+export interface CompiledMatchers {
+  scopes: ScopeResolver;
+  policy: Policy;
+  budget: BudgetRules;
+}
+
+function compileMatchers(c: ParsedConfig): { matchers?: CompiledMatchers; problems: Array<{ path: Array<string | number>; message: string }> } {
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  const attempt = <T>(path: Array<string | number>, build: () => T): T | undefined => {
+    try {
+      return build();
+    } catch (error) {
+      if (error instanceof InvalidScopeRulesError || error instanceof InvalidPolicyError) {
+        for (const message of error.problems) problems.push({ path, message });
+        return undefined;
+      }
+      throw error;
+    }
+  };
+  const scopes = attempt(['scopeRules'], () => compileScopeRules([...c.scopeRules, ...DEFAULT_SCOPE_RULES]));
+  const policy = attempt(['policy'], () => compilePolicy(c.policy));
+  const budget = compileBudgetRules(c.budget.workloads);
+  if ('problems' in budget) {
+    for (const p of budget.problems) problems.push({ path: ['budget', 'workloads', p.index, 'match'], message: p.message });
+  }
+  if (!scopes || !policy || 'problems' in budget) return { problems };
+  return { matchers: { scopes, policy, budget: budget.rules }, problems };
+}
+
+export type ArbiterConfig = ParsedConfig & { locks: { renewEveryMs: number }; readonly compiled: CompiledMatchers };
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export interface LoadConfigOptions {
@@ -243,15 +303,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<ArbiterCon
   const raw = merge(fromEnv(env), fileValues, envOnlyWhenSet(env), options.overrides);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const problems = parsed.error.issues.map((issue) => `  - ${fieldPath(issue.path) || '(root)'}: ${issue.message}`);
     throw new ArbiterError(
       'CONFIG_INVALID',
       `invalid configuration${file ? ` (file ${file})` : ''}, ${problems.length} problem(s):\n${problems.join('\n')}`,
     );
   }
-  const config = parsed.data as ArbiterConfig;
-  config.locks.renewEveryMs ??= Math.max(100, Math.floor(config.locks.ttlMs / 3));
-  return deepFreeze(config);
+  const data = parsed.data;
+  data.locks.renewEveryMs ??= Math.max(100, Math.floor(data.locks.ttlMs / 3));
+  const { matchers } = compileMatchers(data);
+  // The data is frozen deep; the compiled matchers hold RegExps and closures, frozen shallowly.
+  const config = { ...deepFreeze(data), compiled: Object.freeze(matchers!) } as ArbiterConfig;
+  return Object.freeze(config);
+}
+
+/** `budget.workloads[0].match`: the way an operator writes the field in the file. */
+function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
 }
 
 /** Explicitly set environment variables beat the file; the built-in defaults do not. */

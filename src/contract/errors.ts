@@ -1,31 +1,52 @@
 /**
- * Errors with stable codes. `retryable` tells the caller whether trying again can help;
- * a permanent error is audited and turned into an outcome, never retried forever.
+ * Errors with stable codes. Whether trying again can help is a property of the code, not of
+ * the place that throws: a permanent error is audited and turned into an outcome, never retried
+ * forever; a retryable one is tried again later (bounded by the request's deadline).
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'DECODE_FAILED'
-  | 'INVALID_ARN'
-  | 'INVALID_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'LOCK_HELD'
-  | 'LOCK_LOST'
-  | 'FENCED'
-  | 'EXECUTOR_FAILED'
-  | 'EXECUTOR_UNAVAILABLE'
-  | 'TIMEOUT'
-  | 'STACK_FAILED';
+export const ERROR_CODES = {
+  CONFIG_INVALID: 'permanent',
+  DECODE_FAILED: 'permanent',
+  INVALID_ARN: 'permanent',
+  INVALID_REQUEST: 'permanent',
+  UNAUTHORIZED: 'permanent',
+  /** Someone else holds the resource's lock. */
+  LOCK_HELD: 'retryable',
+  /** A renewal was refused while the action ran: whether it took effect must be observed. */
+  LOCK_LOST: 'retryable',
+  /** The target refused our fencing token: a newer lease holder exists. */
+  FENCED: 'retryable',
+  EXECUTOR_FAILED: 'permanent',
+  /** The executor could not be reached or answered from a gateway: outcome unknown. */
+  EXECUTOR_UNAVAILABLE: 'retryable',
+  /** The schema registry could not be reached: the record may be fine, so it is fetched again. */
+  REGISTRY_UNAVAILABLE: 'retryable',
+  /** PostgreSQL could not be reached or restarted under us: the same work is tried again later. */
+  DATABASE_UNAVAILABLE: 'retryable',
+  /** The worker is shutting down; the request is left for the next owner. */
+  SHUTTING_DOWN: 'retryable',
+  TIMEOUT: 'retryable',
+  STACK_FAILED: 'permanent',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class ArbiterError extends Error {
   readonly code: ErrorCode;
-  readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'ArbiterError';
     this.code = code;
-    this.retryable = options.retryable ?? false;
   }
+
+  get retryable(): boolean {
+    return ERROR_CODES[this.code] === 'retryable';
+  }
+}
+
+/** True for an ArbiterError whose code says trying again can help. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof ArbiterError && error.retryable;
 }
 
 export function errorMessage(error: unknown): string {

@@ -32,10 +32,7 @@ export class Serde {
       this.requestSchemaId = await this.registerOne(this.topics.requests, REQUEST_SCHEMA);
       this.outcomeSchemaId = await this.registerOne(this.topics.outcomes, OUTCOME_SCHEMA);
     } catch (error) {
-      throw new ArbiterError('EXECUTOR_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, {
-        retryable: true,
-        cause: error,
-      });
+      throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -122,10 +119,7 @@ export class Serde {
       const schemaId = buffer.readUInt32BE(1);
       if (isRegistryUnavailable(error)) {
         // The record may be fine; the registry is not. Retry instead of dead-lettering good data.
-        throw new ArbiterError('EXECUTOR_UNAVAILABLE', `schema registry unavailable while decoding schema id ${schemaId}: ${errorMessage(error)}`, {
-          retryable: true,
-          cause: error,
-        });
+        throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry unavailable while decoding schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
       }
       throw new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
     }

@@ -25,3 +25,17 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     client.release();
   }
 }
+
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/**
+ * True when an error says PostgreSQL was unreachable or went away (connection refused or reset,
+ * SQLSTATE class 08, admin/crash shutdown 57P01-57P03), as opposed to a statement that failed:
+ * the former is worth trying again, the latter is not.
+ */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test((error as Error).message ?? '');
+}

@@ -60,9 +60,7 @@ export class HttpExecutor implements Executor {
       throw new ArbiterError('FENCED', `${where}: fencing token ${input.fencingToken} refused${highest}: ${detail}`);
     }
     if (status === 502 || status === 503 || status === 504) {
-      throw new ArbiterError('EXECUTOR_UNAVAILABLE', `${where}: HTTP ${status} from a gateway, outcome unknown: ${detail}`, {
-        retryable: true,
-      });
+      throw new ArbiterError('EXECUTOR_UNAVAILABLE', `${where}: HTTP ${status} from a gateway, outcome unknown: ${detail}`);
     }
     const version = isRecord(body) && typeof body.version === 'number' ? body.version : 0;
     return { ok: false, version, detail, code };
@@ -90,7 +88,7 @@ export class HttpExecutor implements Executor {
     if (status !== 200) {
       const detail = (isRecord(body) && text(body.detail)) || `HTTP ${status}`;
       const retryable = status >= 500;
-      throw new ArbiterError(retryable ? 'EXECUTOR_UNAVAILABLE' : 'EXECUTOR_FAILED', `observe ${arn}: ${detail}`, { retryable });
+      throw new ArbiterError(retryable ? 'EXECUTOR_UNAVAILABLE' : 'EXECUTOR_FAILED', `observe ${arn}: ${detail}`);
     }
     if (!isObservation(body)) throw new ArbiterError('EXECUTOR_FAILED', `observe ${arn}: response is not an Observation`);
     return body;
@@ -122,7 +120,7 @@ export class HttpExecutor implements Executor {
       : timeout.aborted
         ? `no answer within ${this.timeoutMs} ms`
         : `unreachable: ${errorMessage(causeOf(error))}`;
-    return new ArbiterError('EXECUTOR_UNAVAILABLE', `${url}: ${why}; outcome unknown`, { retryable: true, cause: error });
+    return new ArbiterError('EXECUTOR_UNAVAILABLE', `${url}: ${why}; outcome unknown`, { cause: error });
   }
 }
 

@@ -1,3 +1,7 @@
+import type { Observation } from '../contract/observation.ts';
+
+export type { Observation };
+
 /**
  * What the worker needs from whatever changes infrastructure. Implementations: the simulated
  * fleet over HTTP (`sim/`) and any user endpoint that speaks the webhook contract
@@ -22,21 +26,6 @@ export interface ExecuteResult {
   code?: string;
 }
 
-export interface Observation {
-  arn: string;
-  exists: boolean;
-  kind: 'deployment' | 'pod' | 'node' | 'unknown';
-  /** Bumped by every executed change. */
-  version: number;
-  /** Kind-specific, JSON. */
-  state: Record<string, unknown>;
-  /** For budget checks: the workload this resource counts against, with its capacity. */
-  workload?: { arn: string; desired: number; available: number; minAvailable: number };
-  /** Recent requestIds applied to this resource (bounded, newest last). */
-  appliedRequestIds: string[];
-  /** RequestIds currently executing on this resource. */
-  inProgressRequestIds: string[];
-}
 
 export interface Executor {
   execute(input: ExecuteInput): Promise<ExecuteResult>;

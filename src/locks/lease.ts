@@ -19,7 +19,10 @@ export interface Lease {
 /**
  * Runs `fn` while holding the lock, renewing it in the background, and releases it afterwards.
  * Throws LOCK_HELD (retryable) when someone else holds it. If a renewal is refused the lease's
- * signal aborts, and the call ends with LOCK_LOST even if `fn` ignored the signal.
+ * signal aborts with LOCK_LOST: `fn` must stop writing. Once `fn` has returned, its result stands
+ * and is returned as is — every write it made carried the fencing token, so a target that saw a
+ * newer holder refused it; throwing afterwards would turn a finished action into a second,
+ * contradictory answer.
  */
 export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: (lease: Lease) => Promise<T>): Promise<T> {
   const acquired = await store.acquire(options);
@@ -27,9 +30,7 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
     const h = acquired.holder;
     throw new ArbiterError(
       'LOCK_HELD',
-      `${options.resourceArn} is locked by ${h.agentId ?? h.owner} (token ${h.fencingToken}) until ${h.expiresAt.toISOString()}`,
-      { retryable: true },
-    );
+      `${options.resourceArn} is locked by ${h.agentId ?? h.owner} (token ${h.fencingToken}) until ${h.expiresAt.toISOString()}`);
   }
   const token = acquired.fencingToken;
   const controller = new AbortController();
@@ -45,9 +46,7 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
   }, renewEvery);
   timer.unref();
   try {
-    const result = await fn({ fencingToken: token, signal: controller.signal });
-    if (controller.signal.aborted) throw controller.signal.reason;
-    return result;
+    return await fn({ fencingToken: token, signal: controller.signal });
   } finally {
     clearInterval(timer);
     await store.release({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token }).catch(() => false);

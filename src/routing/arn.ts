@@ -38,7 +38,7 @@ export class InvalidArnError extends ArbiterError {
 
   constructor(text: unknown, reason: string) {
     const preview = typeof text === 'string' ? cut(text) : String(text);
-    super('INVALID_ARN', `invalid ARN ${JSON.stringify(preview)}: ${reason}`, { retryable: false });
+    super('INVALID_ARN', `invalid ARN ${JSON.stringify(preview)}: ${reason}`);
     this.name = 'InvalidArnError';
     this.reason = reason;
     this.arn = preview;

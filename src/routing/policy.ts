@@ -38,7 +38,7 @@ export class InvalidPolicyError extends ArbiterError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[]) {
-    super('CONFIG_INVALID', `invalid agent policy:\n  - ${problems.join('\n  - ')}`, { retryable: false });
+    super('CONFIG_INVALID', `invalid agent policy:\n  - ${problems.join('\n  - ')}`);
     this.name = 'InvalidPolicyError';
     this.problems = problems;
   }

@@ -30,7 +30,7 @@ export class InvalidScopeRulesError extends ArbiterError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[]) {
-    super('CONFIG_INVALID', `invalid scope rules:\n  - ${problems.join('\n  - ')}`, { retryable: false });
+    super('CONFIG_INVALID', `invalid scope rules:\n  - ${problems.join('\n  - ')}`);
     this.name = 'InvalidScopeRulesError';
     this.problems = problems;
   }

@@ -16,4 +16,6 @@ export interface PipelineContext {
   publisher: OutcomePublisher;
   metrics: Metrics;
   log: Logger;
+  /** Aborted when shutdown stops waiting for executions: reaches the executor call and observe. */
+  shutdown: AbortSignal;
 }

@@ -1,5 +1,7 @@
+import type { DeferRule, FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
-import type { OutcomeFields } from './outcomes.ts';
+import type { QueuedRequest } from '../decide/index.ts';
+import type { Schedulable } from './scope-queue.ts';
 
 /** A request coalesced into a primary that is still pending; it receives the primary's outcome. */
 export interface Follower {
@@ -7,57 +9,47 @@ export interface Follower {
   scope: string;
 }
 
-/** A primary request waiting in its scope's queue, or running. */
-export interface PendingRequest {
+/**
+ * A primary request waiting in its scope's queue, or running. Owned by its Partition; only the
+ * partition and the head-of-queue runner of that partition change it.
+ */
+export interface PendingRequest extends QueuedRequest, Schedulable {
   request: RemediationRequest;
   scope: string;
-  partition: number;
   coalesceKey: string;
   receivedAt: number;
   followers: Follower[];
-  /** Trailing coalescing: do not start before this time, so duplicates can join. */
-  notBefore: number;
-  /** Earliest time to evaluate again after a deferral. */
-  retryAt: number;
-  /** When the request was first deferred, and why (the last reason is what EXPIRED reports). */
   deferredSince: number | null;
-  deferReason: string | null;
-  deferKind: 'dependencies' | 'budget' | 'lock' | 'executor' | 'in-progress' | null;
-  /** A previous owner started executing it and never finished: observe before acting. */
-  recovering: boolean;
+  deferRule: DeferRule | null;
+  deferDetail: string | null;
+  /** An earlier attempt may have run the action (owner died, executor unreachable): observe first. */
+  observeFirst: boolean;
   /**
    * Loaded from Postgres by a new owner. The previous owner may have been about to run it when the
    * partition moved, so it is observed again once the lock is held, just before executing.
    */
   fromRecovery: boolean;
-  /** Set, together with reading `followers`, when the primary's final outcome is recorded. */
-  finished: OutcomeFields | null;
-  attempts: number;
+  /** Unexpected errors so far (bounded by retries.maxAttempts). */
+  errors: number;
+  /** Set, together with reading `followers`, when the primary's final decision is durable. */
+  finished: FinalDecision | null;
 }
 
-export function newPending(
-  request: RemediationRequest,
-  scope: string,
-  partition: number,
-  coalesceKey: string,
-  receivedAt: number,
-  waitMs = 0,
-): PendingRequest {
+export function newPending(request: RemediationRequest, scope: string, coalesceKey: string, receivedAt: number, notBefore = receivedAt): PendingRequest {
   return {
     request,
     scope,
-    partition,
     coalesceKey,
     receivedAt,
     followers: [],
-    notBefore: receivedAt + waitMs,
+    notBefore,
     retryAt: 0,
     deferredSince: null,
-    deferReason: null,
-    deferKind: null,
-    recovering: false,
+    deferRule: null,
+    deferDetail: null,
+    observeFirst: false,
     fromRecovery: false,
+    errors: 0,
     finished: null,
-    attempts: 0,
   };
 }

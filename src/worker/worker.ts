@@ -9,15 +9,15 @@ import { HttpExecutor, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
 import { createLogger, type Logger } from '../logging/index.ts';
 import { createMetrics, startMetricsServer, type Metrics } from '../metrics/index.ts';
-import { compilePolicy, compileScopeRules, DEFAULT_SCOPE_RULES } from '../routing/index.ts';
+import { systemClock } from './clock.ts';
 import type { PipelineContext } from './context.ts';
-import { takeBatch, type IntakeContext } from './intake.ts';
+import { runHead } from './head-runner.ts';
+import { takeChunk, type IntakeContext } from './intake.ts';
 import { OutcomePublisher } from './outcome-publisher.ts';
-import { PartitionState } from './partition-state.ts';
-import { runPending } from './pipeline.ts';
+import { Partition, windowOf } from './partition.ts';
 import { recoverPartition } from './recovery.ts';
-import { ScopeQueue } from './scope-queue.ts';
 import { ensureTopics } from './topics.ts';
+import { withDeadline } from './deadline.ts';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -37,7 +37,7 @@ const INTAKE_CHUNK = 1_000;
  * Lifecycle: starting → running → draining → stopped (or failed).
  */
 export class Worker {
-  state: WorkerState = 'starting';
+  private currentState: WorkerState = 'starting';
   readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly pool: Pool;
@@ -48,12 +48,18 @@ export class Worker {
   private readonly audit: AuditStore;
   private readonly locks: LockStore;
   private readonly topics: ReturnType<typeof topicNames>;
-  private readonly partitions = new Map<number, Promise<PartitionState>>();
+  private readonly partitions = new Map<number, Promise<Partition>>();
   private readonly paused = new Set<number>();
+  /** Aborted when shutdown stops waiting for running executions: reaches the executor and observe. */
+  private readonly shutdown = new AbortController();
   private intake!: IntakeContext;
+  private requestPartitions = 0;
   private reaper: NodeJS.Timeout | undefined;
+  /** The reaper run in progress, so shutdown can wait for it and runs never overlap. */
+  private reaping: Promise<void> | null = null;
   private metricsServer: Server | undefined;
   private joined = false;
+  private stopping: Promise<void> | null = null;
 
   constructor(
     readonly config: Readonly<ArbiterConfig>,
@@ -91,14 +97,21 @@ export class Worker {
     });
   }
 
+  /** starting → running → draining → stopped (or failed). Read-only from outside. */
+  get state(): WorkerState {
+    return this.currentState;
+  }
+
   async start(): Promise<this> {
     const { config } = this;
+    const step = <T>(what: string, work: Promise<T>) => withDeadline(work, config.worker.startStepTimeoutMs, `start-up: ${what}`);
     try {
       const admin = this.kafka.admin();
-      await admin.connect();
-      const requestPartitions = await ensureTopics(admin, config).finally(() => admin.disconnect());
-      await this.serde.register();
-      await this.producer.connect();
+      await step('connecting to Kafka', admin.connect());
+      const requestPartitions = await step('creating topics', ensureTopics(admin, config)).finally(() => admin.disconnect());
+      this.requestPartitions = requestPartitions;
+      await step('registering schemas', this.serde.register());
+      await step('connecting the producer', this.producer.connect());
       const pipeline: PipelineContext = {
         config,
         workerId: config.worker.id,
@@ -108,47 +121,39 @@ export class Worker {
         publisher: new OutcomePublisher(this.producer, this.serde, this.audit, this.topics.outcomes, this.log),
         metrics: this.metrics,
         log: this.log,
+        shutdown: this.shutdown.signal,
       };
-      this.intake = {
-        ...pipeline,
-        serde: this.serde,
-        producer: this.producer,
-        scopes: compileScopeRules([...config.scopeRules, ...DEFAULT_SCOPE_RULES]),
-        policy: compilePolicy(config.policy),
-        topics: this.topics,
-        requestPartitions,
-      };
+      this.intake = { ...pipeline, serde: this.serde, producer: this.producer, topics: this.topics };
       if (this.options.serveMetrics ?? config.worker.metricsPort > 0) {
         this.metricsServer = await startMetricsServer(
           this.metrics,
-          { live: () => this.state !== 'failed', ready: () => this.state === 'running' && this.joined },
+          { live: () => this.currentState !== 'failed', ready: () => this.currentState === 'running' && this.joined },
           config.worker.metricsPort,
           config.worker.metricsHost,
         );
       }
-      this.reaper = setInterval(() => void this.reap(), config.locks.reaperIntervalMs);
-      this.reaper.unref();
+      this.scheduleReap();
 
       this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
       this.consumer.on(this.consumer.events.CRASH, (event) => {
         if (!event.payload.restart) {
-          this.state = 'failed';
+          this.currentState = 'failed';
           this.log.error({ err: event.payload.error }, 'consumer crashed and will not restart');
         }
       });
-      await this.consumer.connect();
-      await this.consumer.subscribe({ topic: this.topics.requests, fromBeginning: true });
+      await step('connecting the consumer', this.consumer.connect());
+      await step('subscribing', this.consumer.subscribe({ topic: this.topics.requests, fromBeginning: true }));
       await this.consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
         partitionsConsumedConcurrently: config.kafka.partitionsConsumedConcurrently,
         eachBatch: (payload) => this.onBatch(payload),
       });
-      this.state = 'running';
+      this.currentState = 'running';
       this.log.info({ requestPartitions, group: config.kafka.groupId }, 'worker running');
       return this;
     } catch (error) {
-      this.state = 'failed';
+      this.currentState = 'failed';
       await this.shutdownClients();
       throw error;
     }
@@ -164,28 +169,52 @@ export class Worker {
   }
 
   /**
-   * SIGTERM: stop fetching (kafkajs commits what was resolved, i.e. only what Postgres holds),
-   * let running executions finish within the deadline, flush outcomes, close clients.
+   * SIGTERM: stop fetching (kafkajs commits what was resolved, i.e. only what Postgres holds), let
+   * running executions finish for up to `worker.shutdownTimeoutMs`, then abort them (the executor
+   * call sees the signal; the request stays open in Postgres for the next owner), flush outcomes,
+   * close the clients. Every step has a deadline, so stop() always ends.
    */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'draining') return;
-    this.state = 'draining';
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, this.config.worker.shutdownTimeoutMs).unref());
-    await this.consumer.stop().catch(() => {});
-    const partitions = await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)));
-    await Promise.race([Promise.all(partitions.map((p) => p?.close())), deadline]);
-    await this.intake?.publisher.flush().catch(() => {});
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
+    if (this.currentState === 'stopped') return;
+    this.currentState = 'draining';
+    const { shutdownTimeoutMs, stopStepTimeoutMs } = this.config.worker;
+    const step = (what: string, work: Promise<unknown>, ms = stopStepTimeoutMs) =>
+      withDeadline(work, ms, what).catch((error: unknown) => this.log.warn({ err: error }, `shutdown: ${what} did not finish`));
+
+    await step('stopping the consumer', this.consumer.stop());
+    const partitions = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
+    const closing = Promise.all(partitions.map((p) => p.close()));
+    const finished = await withDeadline(closing, shutdownTimeoutMs, 'executions').then(
+      () => true,
+      () => false,
+    );
+    if (!finished) {
+      this.log.warn({ shutdownTimeoutMs }, 'executions still running at the shutdown deadline: aborting them for the next owner');
+      this.shutdown.abort(new Error('worker shutting down'));
+      await step('aborting executions', closing);
+    }
+    await step('flushing outcomes', this.intake?.publisher.flush() ?? Promise.resolve());
     await this.shutdownClients();
-    this.state = 'stopped';
+    this.currentState = 'stopped';
     this.log.info('worker stopped');
   }
 
   private async shutdownClients(): Promise<void> {
-    if (this.reaper) clearInterval(this.reaper);
-    await this.consumer.disconnect().catch(() => {});
-    await this.producer.disconnect().catch(() => {});
-    await this.pool.end().catch(() => {});
-    await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
+    const step = (what: string, work: Promise<unknown>) =>
+      withDeadline(work, this.config.worker.stopStepTimeoutMs, what).catch((error: unknown) => this.log.warn({ err: error }, `shutdown: ${what} did not finish`));
+    if (this.reaper) clearTimeout(this.reaper);
+    this.reaper = undefined;
+    await step('waiting for the lock reaper', this.reaping ?? Promise.resolve());
+    await step('disconnecting the consumer', this.consumer.disconnect());
+    await step('disconnecting the producer', this.producer.disconnect());
+    await step('closing the database pool', this.pool.end());
+    const server = this.metricsServer;
+    if (server) await step('closing the metrics server', new Promise<void>((resolve) => server.close(() => resolve())));
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -207,24 +236,19 @@ export class Worker {
     this.log.info({ partitions: [...owned].sort((a, b) => a - b) }, 'partitions assigned');
   }
 
-  private partition(partition: number): Promise<PartitionState> {
+  private partition(partition: number): Promise<Partition> {
     let state = this.partitions.get(partition);
     if (!state) {
       const ctx = this.intake;
-      const created = new PartitionState(partition, Math.max(this.config.conflicts.windowMs, 1), (scope, part) => {
-        const queue: ScopeQueue = new ScopeQueue(
-          scope,
-          (entry) => (part.closed ? Promise.resolve('deferred' as const) : runPending(ctx, part, entry)),
-          (entry) => {
-            part.settled(entry);
-            this.maybeResume(part);
-          },
-          () => {
-            if (part.queues.get(scope) === queue && queue.size === 0) part.queues.delete(scope);
-          },
-          this.config.deferral.recheckMs,
-        );
-        return queue;
+      const created = new Partition({
+        partition,
+        partitions: this.requestPartitions,
+        windowMs: windowOf(this.config.actions),
+        historyMs: this.config.conflicts.windowMs,
+        recheckMs: this.config.deferral.recheckMs,
+        clock: systemClock,
+        runHead: (part, entry) => runHead(ctx, part, entry),
+        onSettled: (part) => this.maybeResume(part),
       });
       state = recoverPartition(ctx, this.topics.requests, created).then((result) => {
         if (result.pending || result.republished) this.log.info({ partition, ...result }, 'recovered partition state');
@@ -241,7 +265,7 @@ export class Worker {
     for (let i = 0; i < batch.messages.length; i += INTAKE_CHUNK) {
       if (!isRunning() || isStale() || part.closed) return;
       const chunk = batch.messages.slice(i, i + INTAKE_CHUNK);
-      await takeBatch(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk });
+      await takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk });
       // Only now is every decision of the chunk durable: the offset may be committed.
       resolveOffset(chunk[chunk.length - 1]!.offset);
       await heartbeat();
@@ -255,7 +279,7 @@ export class Worker {
     }
   }
 
-  private maybeResume(part: PartitionState): void {
+  private maybeResume(part: Partition): void {
     if (this.paused.has(part.partition) && part.pendingCount < this.config.worker.maxPendingPerPartition / 2) {
       this.paused.delete(part.partition);
       this.consumer.resume([{ topic: this.topics.requests, partitions: [part.partition] }]);
@@ -267,15 +291,22 @@ export class Worker {
     return states.reduce((sum, s) => sum + (s?.pendingCount ?? 0), 0);
   }
 
+  /** The next reaper run starts only after the last one ended, so runs never overlap. */
+  private scheduleReap(): void {
+    this.reaper = setTimeout(() => {
+      this.reaping = this.reap().finally(() => {
+        this.reaping = null;
+        if (this.reaper) this.scheduleReap();
+      });
+    }, this.config.locks.reaperIntervalMs);
+    this.reaper.unref();
+  }
+
   private async reap(): Promise<void> {
     try {
       await this.locks.reapExpired();
       const now = Date.now();
-      for (const p of this.partitions.values()) {
-        const s = await p.catch(() => null);
-        s?.coalescer.prune(now);
-        s?.memory.prune(now);
-      }
+      for (const p of this.partitions.values()) (await p.catch(() => null))?.prune(now);
     } catch (error) {
       this.log.warn({ err: error }, 'lock reaper failed; will try again');
     }

@@ -10,7 +10,10 @@ const exec = promisify(execFile);
 describe('a bad configuration fails at start-up, naming every problem', () => {
   it('`arbiter worker --config bad.yaml` exits 1 and lists each problem before touching any service', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'arbiter-cfg-')), 'bad.yaml');
-    writeFileSync(file, ['kafka:', '  brokers: ["no-port"]', '  heartbeatIntervalMs: 20000', 'locks:', '  ttlMs: -5', 'colour: blue', ''].join('\n'));
+    writeFileSync(
+      file,
+      ['kafka:', '  brokers: ["no-port"]', '  heartbeatIntervalMs: 20000', 'locks:', '  ttlMs: -5', 'budget:', '  workloads:', '    - { match: "(", minAvailable: 1 }', 'colour: blue', ''].join('\n'),
+    );
     const error = await exec(process.execPath, ['bin/arbiter.js', 'worker', '--config', file], { env: { ...process.env, KAFKA_BROKERS: '' } }).then(
       () => null,
       (e: { code: number; stderr: string }) => e,
@@ -18,7 +21,8 @@ describe('a bad configuration fails at start-up, naming every problem', () => {
     expect(error).not.toBeNull();
     expect(error!.code).toBe(1);
     expect(error!.stderr).toContain('CONFIG_INVALID');
-    expect(error!.stderr).toContain('kafka.brokers.0');
+    expect(error!.stderr).toContain('kafka.brokers[0]');
+    expect(error!.stderr).toContain('budget.workloads[0].match: not a valid regular expression');
     expect(error!.stderr).toContain('kafka.heartbeatIntervalMs');
     expect(error!.stderr).toContain('locks.ttlMs');
     expect(error!.stderr).toMatch(/colour/);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { coalesceKey, Coalescer, type PrimaryOutcome } from '../../src/coalesce/index.ts';
+import { coalesceKey, Coalescer } from '../../src/coalesce/index.ts';
+import type { FinalDecision } from '../../src/contract/decision.ts';
 
 const POD = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/payments/deployment/api/pod/api-7d9f';
 const OTHER_POD = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/payments/deployment/api/pod/api-1a2b';
 
-const executed: PrimaryOutcome = { status: 'EXECUTED', resourceVersion: 4, fencingToken: 17, detail: 'restarted' };
-const failed: PrimaryOutcome = { status: 'FAILED', resourceVersion: null, fencingToken: 17, detail: 'executor said no' };
+const executed: FinalDecision = { status: 'EXECUTED', rule: 'execute', resourceVersion: 4, fencingToken: 17, detail: 'restarted' };
+const failed: FinalDecision = { status: 'FAILED', rule: 'execute', resourceVersion: null, fencingToken: 17, detail: 'executor said no' };
 
 describe('coalesceKey', () => {
   it('does not depend on the order of the params', () => {

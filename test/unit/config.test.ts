@@ -211,17 +211,17 @@ describe('loadConfig validation', () => {
         '  heartbeatIntervalMs: 10001',
         'locks:',
         '  ttlMs: -1',
-        'retries: 3',
+        'colour: blue',
         '',
       ].join('\n'),
     );
     const error = configError(() => loadConfig({ env: {}, file }));
     const message = error.message;
     expect(message).toMatch(/problem\(s\)/);
-    expect(message).toContain('kafka.brokers.0: host:port');
+    expect(message).toContain('kafka.brokers[0]: host:port');
     expect(message).toContain('kafka.heartbeatIntervalMs: must be at most a third of kafka.sessionTimeoutMs (30000)');
     expect(message).toContain('locks.ttlMs');
-    expect(message).toContain('Unrecognized key: "retries"');
+    expect(message).toContain('Unrecognized key: "colour"');
     const problems = message.split('\n').filter((line) => line.startsWith('  - '));
     expect(problems.length).toBeGreaterThanOrEqual(4);
     expect(message).toContain(`${problems.length} problem(s)`);
@@ -252,7 +252,41 @@ describe('loadConfig validation', () => {
 
   it('rejects an unknown action in the conflict matrix', () => {
     const overrides = { conflicts: { pairs: [['rollback', 'reboot']] } } as unknown as ConfigInput;
-    expect(configError(() => loadConfig({ env: {}, overrides })).message).toContain('conflicts.pairs.0.1');
+    expect(configError(() => loadConfig({ env: {}, overrides })).message).toContain('conflicts.pairs[0][1]');
+  });
+});
+
+describe('loadConfig compiles every matcher once', () => {
+  it('names the field of a budget pattern that is not a regular expression', () => {
+    const file = configFile(['budget:', '  workloads:', '    - match: ".*/deployment/api"', '      minAvailable: 2', '    - match: "(unclosed"', '      minAvailable: 1', ''].join('\n'));
+    const error = configError(() => loadConfig({ env: {}, file }));
+    expect(error.message).toContain('budget.workloads[1].match: not a valid regular expression');
+    expect(error.message).not.toContain('budget.workloads[0]');
+  });
+
+  it('names a bad scope rule and a bad policy rule in the same error', () => {
+    const overrides = {
+      scopeRules: [{ match: '[', scope: '$1' }],
+      policy: { rules: [{ agents: ['a'], actions: ['reboot'], arns: ['**'], effect: 'deny' as const }] },
+    };
+    const error = configError(() => loadConfig({ env: {}, overrides }));
+    expect(error.message).toMatch(/scopeRules: rule 0 .*invalid regular expression/);
+    expect(error.message).toMatch(/policy: policy rule 0: action 'reboot' matches no known action/);
+  });
+
+  it('hands the worker compiled matchers: scopes, policy and budget rules', () => {
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        budget: { workloads: [{ match: '.*/deployment/api', minAvailable: 3 }] },
+        policy: { reservedTypes: { node: 'node-bot' } },
+      },
+    });
+    const deployment = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/payments/deployment/api';
+    expect(config.compiled.scopes.scopeOf(`${deployment}/pod/api-1`)).toBe(deployment);
+    expect(config.compiled.budget.minAvailableFor(deployment)).toBe(3);
+    expect(config.compiled.budget.minAvailableFor(`${deployment}-canary`)).toBeNull();
+    expect(Object.isFrozen(config.compiled)).toBe(true);
   });
 });
 

@@ -15,12 +15,20 @@ export default function register(program: Command): void {
         if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line));
         const worker = await new Worker(config, { logger: log }).start();
         await new Promise<void>((resolve) => {
-          const stop = (signal: string) => {
-            log.info({ signal }, 'draining');
+          let signals = 0;
+          const onSignal = (signal: NodeJS.Signals) => {
+            signals++;
+            if (signals > 1) {
+              // The operator insists: exit now. Postgres holds every decision; the next owner
+              // recovers whatever was running (a lock left behind expires with its TTL).
+              log.warn({ signal }, 'second signal: exiting at once');
+              process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+            }
+            log.info({ signal }, 'draining (send the signal again to exit at once)');
             void worker.stop().then(resolve);
           };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', onSignal);
+          process.on('SIGINT', onSignal);
         });
       }),
     );

@@ -1,0 +1,88 @@
+import type { ActionName } from '../contract/actions.ts';
+import { followerDecision, inFlightFollower, type Decision } from '../contract/decision.ts';
+import type { RemediationRequest } from '../contract/request.ts';
+import { coalesceKey, type CoalesceMatch } from '../coalesce/index.ts';
+import { partitionForKey, tryParseArn, type Policy, type ScopeResolver } from '../routing/index.ts';
+import { validateRequest, type RequestLimits } from './validate.ts';
+
+/** What the arrival rules need to know about the partition the record was read from. */
+export interface ArrivalView {
+  partition: number;
+  /** Partitions of the requests topic: a scope's owner is murmur2(scope) mod this. */
+  partitions: number;
+  /** The primary a duplicate would merge into; `in-flight` only while that primary is pending here. */
+  coalesceMatch(key: string): CoalesceMatch | undefined;
+}
+
+/** The configuration the arrival rules read (compiled matchers, limits, per-action windows). */
+export interface ArrivalRules {
+  scopes: ScopeResolver;
+  policy: Policy;
+  limits: RequestLimits;
+  actions: Readonly<Record<ActionName, { coalesceWindowMs: number; waitForDuplicates: boolean }>>;
+}
+
+export interface Arrival {
+  scope: string;
+  coalesceKey: string;
+  decision: Decision;
+}
+
+/**
+ * Steps 2-4 and 6 of the pipeline, decided on arrival in partition order: parse the ARN, re-route
+ * a record keyed off its scope's partition, validate, authorize, expire, coalesce, else accept
+ * into the scope's queue. Pure: the caller makes the decision durable, then applies it.
+ * (Step 1, decoding, and step 3, redelivery, happen before: they need the registry and Postgres.)
+ */
+export function decideArrival(
+  request: RemediationRequest,
+  recordKey: string | null,
+  view: ArrivalView,
+  rules: ArrivalRules,
+  now: number,
+): Arrival {
+  const key = coalesceKey(request.resourceArn, request.action, request.params);
+  const parsed = tryParseArn(request.resourceArn);
+  if (!parsed.ok) {
+    // Without a valid ARN there is no scope: the record's key stands in for it in the audit trail.
+    const scope = recordKey ?? request.resourceArn;
+    return { scope, coalesceKey: key, decision: { status: 'REJECTED_INVALID', rule: 'arn', detail: `invalid resourceArn: ${parsed.reason}` } };
+  }
+  const scope = rules.scopes.scopeOf(parsed.arn);
+  const arrival = (decision: Decision): Arrival => ({ scope, coalesceKey: key, decision });
+
+  const owner = partitionForKey(scope, view.partitions);
+  if (owner !== view.partition) {
+    // Keyed by something other than its scope (another client's partitioner, or older scope rules):
+    // moved to its scope's partition so one owner decides everything about that scope.
+    return arrival({
+      status: 'REROUTED',
+      rule: 'route',
+      toPartition: owner,
+      detail: `keyed onto partition ${view.partition}; moved to partition ${owner} of its scope`,
+    });
+  }
+
+  const problems = validateRequest(request, rules.limits);
+  if (problems.length) return arrival({ status: 'REJECTED_INVALID', rule: 'validate', detail: problems.join('; ') });
+
+  const auth = rules.policy.authorize(request.agentId, request.action, parsed.arn);
+  if (!auth.allowed) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authorize', detail: auth.reason });
+
+  if (request.deadline !== null && request.deadline <= now) {
+    return arrival({ status: 'EXPIRED', rule: 'deadline', detail: 'deadline passed before the request was decided' });
+  }
+
+  const match = view.coalesceMatch(key);
+  if (match?.kind === 'finished') return arrival(followerDecision(match.primaryRequestId, match.outcome));
+  if (match?.kind === 'in-flight') return arrival(inFlightFollower(match.primaryRequestId));
+
+  const settings = rules.actions[request.action as ActionName];
+  return arrival({
+    status: 'ACCEPTED',
+    rule: 'accept',
+    // Trailing coalescing: hold the primary for its window so duplicates can join before it runs.
+    notBefore: settings.waitForDuplicates ? now + settings.coalesceWindowMs : now,
+    detail: 'accepted into its scope queue',
+  });
+}

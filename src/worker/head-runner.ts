@@ -1,0 +1,240 @@
+import type { ActionName } from '../contract/actions.ts';
+import { isFinal, toOutcome, type Decision, type FinalDecision } from '../contract/decision.ts';
+import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import type { Observation } from '../contract/observation.ts';
+import { isConnectionError } from '../db/index.ts';
+import { decideAtHead, decideExecution, decideOnError, type HeadFacts, type HeadRules, type RetryPolicy } from '../decide/index.ts';
+import type { ExecutionRow } from '../audit/index.ts';
+import type { ExecuteInput } from '../executor/index.ts';
+import { withLease } from '../locks/index.ts';
+import { tryParseArn } from '../routing/index.ts';
+import type { PipelineContext } from './context.ts';
+import type { Answer, Partition } from './partition.ts';
+import type { PendingRequest } from './pending.ts';
+import type { StepResult } from './scope-queue.ts';
+
+/**
+ * The head of a scope queue: gathers the facts the pure rules ask for (dependencies, an
+ * observation), runs the action under a fenced lease when they say go, and applies the one
+ * decision that comes out — durable first, then memory, then publish. Never throws: an error is a
+ * decision too (decideOnError), so nothing is retried forever and nothing is answered twice.
+ */
+export async function runHead(ctx: PipelineContext, part: Partition, entry: PendingRequest): Promise<StepResult> {
+  let decision: Decision;
+  try {
+    decision = await decide(ctx, part, entry);
+  } catch (thrown) {
+    const error = asArbiterError(thrown);
+    if (error instanceof ArbiterError && error.code === 'SHUTTING_DOWN') {
+      // Left open in Postgres: the partition's next owner observes and finishes it.
+      ctx.log.info({ requestId: entry.request.requestId }, 'left for the next owner: the worker is shutting down');
+      entry.observeFirst = true;
+      return 'deferred';
+    }
+    if (!(error instanceof ArbiterError && error.retryable)) entry.errors++;
+    if (error instanceof ArbiterError && error.code === 'LOCK_HELD') {
+      ctx.metrics.lockAcquireFailures.inc({ resource_type: resourceType(entry), agent: entry.request.agentId });
+    }
+    decision = decideOnError(error, entry.errors, retryPolicy(ctx), Date.now());
+    if (decision.status === 'FAILED' || decision.rule === 'error') {
+      ctx.log.error({ err: thrown, requestId: entry.request.requestId, attempt: entry.errors }, 'unexpected error at the head of the queue');
+    }
+  }
+  try {
+    return await apply(ctx, part, entry, decision);
+  } catch (error) {
+    // Postgres or Kafka failed while recording: nothing was applied; the same request is tried again.
+    ctx.log.warn({ err: error, requestId: entry.request.requestId }, 'recording a decision failed; will try again');
+    if (!isConnectionError(error)) entry.errors++;
+    entry.retryAt = Date.now() + retryPolicy(ctx).backoffMs;
+    return 'deferred';
+  }
+}
+
+async function decide(ctx: PipelineContext, part: Partition, entry: PendingRequest): Promise<Decision> {
+  const { request } = entry;
+  const now = Date.now();
+  const facts: HeadFacts = {};
+  for (;;) {
+    const step = decideAtHead(entry, facts, part.memory.recentChanges(request.resourceArn, now), headRules(ctx), now);
+    if (step.kind === 'need' && step.fact === 'dependencies') {
+      facts.dependencies = await ctx.audit.dependencyStatus(request.dependsOn);
+    } else if (step.kind === 'need') {
+      facts.observation = await ctx.executor.observe(request.resourceArn, ctx.shutdown).catch((error: unknown) => {
+        if (ctx.shutdown.aborted) throw shuttingDown(error);
+        return { unavailable: errorMessage(error) };
+      });
+    } else if (step.kind === 'decided') {
+      if (step.decision.rule === 'stale' || step.decision.rule === 'conflict' || step.decision.rule === 'budget') {
+        noticeOutsideChanges(ctx, part, entry, facts.observation as Observation);
+      }
+      return step.decision;
+    } else {
+      noticeOutsideChanges(ctx, part, entry, step.observation);
+      entry.observeFirst = false;
+      return execute(ctx, entry);
+    }
+  }
+}
+
+/** Steps 9-10: lock, execute with the fencing token, verify. Throws what decideOnError turns into a decision. */
+async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Decision> {
+  const { request } = entry;
+  const owner = `worker:${ctx.workerId}`;
+  const settings = ctx.config.actions[request.action as ActionName];
+  const lease = { resourceArn: request.resourceArn, owner, agentId: request.agentId, ttlMs: ctx.config.locks.ttlMs, renewEveryMs: ctx.config.locks.renewEveryMs };
+  return withLease(ctx.locks, lease, async ({ fencingToken, signal: leaseSignal }) => {
+    const signal = AbortSignal.any([leaseSignal, ctx.shutdown, AbortSignal.timeout(settings.timeoutMs)]);
+    const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>
+      ctx.audit.recordExecution({ ...executionBase(entry), phase, fencingToken, resourceVersion, detail });
+
+    if (entry.fromRecovery) {
+      // Under the lock nobody else can be acting: if the previous owner ran it, it shows now.
+      const seen = await ctx.executor.observe(request.resourceArn, signal);
+      if (seen.appliedRequestIds.includes(request.requestId)) {
+        await record('recovered', seen.version, 'found applied under the lock after a partition move');
+        return { status: 'EXECUTED', rule: 'recovery', resourceVersion: seen.version, fencingToken, detail: 'executed by a previous owner; verified by observation' };
+      }
+      if (seen.inProgressRequestIds.includes(request.requestId)) {
+        return { status: 'DEFERRED', rule: 'recovery', detail: 'a previous owner is still running this action', retryAt: null, observeFirst: true };
+      }
+      entry.fromRecovery = false;
+    }
+
+    const started = Date.now();
+    await record('started', null, null);
+    ctx.metrics.executionsRunning.inc();
+    const input: ExecuteInput = { requestId: request.requestId, agentId: request.agentId, arn: request.resourceArn, action: request.action, params: request.params, fencingToken, signal };
+    try {
+      const result = await ctx.executor.execute(input);
+      if (!result.ok) {
+        await record('failed', null, result.detail);
+        return decideExecution({ fencingToken, result });
+      }
+      const verified = await ctx.executor.verify(input, result);
+      ctx.metrics.executionLatency.observe({ action: request.action }, (Date.now() - started) / 1000);
+      if (!verified.ok) await record('failed', verified.version, `verification failed: ${verified.detail}`);
+      return decideExecution({ fencingToken, result, verified });
+    } catch (thrown) {
+      // The action may or may not have taken effect: record that this attempt ended without an answer.
+      const error = ctx.shutdown.aborted ? shuttingDown(thrown) : leaseSignal.aborted ? (leaseSignal.reason as Error) : thrown;
+      if (error instanceof ArbiterError && error.code === 'FENCED') {
+        ctx.metrics.fencedWrites.inc();
+        await ctx.locks.recordFenced(request.resourceArn, owner, request.agentId, fencingToken, error.message).catch(() => {});
+      }
+      await record('abandoned', null, errorMessage(error)).catch(() => {});
+      throw error;
+    } finally {
+      ctx.metrics.executionsRunning.dec();
+    }
+  });
+}
+
+/** Applies a decision exactly once: durable write, then the partition's memory, then publish. */
+async function apply(ctx: PipelineContext, part: Partition, entry: PendingRequest, decision: Decision): Promise<StepResult> {
+  const { request, scope } = entry;
+  const now = Date.now();
+  if (decision.status === 'DEFERRED') {
+    const firstTime = entry.deferredSince === null || entry.deferRule !== decision.rule;
+    if (firstTime) {
+      await ctx.audit.recordProgress({ request, scope, decision, latencyMs: now - entry.receivedAt });
+      ctx.metrics.deferrals.inc({ reason: decision.rule });
+      ctx.metrics.decisions.inc({ status: 'DEFERRED', action: request.action });
+      await ctx.publisher.publish([toOutcome(request, scope, decision, ctx.workerId, now)]);
+    }
+    entry.deferredSince ??= now;
+    entry.deferRule = decision.rule;
+    entry.deferDetail = decision.detail;
+    entry.retryAt = decision.retryAt ?? 0;
+    entry.observeFirst ||= decision.observeFirst === true;
+    return 'deferred';
+  }
+  if (!isFinal(decision)) throw new Error(`a ${decision.status} decision cannot be made at the head of a queue`);
+  const recorded = await ctx.audit.finalize({
+    decided: { request, scope, decision, latencyMs: now - entry.receivedAt },
+    execution: executionEnd(entry, decision),
+    resource:
+      decision.status === 'EXECUTED'
+        ? {
+            arn: request.resourceArn,
+            scope,
+            version: decision.resourceVersion,
+            expectedState: { action: request.action, params: request.params, version: decision.resourceVersion },
+            requestId: request.requestId,
+            action: request.action,
+            agentId: request.agentId,
+          }
+        : undefined,
+  });
+  const followers = part.settle(entry, decision, now);
+  if (!recorded) {
+    // Another owner recorded this request's final decision first (it took over the partition): it
+    // answers the request and its followers; a second answer here could contradict it.
+    ctx.log.warn({ requestId: request.requestId }, 'final decision already recorded by another owner; not answering again');
+    return 'done';
+  }
+  ctx.metrics.decisions.inc({ status: decision.status, action: request.action });
+  const answers: Answer[] = [{ request, scope, decision }, ...followers];
+  await ctx.publisher.publish(answers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
+  return 'done';
+}
+
+/** The execution phase a final decision closes: succeeded, or recovered when found applied before taking the lock. */
+function executionEnd(entry: PendingRequest, decision: FinalDecision): ExecutionRow | undefined {
+  if (decision.status !== 'EXECUTED') return undefined;
+  const base = { ...executionBase(entry), resourceVersion: decision.resourceVersion, detail: decision.detail };
+  if (decision.rule === 'execute') return { ...base, phase: 'succeeded', fencingToken: decision.fencingToken ?? null };
+  // Found applied under the lock: execute() recorded it already, with the lease's token.
+  if (decision.fencingToken != null) return undefined;
+  return { ...base, phase: 'recovered', fencingToken: null, detail: 'found applied after the previous owner died' };
+}
+
+/** Records a change made behind Arbiter's back: the resource moved since Arbiter's last committed version. */
+function noticeOutsideChanges(ctx: PipelineContext, part: Partition, entry: PendingRequest, observed: Observation): void {
+  const known = part.noteObservedVersion(observed.arn, observed.version);
+  if (known === undefined || known === observed.version) return;
+  ctx.metrics.inconsistencies.inc({ kind: 'unexpected_version' });
+  void ctx.audit
+    .recordInconsistency({
+      resourceArn: observed.arn,
+      scope: entry.scope,
+      kind: 'unexpected_version',
+      expected: { version: known },
+      observed: { version: observed.version, state: observed.state },
+      requestIds: [entry.request.requestId],
+      detail: `Arbiter last committed version ${known}; observed version ${observed.version}`,
+    })
+    .catch((error) => ctx.log.warn({ err: error }, 'recording an inconsistency failed'));
+}
+
+function headRules(ctx: PipelineContext): HeadRules {
+  const { config } = ctx;
+  return {
+    maxDeferMs: config.deferral.maxDeferMs,
+    conflicts: config.conflicts,
+    budget: { rules: config.compiled.budget, defaultMinAvailable: config.budget.defaultMinAvailable, onBreach: config.budget.onBreach },
+  };
+}
+
+function retryPolicy(ctx: PipelineContext): RetryPolicy {
+  return { ...ctx.config.retries, lockRetryMs: ctx.config.locks.retryMs };
+}
+
+function asArbiterError(error: unknown): unknown {
+  if (isConnectionError(error)) return new ArbiterError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, { cause: error });
+  return error;
+}
+
+function shuttingDown(cause: unknown): ArbiterError {
+  return new ArbiterError('SHUTTING_DOWN', 'the worker is shutting down', { cause });
+}
+
+function resourceType(entry: PendingRequest): string {
+  const parsed = tryParseArn(entry.request.resourceArn);
+  return parsed.ok ? parsed.arn.resourceType : 'unknown';
+}
+
+function executionBase(entry: PendingRequest) {
+  const { request } = entry;
+  return { requestId: request.requestId, resourceArn: request.resourceArn, scope: entry.scope, action: request.action, agentId: request.agentId };
+}
