@@ -8,6 +8,12 @@ export interface LeaseOptions {
   ttlMs: number;
   /** Renewal period; a third of the TTL unless given. */
   renewEveryMs?: number;
+  /**
+   * When this signal has aborted by the time `fn` ends (the holder gave up on an action that may
+   * still be running), the lock is not released: it is left to expire with its TTL, as if the
+   * holder had died, so nobody else acts on the resource before the action can have finished.
+   */
+  holdIfAborted?: AbortSignal;
 }
 
 export interface Lease {
@@ -49,6 +55,8 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
     return await fn({ fencingToken: token, signal: controller.signal });
   } finally {
     clearInterval(timer);
-    await store.release({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token }).catch(() => false);
+    if (!options.holdIfAborted?.aborted) {
+      await store.release({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token }).catch(() => false);
+    }
   }
 }

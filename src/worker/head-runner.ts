@@ -82,7 +82,15 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
   const { request } = entry;
   const owner = `worker:${ctx.workerId}`;
   const settings = ctx.config.actions[request.action as ActionName];
-  const lease = { resourceArn: request.resourceArn, owner, agentId: request.agentId, ttlMs: ctx.config.locks.ttlMs, renewEveryMs: ctx.config.locks.renewEveryMs };
+  const lease = {
+    resourceArn: request.resourceArn,
+    owner,
+    agentId: request.agentId,
+    ttlMs: ctx.config.locks.ttlMs,
+    renewEveryMs: ctx.config.locks.renewEveryMs,
+    // Aborted by shutdown, the action may still run on the target: the lock stays until its TTL.
+    holdIfAborted: ctx.shutdown,
+  };
   return withLease(ctx.locks, lease, async ({ fencingToken, signal: leaseSignal }) => {
     const signal = AbortSignal.any([leaseSignal, ctx.shutdown, AbortSignal.timeout(settings.timeoutMs)]);
     const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>

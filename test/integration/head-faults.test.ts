@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArbiterClient, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
+import { loadConfig, type ConfigInput } from '../../src/config/index.ts';
+import { Serde } from '../../src/contract/serde.ts';
+import { topicNames } from '../../src/contract/topics.ts';
+import { createPool, ensureDatabase, migrate, type Pool } from '../../src/db/index.ts';
+import type { ExecuteInput, ExecuteResult, Executor, Observation } from '../../src/executor/index.ts';
+import { createLogger } from '../../src/logging/index.ts';
+import { Worker } from '../../src/worker/index.ts';
+import { databaseUrlFor, dropDatabase, endpoints, eventually } from '../support/harness.ts';
+
+/**
+ * Faults at the head of the queue, with an in-process worker on the real Kafka, registry and
+ * PostgreSQL, and an executor stand-in that misbehaves on purpose.
+ */
+
+const DEPLOYMENT = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/faults/deployment/api';
+const pod = (name: string) => `${DEPLOYMENT}/pod/${name}`;
+
+/** An executor that observes a healthy pod and runs whatever `onExecute` says. */
+class ScriptedExecutor implements Executor {
+  readonly calls: ExecuteInput[] = [];
+  private versions = new Map<string, number>();
+  constructor(private readonly onExecute: (input: ExecuteInput) => Promise<ExecuteResult>) {}
+
+  async execute(input: ExecuteInput): Promise<ExecuteResult> {
+    this.calls.push(input);
+    const result = await this.onExecute(input);
+    if (result.ok) this.versions.set(input.arn, result.version);
+    return result;
+  }
+
+  async verify(input: ExecuteInput, result: ExecuteResult) {
+    return { ok: true, version: result.version, detail: `verified ${input.action}` };
+  }
+
+  async observe(arn: string): Promise<Observation> {
+    return { arn, exists: true, kind: 'unknown', version: this.versions.get(arn) ?? 1, state: {}, appliedRequestIds: [], inProgressRequestIds: [] };
+  }
+}
+
+interface Site {
+  prefix: string;
+  databaseUrl: string;
+  db: Pool;
+  client: ArbiterClient;
+  worker: Worker;
+  /** Every outcome published so far, in order (read back from the outcomes topic). */
+  outcomes(): Promise<RemediationOutcome[]>;
+  close(): Promise<void>;
+}
+
+async function startSite(executor: Executor, config: Partial<ConfigInput>): Promise<Site> {
+  const suffix = randomUUID().slice(0, 8);
+  const prefix = `t-faults-${suffix}`;
+  const databaseUrl = databaseUrlFor(`arbiter_faults_${suffix}`);
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+  const settings = loadConfig({
+    env: { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: databaseUrl },
+    overrides: { ...config, kafka: { topicPrefix: prefix, groupId: `g-${suffix}`, requestPartitions: 3 }, worker: { id: `w-${suffix}`, metricsPort: 0 } },
+  });
+  const worker = await new Worker(settings, { executor, logger: createLogger({ level: 'silent' }), serveMetrics: false }).start();
+  await worker.waitUntilJoined();
+  const client = await new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: prefix, clientId: 'faults-agent' }).connect();
+  const db = createPool(databaseUrl, 2);
+  const topics = topicNames(prefix);
+  const kafka = new Kafka({ clientId: `faults-${suffix}`, brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
+  const serde = new Serde(endpoints.schemaRegistryUrl, topics);
+
+  return {
+    prefix,
+    databaseUrl,
+    db,
+    client,
+    worker,
+    async outcomes() {
+      // A fresh group each time, read from the beginning up to the end offsets taken first.
+      const admin = kafka.admin();
+      await admin.connect();
+      const ends = await admin.fetchTopicOffsets(topics.outcomes);
+      await admin.disconnect();
+      const wanted = new Map(ends.map((e) => [e.partition, Number(e.high)]));
+      const seen: RemediationOutcome[] = [];
+      const consumer = kafka.consumer({ groupId: `read-${randomUUID()}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: topics.outcomes, fromBeginning: true });
+      const done = new Promise<void>((resolve) => {
+        const check = () => [...wanted.values()].every((high) => high === 0) && resolve();
+        check();
+        void consumer.run({
+          eachMessage: async ({ partition, message }) => {
+            seen.push(await serde.decodeOutcome(message.value));
+            if (Number(message.offset) + 1 >= (wanted.get(partition) ?? 0)) wanted.set(partition, 0);
+            check();
+          },
+        });
+      });
+      await Promise.race([done, sleep(30_000).then(() => Promise.reject(new Error('outcomes not read within 30 s')))]);
+      await consumer.disconnect();
+      return seen;
+    },
+    async close() {
+      await client.close();
+      await worker.stop();
+      await db.end();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+      await admin.disconnect();
+      await dropDatabase(databaseUrl);
+    },
+  };
+}
+
+const finalsPerRequest = (outcomes: RemediationOutcome[]) => {
+  const counts = new Map<string, RemediationOutcome[]>();
+  for (const o of outcomes.filter((x) => x.final)) counts.set(o.requestId, [...(counts.get(o.requestId) ?? []), o]);
+  return counts;
+};
+
+describe('the lease is lost after the primary finished', () => {
+  let site: Site;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let stolen = false;
+
+  beforeAll(async () => {
+    const executor = new ScriptedExecutor(async (input) => {
+      // Held until the test has attached the followers and taken the lock away.
+      await released;
+      await eventually(async () => input.signal?.aborted, 10_000, 'the renewal to be refused');
+      return { ok: true, version: 2, detail: `${input.action} done` };
+    });
+    site = await startSite(executor, { locks: { ttlMs: 1_000, renewEveryMs: 100, reaperIntervalMs: 60_000 } });
+  });
+  afterAll(async () => site?.close());
+
+  it('every follower gets exactly one final outcome, and the audit trail one decision each', async () => {
+    const arn = pod('api-1');
+    const primary = await site.client.submit({ agentId: 'agent-a', resourceArn: arn, action: 'restart' });
+    await eventually(async () => (await site.db.query('SELECT 1 FROM arbiter.executions WHERE request_id = $1', [primary.requestId])).rowCount, 30_000, 'the execution to start');
+    const followers = await Promise.all(['agent-b', 'agent-c', 'agent-d'].map((agentId) => site.client.submit({ agentId, resourceArn: arn, action: 'restart' })));
+    await eventually(
+      async () => (await site.db.query("SELECT count(*)::int AS n FROM arbiter.request_state WHERE primary_request_id = $1 AND status = 'COALESCED'", [primary.requestId])).rows[0].n === 3,
+      30_000,
+      'three followers coalesced in flight',
+    );
+    // Someone takes the lease over while the action runs: the worker's next renewal is refused.
+    const { rowCount } = await site.db.query("UPDATE arbiter.locks SET owner = 'thief', fencing_token = fencing_token + 1 WHERE resource_arn = $1 AND owner LIKE 'worker:%'", [arn]);
+    expect(rowCount).toBe(1);
+    stolen = true;
+    release();
+
+    const ids = [primary.requestId, ...followers.map((f) => f.requestId)];
+    await Promise.all(ids.map((id) => site.client.awaitOutcome(id, { timeoutMs: 60_000 })));
+    await sleep(1_500); // room for a second, contradictory answer to arrive, as it did before the fix
+    const finals = finalsPerRequest(await site.outcomes());
+    expect(stolen).toBe(true);
+    expect(finals.get(primary.requestId)!.map((o) => o.status)).toEqual(['EXECUTED']);
+    for (const f of followers) {
+      expect(finals.get(f.requestId)!.map((o) => [o.status, o.primaryRequestId])).toEqual([['COALESCED', primary.requestId]]);
+      expect(finals.get(f.requestId)![0]!.detail).toContain('which ended EXECUTED');
+    }
+    const { rows } = await site.db.query('SELECT request_id, count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[]) GROUP BY 1', [ids]);
+    expect(new Map(rows.map((r) => [r.request_id, r.n]))).toEqual(new Map(ids.map((id) => [id, 1])));
+    // The loss is on record in the lock log.
+    const { rows: lost } = await site.db.query("SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'lost'", [arn]);
+    expect(lost[0].n).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('an executor that throws an unexpected error on every call', () => {
+  let site: Site;
+  let executor: ScriptedExecutor;
+
+  beforeAll(async () => {
+    executor = new ScriptedExecutor(async () => {
+      throw new TypeError('executor bug: cannot read properties of undefined');
+    });
+    site = await startSite(executor, { retries: { maxAttempts: 3, backoffMs: 100, maxBackoffMs: 200 }, deferral: { recheckMs: 50 } });
+  });
+  afterAll(async () => site?.close());
+
+  it('ends the request FAILED after the configured attempts: audited, and the outcome published once', async () => {
+    const request = await site.client.submit({ agentId: 'agent-a', resourceArn: pod('api-2'), action: 'restart' });
+    const outcome = await site.client.awaitOutcome(request.requestId, { timeoutMs: 60_000 });
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.detail).toContain('failed after 3 attempt(s) with an unexpected error: executor bug');
+    expect(executor.calls.filter((c) => c.requestId === request.requestId)).toHaveLength(3);
+
+    const { rows: decisions } = await site.db.query('SELECT status, rule, final FROM arbiter.decisions WHERE request_id = $1 ORDER BY decided_at', [request.requestId]);
+    expect(decisions).toEqual([
+      { status: 'ACCEPTED', rule: 'accept', final: false },
+      { status: 'DEFERRED', rule: 'error', final: false },
+      { status: 'FAILED', rule: 'error', final: true },
+    ]);
+    const { rows: phases } = await site.db.query('SELECT phase FROM arbiter.executions WHERE request_id = $1 ORDER BY at', [request.requestId]);
+    expect(phases.map((p) => p.phase)).toEqual(['started', 'abandoned', 'started', 'abandoned', 'started', 'abandoned']);
+    await sleep(500);
+    const finals = finalsPerRequest(await site.outcomes());
+    expect(finals.get(request.requestId)!.map((o) => o.status)).toEqual(['FAILED']);
+  });
+});
