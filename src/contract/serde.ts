@@ -22,8 +22,10 @@ export class Serde {
   constructor(
     private readonly registryUrl: string,
     private readonly topics: TopicNames,
+    /** Each registry HTTP call gives up after this long, so a hung registry cannot hang start-up or intake. */
+    private readonly callTimeoutMs = 10_000,
   ) {
-    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 } });
+    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 }, middlewares: [timeoutMiddleware(callTimeoutMs) as never] });
   }
 
   /** Registers both schemas under their topic subjects with BACKWARD compatibility. Idempotent. */
@@ -50,6 +52,7 @@ export class Serde {
         // itself is registered either way: make sure the subject says BACKWARD, then try again.
         if (attempt >= 5 || !isCompatibilityRace(errorMessage(error))) throw error;
         const res = await fetch(`${this.registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
+          signal: AbortSignal.timeout(this.callTimeoutMs),
           method: 'PUT',
           headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
           body: JSON.stringify({ compatibility: 'BACKWARD' }),
@@ -124,6 +127,23 @@ export class Serde {
       throw new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
     }
   }
+}
+
+/**
+ * A per-call timeout for the registry client (a mappersmith middleware; written out here rather
+ * than importing mappersmith, which is the registry client's dependency, not ours).
+ */
+function timeoutMiddleware(ms: number) {
+  interface Request {
+    timeout(): number | undefined;
+    enhance(options: { timeout: number }): Request;
+  }
+  return () => ({
+    async prepareRequest(next: () => Promise<Request>): Promise<Request> {
+      const request = await next();
+      return request.timeout() ? request : request.enhance({ timeout: ms });
+    },
+  });
 }
 
 function isCompatibilityRace(message: string): boolean {
