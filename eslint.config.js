@@ -4,37 +4,57 @@ import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-// Import specifiers are matched as written, not resolved, so the rule needs the number of `../`
-// that leads from a file back up to src/. Each rule below flags `<up>/<folder>/<anything but
-// index.ts>` for every folder except contract/, whose files are the shared contract.
+// Import specifiers are matched as written, not resolved, so each rule needs the number of `../`
+// that leads from a file back up to its tree (src/ or tools/) and to the repository root.
 // (no-restricted-imports `group` patterns use gitignore syntax without extglob, so a pattern like
 // `../*/!(index).ts` matches nothing; hence regexes.)
 const depths = [
-  { files: ['src/*.ts'], up: '\\./' },
-  { files: ['src/*/*.ts'], up: '\\.\\./' },
-  { files: ['src/*/*/*.ts'], up: '(?:\\.\\./){2}' },
-  { files: ['src/*/*/*/*.ts'], up: '(?:\\.\\./){3}' },
+  { glob: '*.ts', up: '\\./', root: '\\.\\./' },
+  { glob: '*/*.ts', up: '\\.\\./', root: '(?:\\.\\./){2}' },
+  { glob: '*/*/*.ts', up: '(?:\\.\\./){2}', root: '(?:\\.\\./){3}' },
+  { glob: '*/*/*/*.ts', up: '(?:\\.\\./){3}', root: '(?:\\.\\./){4}' },
 ];
-const domainBoundaries = depths.map(({ files, up }) => ({
-  files,
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        patterns: [
-          {
-            regex: `^${up}(?!contract/)[^./][^/]*/(?!index\\.ts$)`,
-            caseSensitive: true,
-            message: 'Import another folder through its index.ts (export what you need there).',
-          },
-        ],
-      },
-    ],
-  },
+
+/** `<up>/<folder>/<anything but index.ts>`: another folder of the same tree, reached past its index.ts. */
+const deepImport = (up, exempt) => ({
+  regex: `^${up}${exempt ? `(?!${exempt}/)` : ''}[^./][^/]*/(?!index\\.ts$)`,
+  caseSensitive: true,
+  message: 'Import another folder through its index.ts (export what you need there).',
+});
+
+const rules = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
+
+// The product: folders import each other through index.ts (contract/ files are the shared
+// contract, open to all), and nothing under tools/ or test/ — the product never depends on
+// what surrounds it.
+const product = depths.map(({ glob, up, root }) => ({
+  files: [`src/${glob}`],
+  rules: rules([
+    deepImport(up, 'contract'),
+    {
+      regex: `^${root}(?:tools|test)(?:/|$)`,
+      caseSensitive: true,
+      message: 'The product must not import the tools or the tests around it (tools/ and test/ import src/, never the reverse).',
+    },
+  ]),
+}));
+
+// The tools: their own folders through index.ts, and the product only through its public entry
+// points (src/index.ts or a folder's index.ts).
+const tools = depths.map(({ glob, up, root }) => ({
+  files: [`tools/${glob}`],
+  rules: rules([
+    deepImport(up),
+    {
+      regex: `^${root}src/(?!index\\.ts$)(?![^/]+/index\\.ts$)`,
+      caseSensitive: true,
+      message: "Tools use the product through src/index.ts or a folder's index.ts (export what you need there).",
+    },
+  ]),
 }));
 
 export default defineConfig(
-  { ignores: ['node_modules/', 'reports/', 'coverage/', '.arbiter/'] },
+  { ignores: ['node_modules/', 'dist/', 'reports/', 'coverage/', '.arbiter/'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {
@@ -45,5 +65,8 @@ export default defineConfig(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
-  ...domainBoundaries,
+  // bin/ is plain JavaScript run by node: its globals.
+  { files: ['bin/**/*.js'], languageOptions: { globals: { console: 'readonly', process: 'readonly', URL: 'readonly' } } },
+  ...product,
+  ...tools,
 );

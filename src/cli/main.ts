@@ -1,11 +1,3 @@
-import { Command } from 'commander';
-import { commands } from './commands/index.ts';
+import { buildProgram } from './program.ts';
 
-const program = new Command('arbiter')
-  .description('Keeps independent SRE agents from racing each other')
-  .showHelpAfterError()
-  .enablePositionalOptions();
-
-for (const register of commands) register(program);
-
-await program.parseAsync(process.argv);
+await buildProgram().parseAsync(process.argv);

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
-import { databaseUrlFor } from '../support/harness.ts';
+import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
 
 const exec = promisify(execFile);
 const ARN = 'arn:sim:k8s:local:000000000000:cluster/prod/node/cli-node-1';
@@ -26,10 +26,7 @@ describe('`arbiter lock` for agents acting directly', () => {
     await migrate(databaseUrl);
   });
   afterAll(async () => {
-    const admin = new pg.Client({ connectionString: databaseUrlFor('postgres') });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))} WITH (FORCE)`);
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   it('acquire, contend, list, renew, release — each recorded in the lock log', async () => {

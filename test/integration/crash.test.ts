@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterLocks, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
-import { deploymentArn, podArn } from '../../src/executor/sim/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { eventually, startTestEnv, type TestEnv, type WorkerProcess } from '../support/harness.ts';
 import { finalDecisionCounts, violationCounts } from '../support/races.ts';
 

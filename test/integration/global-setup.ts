@@ -1,4 +1,4 @@
-import { SERVICE_LABELS, redactPassword, stackStatus } from '../../src/stack/index.ts';
+import { SERVICE_LABELS, redactPassword, stackStatus } from '../../tools/stack/index.ts';
 
 const ENV_NAMES = { kafka: 'KAFKA_BROKERS', registry: 'SCHEMA_REGISTRY_URL', postgres: 'DATABASE_URL' } as const;
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterLocks, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { ArbiterError } from '../../src/contract/errors.ts';
 import { HttpExecutor } from '../../src/executor/index.ts';
-import { deploymentArn, podArn } from '../../src/executor/sim/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
 
 const API = deploymentArn('payments', 'api');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { RunResult } from '../../src/demo/results.ts';
+import type { RunResult } from '../../tools/race-lab/index.ts';
 
 const run = promisify(execFile);
 

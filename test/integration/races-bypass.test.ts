@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RequestInput } from '../../src/agent-sdk/index.ts';
-import { parseFleetSpec, startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
+import { parseFleetSpec, startSimServer, type SimServer } from '../../tools/fleet/index.ts';
 import {
   DRAIN_DEPLOYMENT,
   DRAIN_MIN_AVAILABLE,

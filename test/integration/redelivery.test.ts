@@ -6,7 +6,7 @@ import { buildRequest } from '../../src/contract/request.ts';
 import { Serde } from '../../src/contract/serde.ts';
 import { topicNames } from '../../src/contract/topics.ts';
 import { createPool } from '../../src/db/index.ts';
-import { deploymentArn, podArn } from '../../src/executor/sim/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { partitionForKey } from '../../src/routing/index.ts';
 import { endpoints, startTestEnv, type TestEnv } from '../support/harness.ts';
 
@@ -33,9 +33,18 @@ describe('a record decided by a previous owner after this owner recovered the pa
     // What the previous owner left: the request accepted in Postgres, its offset never committed.
     const pool = createPool(env.databaseUrl, 2);
     await new AuditStore(pool, 'previous-owner').recordArrivals({
-      requests: [{ request, scope: API, topic: topics.requests, partition, offset: '0', reroutedFrom: null }],
-      states: [{ request, scope: API, topic: topics.requests, partition, coalesceKey: coalesceKey(POD, 'restart', {}), status: 'ACCEPTED', final: false, primaryRequestId: null, resourceVersion: null, fencingToken: null, detail: null }],
-      decisions: [],
+      arrivals: [
+        {
+          request,
+          scope: API,
+          topic: topics.requests,
+          partition,
+          offset: '0',
+          reroutedFrom: null,
+          coalesceKey: coalesceKey(POD, 'restart', {}),
+          decision: { status: 'ACCEPTED', rule: 'accept', notBefore: Date.now(), detail: 'accepted into its scope queue' },
+        },
+      ],
       deadLetters: [],
     });
     await pool.end();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ArbiterError } from '../../src/contract/errors.ts';
-import { stackStatus, stackUp } from '../../src/stack/index.ts';
+import { stackStatus, stackUp } from '../../tools/stack/index.ts';
 
 describe('local stack', () => {
   afterEach(() => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentArn, podArn } from '../../src/executor/sim/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { startTestEnv, type TestEnv } from '../support/harness.ts';
 
 const API = deploymentArn('payments', 'api');

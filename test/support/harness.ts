@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ArbiterConfig, type ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
-import { startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
-import { spawnWorker, workerEnv, type WorkerProcess } from '../../src/demo/worker-process.ts';
-import { parseFleetSpec, type FleetSpecInput } from '../../src/executor/sim/fleet-spec.ts';
-
+import { parseFleetSpec, startSimServer, type FleetSpecInput, type SimServer } from '../../tools/fleet/index.ts';
+import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, spawnWorker, workerEnv, type WorkerProcess } from '../../tools/support/index.ts';
 
 export const endpoints = {
   kafkaBrokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
@@ -18,14 +16,12 @@ export const endpoints = {
   databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/arbiter',
 };
 
+/** A database of that name on the test server. */
 export function databaseUrlFor(name: string): string {
-  const url = new URL(endpoints.databaseUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return onTestServer(endpoints.databaseUrl, name);
 }
 
-export { freePort } from '../../src/demo/worker-process.ts';
-export type { WorkerProcess } from '../../src/demo/worker-process.ts';
+export { dropDatabase, freePort, type WorkerProcess } from '../../tools/support/index.ts';
 
 export interface TestEnvOptions {
   fleet?: FleetSpecInput;
@@ -65,10 +61,7 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
   const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
   const configFile = join(dir, 'config.json');
-  const fileConfig = {
-    ...options.config,
-    kafka: { requestPartitions: options.partitions ?? 6, ...(options.config?.kafka as object | undefined) },
-  };
+  const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
   writeFileSync(configFile, JSON.stringify(fileConfig));
   const baseEnv = workerEnv({
     kafkaBrokers: endpoints.kafkaBrokers,
@@ -116,10 +109,8 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
       await Promise.all(workers.map((w) => w.stop('SIGTERM')));
       await sim.close();
       await db.end();
-      const admin = new pg.Client({ connectionString: databaseUrlFor('postgres') });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(dbName)} WITH (FORCE)`).catch(() => {});
-      await admin.end();
+      await dropDatabase(databaseUrl).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -5,7 +5,7 @@ import { Serde } from '../../src/contract/serde.ts';
 import { topicNames } from '../../src/contract/topics.ts';
 import type { RemediationOutcome } from '../../src/contract/outcome.ts';
 import type { RequestInput } from '../../src/contract/request.ts';
-import { deploymentArn, podArn, type Fleet, type FleetSpecInput, type ViolationKind } from '../../src/executor/sim/index.ts';
+import { deploymentArn, podArn, type Fleet, type FleetSpecInput, type ViolationKind } from '../../tools/fleet/index.ts';
 import { endpoints, eventually } from './harness.ts';
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterError } from '../../src/contract/errors.ts';
 import { HttpExecutor } from '../../src/executor/index.ts';
 import type { ExecuteInput } from '../../src/executor/index.ts';
-import { deploymentArn, nodeArn, parseFleetSpec, podArn, startSimServer, type SimServer } from '../../src/executor/sim/index.ts';
+import { deploymentArn, nodeArn, parseFleetSpec, podArn, startSimServer, type SimServer } from '../../tools/fleet/index.ts';
 
 const API = deploymentArn('payments', 'api');
 const WORKER = deploymentArn('payments', 'worker');

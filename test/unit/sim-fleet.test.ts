@@ -10,7 +10,7 @@ import {
   type ActionRequest,
   type FleetSpecInput,
   type ViolationKind,
-} from '../../src/executor/sim/index.ts';
+} from '../../tools/fleet/index.ts';
 
 // 0.01: restart 3 ms, drain 4 ms, replacement 15 ms, restart settle 10 ms.
 const SCALE = 0.01;

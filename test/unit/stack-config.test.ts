@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseJavaMajorVersion } from '../../src/stack/java.ts';
-import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from '../../src/stack/kafka-config.ts';
-import { stackPaths } from '../../src/stack/paths.ts';
-import { maintenanceUrl, redactPassword } from '../../src/stack/postgres.ts';
-import { registryEnvironment } from '../../src/stack/registry.ts';
-import { readStackSettings, splitHostPort } from '../../src/stack/settings.ts';
+import { parseJavaMajorVersion } from '../../tools/stack/java.ts';
+import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from '../../tools/stack/kafka-config.ts';
+import { stackPaths } from '../../tools/stack/paths.ts';
+import { redactPassword } from '../../tools/stack/postgres.ts';
+import { maintenanceUrl } from '../../tools/support/index.ts';
+import { registryEnvironment } from '../../tools/stack/registry.ts';
+import { readStackSettings, splitHostPort } from '../../tools/stack/settings.ts';
 
 function properties(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));

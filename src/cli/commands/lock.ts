@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { ArbiterLocks } from '../../agent-sdk/index.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
+import { renderTable } from '../table.ts';
 
 interface LockOptions {
   config?: string;
@@ -72,9 +72,8 @@ export default function register(program: Command): void {
       run(async (locks, o) => {
         const rows = await locks.list({ heldOnly: !o.all, resourceArn: o.arn });
         if (o.json) return printJson(rows);
-        const table = new Table({ head: ['resource', 'holder', 'token', 'expires'] });
-        for (const r of rows) table.push([r.resourceArn, r.agentId ?? r.owner ?? '-', r.fencingToken, r.expiresAt?.toISOString() ?? '-']);
-        console.log(table.toString());
+        const cells = rows.map((r) => [r.resourceArn, r.agentId ?? r.owner ?? '-', r.fencingToken, r.expiresAt?.toISOString() ?? '-']);
+        console.log(renderTable(['resource', 'holder', 'token', 'expires'], cells));
       }),
     );
 }

@@ -1,2 +1,0 @@
-export { runBench, FULL_DEFAULTS, QUICK_DEFAULTS, type BenchOptions, type BenchPhase, type BenchResult } from './run.ts';
-export { renderMarkdown, renderTable } from './report.ts';

@@ -1,0 +1,231 @@
+import type { Admin } from 'kafkajs';
+import type pg from 'pg';
+import type { SimProcess } from './sim-process.ts';
+import { groupLag, topicRecords } from './kafka.ts';
+import { cpuBetween, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
+import { note, progressBar } from './progress.ts';
+import { sleep, summarize, type Summary } from './stats.ts';
+import type { WorkerProcess } from '../support/index.ts';
+import { scrapeWorker } from './worker-metrics.ts';
+
+export interface StormSample {
+  /** Seconds since the workers were ready. */
+  t: number;
+  /** Final decisions recorded so far (sum of the workers' arbiter_decisions_total). */
+  decided: number;
+  /** Consumer-group lag on the requests topic (records not yet committed). */
+  lag: number;
+  /** Resident memory of each worker, MiB. */
+  rssMb: number[];
+}
+
+export interface StormResult {
+  requests: number;
+  /** First decision (min decided_at) to the last request becoming final (max finished_at), from Postgres. */
+  seconds: number;
+  requestsPerSecond: number;
+  /** Throughput over the middle of the run (10 %→90 % of decisions), free of start-up and tail. */
+  steadyRequestsPerSecond: number;
+  /** Seconds from the last request becoming final until every outcome was on the outcomes topic (or the outbox empty). */
+  publishLagSeconds: number;
+  /** Records on the outcomes topic after the storm (one per request, more if any was republished). */
+  outcomeRecords: number;
+  /** Final requests whose outbox flag (outcome_published) was still false once their outcomes were on the topic. */
+  outboxUnflagged: number;
+  /** Record appended to Kafka → first durable decision (arbiter.decisions.latency_ms), ms. Under a preloaded backlog, this is queueing time. */
+  decisionLatencyMs: Summary;
+  statuses: Record<string, number>;
+  finalCount: number;
+  missingFinal: number;
+  samples: StormSample[];
+  peakRssMb: number[];
+  cpu: CpuUsage;
+}
+
+export interface StormRunOptions {
+  db: pg.Pool;
+  admin: Admin;
+  workers: WorkerProcess[];
+  groupId: string;
+  requestsTopic: string;
+  outcomesTopic: string;
+  total: number;
+  simPid?: number;
+  timeoutMs: number;
+  sampleEveryMs?: number;
+}
+
+export function workerPidGroups(workers: WorkerProcess[], simPid?: number): PidGroup[] {
+  return [
+    { name: 'arbiter workers', pids: workers.map((w) => w.pid) },
+    { name: 'bench process', pids: [process.pid] },
+    ...(simPid ? [{ name: 'simulated fleet', pids: [simPid] }] : []),
+  ];
+}
+
+/**
+ * Waits for the preloaded storm to be decided: every request final in Postgres. Samples progress,
+ * consumer lag and worker memory every second (from /metrics and kafkajs admin, not from Postgres,
+ * which is the thing under load).
+ */
+export async function runStorm(options: StormRunOptions): Promise<StormResult> {
+  const { db, workers, total } = options;
+  const startedAt = Date.now();
+  const cpuBefore = cpuSnapshot(workerPidGroups(workers, options.simPid));
+  const samples: StormSample[] = [];
+  const bar = progressBar('arbiter', total, 'lag {lag}');
+  const until = startedAt + options.timeoutMs;
+  let lastDbCheck = Date.now();
+  let confirmed = false;
+  try {
+    while (!confirmed) {
+      const exited = workers.find((w) => !w.running());
+      if (exited) throw new Error(`worker ${exited.id} exited during the storm:\n${exited.output()}`);
+      const scraped = await Promise.all(workers.map(scrapeWorker));
+      const decided = scraped.reduce((s, m) => s + (m?.finalDecisions ?? 0), 0);
+      const lag = await groupLag(options.admin, options.groupId, options.requestsTopic).then((l) => l.lag, () => NaN);
+      const rssMb = workers.map((w) => memoryOf(w.pid)?.rssMb ?? NaN);
+      samples.push({ t: (Date.now() - startedAt) / 1000, decided, lag, rssMb });
+      bar.update(Math.min(decided, total), { lag });
+      if (decided >= total || Date.now() - lastDbCheck > 15_000) {
+        lastDbCheck = Date.now();
+        const { rows } = await db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final');
+        if (rows[0].n >= total) confirmed = true;
+      }
+      if (!confirmed && Date.now() > until) throw new Error(`the storm was not decided within ${options.timeoutMs / 1000} s (${decided}/${total} final per metrics)`);
+      if (!confirmed) await sleep(options.sampleEveryMs ?? 1_000);
+    }
+  } finally {
+    bar.stop();
+  }
+  const cpuAfter = cpuSnapshot(workerPidGroups(workers, options.simPid));
+  const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
+
+  // Outcomes: every request's outcome on the outcomes topic, and the outbox flag (request_state.outcome_published) set.
+  const publishWaitUntil = Date.now() + 60_000;
+  let unpublished = NaN;
+  let outcomeRecords = 0;
+  let publishedAt = NaN;
+  while (Date.now() < publishWaitUntil) {
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE NOT outcome_published');
+    unpublished = rows[0].n;
+    outcomeRecords = await topicRecords(options.admin, options.outcomesTopic);
+    if (Number.isNaN(publishedAt) && (unpublished === 0 || outcomeRecords >= total)) publishedAt = Date.now();
+    // A flag still unset once every outcome is on the topic is not going to be set: stop waiting after 5 s.
+    if (unpublished === 0 || Date.now() - publishedAt > 5_000) break;
+    await sleep(500);
+  }
+  if (unpublished > 0) note(`${unpublished} final requests still have outcome_published = false (${outcomeRecords} outcome records on the topic for ${total} requests)`);
+  const timing = await db.query(`
+    SELECT (EXTRACT(EPOCH FROM (SELECT min(decided_at) FROM arbiter.decisions)) * 1000)::float8 AS first_ms,
+           (EXTRACT(EPOCH FROM (SELECT max(finished_at) FROM arbiter.request_state WHERE final)) * 1000)::float8 AS last_ms`);
+  const firstMs = Number(timing.rows[0].first_ms);
+  const lastMs = Number(timing.rows[0].last_ms);
+  const seconds = (lastMs - firstMs) / 1000;
+  const statusRows = await db.query('SELECT status, count(*)::int AS n FROM arbiter.request_state GROUP BY status ORDER BY status');
+  const statuses = Object.fromEntries(statusRows.rows.map((r) => [r.status as string, r.n as number]));
+  const finalCount = (await db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final')).rows[0].n as number;
+  const latencies = await firstDecisionLatencies(db);
+
+  return {
+    requests: total,
+    seconds,
+    requestsPerSecond: total / seconds,
+    steadyRequestsPerSecond: steadyRate(samples, total),
+    publishLagSeconds: Math.max(0, (publishedAt - lastMs) / 1000),
+    outcomeRecords,
+    outboxUnflagged: unpublished,
+    decisionLatencyMs: summarize(latencies),
+    statuses,
+    finalCount,
+    missingFinal: total - finalCount,
+    samples,
+    peakRssMb,
+    cpu: cpuBetween(cpuBefore, cpuAfter),
+  };
+}
+
+/** latency_ms of each request's first decision (ACCEPTED or an immediate final one). */
+export async function firstDecisionLatencies(db: pg.Pool, requestIds?: string[]): Promise<Float64Array> {
+  const { rows } = await db.query(
+    `SELECT DISTINCT ON (request_id) latency_ms FROM arbiter.decisions
+      WHERE latency_ms IS NOT NULL AND ($1::uuid[] IS NULL OR request_id = ANY($1::uuid[]))
+      ORDER BY request_id, decided_at`,
+    [requestIds ?? null],
+  );
+  return Float64Array.from(rows, (r) => Number(r.latency_ms));
+}
+
+/** Decisions per second between the samples where 10 % and 90 % of the storm was decided. */
+function steadyRate(samples: StormSample[], total: number): number {
+  const at = (fraction: number) => samples.find((s) => s.decided >= fraction * total);
+  const a = at(0.1);
+  const b = at(0.9);
+  if (!a || !b || b.t <= a.t) return NaN;
+  return (b.decided - a.decided) / (b.t - a.t);
+}
+
+export interface ExecutionCheck {
+  expected: number;
+  /** Executions the simulated fleet saw (GET /stats total). */
+  executed: number;
+  /** Requests that ended EXECUTED (primaries). */
+  executedRequests: number;
+  /** Distinct requests with a finished execution row: succeeded, or recovered (found applied by observation after an executor error or a partition move). */
+  auditedExecutions: number;
+  /** Of which recovered rather than succeeded. */
+  recoveredExecutions: number;
+  /** One requestId executed twice: the fleet's duplicate_execution violations. */
+  duplicateExecutions: number;
+  violations: Record<string, number>;
+  /** When a resource executed more than once: its EXECUTED requests, where and by whom they were accepted. */
+  doubled: Array<{ resourceArn: string; requestId: string; partition: number; acceptedBy: string | null; acceptedAt: string }>;
+  /** Partitions whose requests were decided by more than one worker: the group rebalanced during the run. */
+  partitionsWithSeveralOwners: number;
+  ok: boolean;
+}
+
+/** executions == distinct (resource, action, window), audited, and never the same requestId twice. */
+export async function checkExecutions(db: pg.Pool, sim: SimProcess, expected: number): Promise<ExecutionCheck> {
+  const stats = await sim.stats();
+  const violations = await sim.violations();
+  const audited = await db.query(
+    `SELECT count(DISTINCT request_id)::int AS n, count(*) FILTER (WHERE phase = 'recovered')::int AS recovered
+       FROM arbiter.executions WHERE phase IN ('succeeded', 'recovered')`,
+  );
+  const executedRequests = (await db.query(`SELECT count(*)::int AS n FROM arbiter.request_state WHERE status = 'EXECUTED'`)).rows[0].n as number;
+  const auditedExecutions = audited.rows[0].n as number;
+  const duplicateExecutions = violations.duplicate_execution ?? 0;
+  const doubled = await db.query(
+    `SELECT s.resource_arn, s.request_id, s.kafka_partition, d.worker_id, d.decided_at::text AS accepted_at
+       FROM arbiter.request_state s
+       LEFT JOIN arbiter.decisions d ON d.request_id = s.request_id AND d.status = 'ACCEPTED'
+      WHERE s.status = 'EXECUTED'
+        AND s.resource_arn IN (SELECT resource_arn FROM arbiter.request_state WHERE status = 'EXECUTED' GROUP BY 1 HAVING count(*) > 1)
+      ORDER BY s.resource_arn, d.decided_at
+      LIMIT 40`,
+  );
+  const owners = await db.query(
+    `SELECT count(*)::int AS n FROM (
+       SELECT s.kafka_partition FROM arbiter.decisions d JOIN arbiter.request_state s ON s.request_id = d.request_id
+        WHERE d.status = 'ACCEPTED' GROUP BY 1 HAVING count(DISTINCT d.worker_id) > 1) p`,
+  );
+  return {
+    expected,
+    executed: stats.total,
+    executedRequests,
+    auditedExecutions,
+    recoveredExecutions: audited.rows[0].recovered as number,
+    duplicateExecutions,
+    violations,
+    doubled: doubled.rows.map((r) => ({
+      resourceArn: r.resource_arn as string,
+      requestId: r.request_id as string,
+      partition: r.kafka_partition as number,
+      acceptedBy: (r.worker_id as string | null) ?? null,
+      acceptedAt: r.accepted_at as string,
+    })),
+    partitionsWithSeveralOwners: owners.rows[0].n as number,
+    ok: stats.total === expected && executedRequests === expected && auditedExecutions === expected && duplicateExecutions === 0,
+  };
+}

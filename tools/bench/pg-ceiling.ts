@@ -1,0 +1,151 @@
+import { AuditStore, type ArrivalRow } from '../../src/audit/index.ts';
+import type { CoalesceMatch } from '../../src/coalesce/index.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { createPool, migrate } from '../../src/db/index.ts';
+import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
+import { isFinal, type FinalDecision } from '../../src/index.ts';
+import { dropDatabase } from '../support/index.ts';
+import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
+import { progressBar } from './progress.ts';
+import { stormOrder, stormRequest, type TargetPod } from './storm.ts';
+
+export interface PgCeilingOptions {
+  /** A database URL on the same server; it is created, migrated, and dropped afterwards. */
+  databaseUrl: string;
+  requests: number;
+  pods: TargetPod[];
+  /** Partitions of the requests topic the pods were assigned with. */
+  partitions: number;
+  agents: number;
+  seed: number;
+  /** Concurrent connections, one per worker process Arbiter runs with. */
+  connections: number;
+  /** Rows per statement for the bulk decisions insert. */
+  bulkChunk: number;
+  /** Requests per transaction for the arrival write set, as the worker's intake chunk. */
+  arrivalChunk: number;
+  keep?: boolean;
+}
+
+export interface PgCeilingResult {
+  connections: number;
+  /** arbiter.decisions rows only, with AuditStore.insertDecisions (unnest), `bulkChunk` rows a statement. */
+  decisions: { rows: number; seconds: number; rowsPerSecond: number; chunk: number };
+  /**
+   * What Arbiter writes for each arriving request, with the worker's own code: AuditStore.recordArrivals
+   * (request_state + requests + decisions in one transaction of `arrivalChunk` requests) followed by
+   * markPublished (the outbox flag), 1 in ~100 ACCEPTED and the rest COALESCED, as in the storm.
+   */
+  arrivals: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
+  /** The same without markPublished: what the outbox flag's UPDATE costs. */
+  arrivalsWithoutFlag: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
+  cpu: { decisions: CpuUsage; arrivals: CpuUsage; arrivalsWithoutFlag: CpuUsage };
+}
+
+/** The primary of a pod the storm has already restarted: every later request for it coalesces. */
+function restarted(): FinalDecision {
+  return { status: 'EXECUTED', rule: 'execute', resourceVersion: 2, fencingToken: 1, detail: 'restarted; restarts=1' };
+}
+
+/**
+ * The storm's arrivals for requests [from, to), decided by the worker's own arrival rules
+ * (decideArrival): a pod's first request is accepted, the rest coalesce into it as if it had
+ * executed, about 1 in 100 accepted, as in the storm.
+ */
+function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint32Array, duplicates: Uint32Array, primaries: string[], from: number, to: number, now: number) {
+  const arrivals: ArrivalRow[] = [];
+  const finalIds: string[] = [];
+  for (let j = from; j < to; j++) {
+    const p = order[j]!;
+    const pod = options.pods[p]!;
+    const request = stormRequest(pod, duplicates[p]!++, options.agents, now);
+    const primary = primaries[p];
+    const view = {
+      partition: pod.partition,
+      partitions: options.partitions,
+      coalesceMatch: (): CoalesceMatch | undefined => (primary ? { kind: 'finished', primaryRequestId: primary, outcome: restarted() } : undefined),
+    };
+    const { scope, coalesceKey, decision } = decideArrival(request, pod.scope, view, rules, now);
+    if (decision.status === 'ACCEPTED') primaries[p] = request.requestId;
+    if (isFinal(decision)) finalIds.push(request.requestId);
+    arrivals.push({ request, scope, decision, latencyMs: 5, topic: 'bench.requests', partition: pod.partition, offset: String(j), reroutedFrom: null, coalesceKey });
+  }
+  return { arrivals, finalIds };
+}
+
+async function lanes(count: number, total: number, chunk: number, label: string, work: (from: number, to: number) => Promise<void>): Promise<number> {
+  const bar = progressBar(label, total);
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: count }, async () => {
+        while (next < total) {
+          const from = next;
+          const to = Math.min(total, from + chunk);
+          next = to;
+          await work(from, to);
+          done += to - from;
+          bar.update(done);
+        }
+      }),
+    );
+  } finally {
+    bar.stop();
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/**
+ * Postgres' own ceiling for the storm's rows, on the same server, in a fresh database migrated like
+ * Arbiter's (same tables, partitions and indexes), written with Arbiter's own AuditStore statements.
+ */
+export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeilingResult> {
+  // The default configuration's arrival rules: scope rules, policy (allow), limits, windows.
+  const config = loadConfig({ env: {} });
+  const rules: ArrivalRules = { ...config.compiled, limits: config.limits, actions: config.actions };
+  const groups = [{ name: 'bench process', pids: [process.pid] }];
+  const now = Date.now();
+  const order = stormOrder(options.requests, options.pods.length, options.seed);
+
+  /** One measured pass over the storm, from an empty, freshly migrated database: no pass pays for another's rows. */
+  const pass = async (label: string, chunk: number, write: (audit: AuditStore, rows: ReturnType<typeof arrivalRows>) => Promise<unknown>) => {
+    await dropDatabase(options.databaseUrl);
+    await migrate(options.databaseUrl);
+    const pool = createPool(options.databaseUrl, options.connections);
+    const audit = new AuditStore(pool, 'bench-pg-ceiling');
+    const duplicates = new Uint32Array(options.pods.length);
+    const primaries: string[] = [];
+    try {
+      const before = cpuSnapshot(groups);
+      const seconds = await lanes(options.connections, options.requests, chunk, label, (from, to) =>
+        write(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)).then(() => undefined),
+      );
+      return { seconds, cpu: cpuBetween(before, cpuSnapshot(groups)) };
+    } finally {
+      await pool.end();
+    }
+  };
+
+  try {
+    // 1. Bulk insert of the decision rows alone.
+    const decisions = await pass('pg decisions', options.bulkChunk, (audit, rows) => audit.insertDecisions(audit.pool, rows.arrivals));
+    // 2. The arrival write set, as intake.ts makes it durable, with and without the outbox flag update.
+    const flagged = await pass('pg arrivals', options.arrivalChunk, async (audit, rows) => {
+      await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
+      await audit.markPublished(rows.finalIds);
+    });
+    const unflagged = await pass('pg arr. no flag', options.arrivalChunk, (audit, rows) => audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] }));
+    const rate = (seconds: number) => ({ requests: options.requests, seconds, requestsPerSecond: options.requests / seconds, chunk: options.arrivalChunk });
+    return {
+      connections: options.connections,
+      decisions: { rows: options.requests, seconds: decisions.seconds, rowsPerSecond: options.requests / decisions.seconds, chunk: options.bulkChunk },
+      arrivals: rate(flagged.seconds),
+      arrivalsWithoutFlag: rate(unflagged.seconds),
+      cpu: { decisions: decisions.cpu, arrivals: flagged.cpu, arrivalsWithoutFlag: unflagged.cpu },
+    };
+  } finally {
+    if (!options.keep) await dropDatabase(options.databaseUrl);
+  }
+}

@@ -1,0 +1,114 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { FULL_DEFAULTS, QUICK_DEFAULTS, renderMarkdown, benchTable, runBench, type BenchPhase, type BenchResult } from '../../bench/index.ts';
+import { printJson, runCommand } from '../../../src/cli/index.ts';
+
+interface BenchCliOptions {
+  quick?: boolean;
+  json?: boolean;
+  requests?: string;
+  resources?: string;
+  workers: string;
+  partitions: string;
+  agents: string;
+  seed: string;
+  probeRate: string;
+  probeSeconds: string;
+  latencyScale: string;
+  skip?: string;
+  profile?: boolean;
+  keep?: boolean;
+  markdown?: string;
+  timeoutMin?: string;
+  workerConfig?: string;
+  fromJson?: string;
+  preload?: boolean;
+}
+
+const PHASES: readonly BenchPhase[] = ['bare', 'pg', 'probe', 'micro'];
+
+function positiveInt(name: string, raw: string): number {
+  const value = Number(raw.replaceAll('_', ''));
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${raw}`);
+  return value;
+}
+
+export default function register(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'storm benchmark through real Kafka → workers → Postgres: throughput as a ratio of a bare kafkajs loop, ' +
+        'Postgres insert ceiling, decision latency at 1,000 requests/s, lag, memory, execution check',
+    )
+    .option('--quick', `laptop size: ${QUICK_DEFAULTS.requests.toLocaleString('en-US')} requests over ${QUICK_DEFAULTS.resources.toLocaleString('en-US')} resources`)
+    .option('--json', 'print the full result as JSON instead of a table')
+    .option('--requests <n>', `requests in the storm (default ${FULL_DEFAULTS.requests.toLocaleString('en-US')})`)
+    .option('--resources <n>', `pods the storm targets, rounded up to deployments of 9 (default ${FULL_DEFAULTS.resources.toLocaleString('en-US')})`)
+    .option('--workers <n>', 'worker processes (and bare-loop processes, and Postgres connections for the ceiling)', '2')
+    .option('--partitions <n>', 'partitions of the requests topic', '12')
+    .option('--agents <n>', 'distinct agents sending the duplicates', '100')
+    .option('--seed <n>', 'seed of the storm order', '42')
+    .option('--probe-rate <n>', 'requests/s of the latency probe', '1000')
+    .option('--probe-seconds <n>', 'length of the latency probe', '10')
+    .option('--latency-scale <x>', 'multiplies the simulated fleet action latencies (restart 300 ms)', '0.001')
+    .option('--skip <phases>', `comma-separated phases to leave out: ${PHASES.join(', ')}`)
+    .option('--preload', 'load the whole storm before starting the workers (they join, and rebalance, while it waits)')
+    .option('--profile', 'run the workers under node --cpu-prof and summarise where their CPU went')
+    .option('--keep', 'keep the topics, databases and scratch directory')
+    .option('--markdown <file>', 'also write the results as Markdown (for docs/BENCHMARKS.md)')
+    .option('--worker-config <json>', 'worker config merged over the bench\'s (e.g. \'{"kafka":{"partitionsConsumedConcurrently":6}}\')')
+    .option('--from-json <file>', 'render a result saved with --json (table, or --markdown) instead of running')
+    .option('--timeout-min <n>', 'give up on a phase after this many minutes (default 10 quick, 40 full)')
+    .action((options: BenchCliOptions) =>
+      runCommand(async () => {
+        if (options.fromJson) {
+          const saved = JSON.parse(readFileSync(options.fromJson, 'utf8')) as BenchResult;
+          if (options.markdown) writeFileSync(options.markdown, renderMarkdown(saved));
+          process.stdout.write(benchTable(saved));
+          return 0;
+        }
+        const defaults = options.quick ? QUICK_DEFAULTS : FULL_DEFAULTS;
+        const skip = new Set<BenchPhase>();
+        for (const phase of (options.skip ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+          if (!PHASES.includes(phase as BenchPhase)) throw new Error(`--skip: unknown phase ${phase} (known: ${PHASES.join(', ')})`);
+          skip.add(phase as BenchPhase);
+        }
+        let workerConfig: Record<string, unknown> = {};
+        try {
+          workerConfig = options.workerConfig ? (JSON.parse(options.workerConfig) as Record<string, unknown>) : {};
+        } catch (error) {
+          throw new Error(`--worker-config is not JSON: ${(error as Error).message}`);
+        }
+        const latencyScale = Number(options.latencyScale);
+        if (!Number.isFinite(latencyScale) || latencyScale < 0) throw new Error(`--latency-scale must be a non-negative number`);
+        const result = await runBench(
+          {
+            quick: options.quick === true,
+            requests: options.requests ? positiveInt('requests', options.requests) : defaults.requests,
+            resources: options.resources ? positiveInt('resources', options.resources) : defaults.resources,
+            workers: positiveInt('workers', options.workers),
+            partitions: positiveInt('partitions', options.partitions),
+            agents: positiveInt('agents', options.agents),
+            seed: positiveInt('seed', options.seed),
+            probeRate: positiveInt('probe-rate', options.probeRate),
+            probeSeconds: positiveInt('probe-seconds', options.probeSeconds),
+            probeResources: 100,
+            latencyScale,
+            skip,
+            profile: options.profile === true,
+            keep: options.keep === true,
+            preload: options.preload === true,
+            workerConfig,
+            timeoutMinutes: options.timeoutMin ? positiveInt('timeout-min', options.timeoutMin) : options.quick ? 10 : 40,
+          },
+          ['node', 'bin/arbiter.js', ...process.argv.slice(2)],
+        );
+        if (options.markdown) writeFileSync(options.markdown, renderMarkdown(result));
+        if (options.json) printJson(result);
+        else process.stdout.write(benchTable(result));
+        if (!result.verdict.allFinal) process.stderr.write('arbiter bench: some requests have no final outcome\n');
+        if (!result.verdict.executionsOk) process.stderr.write('arbiter bench: executions do not match distinct (resource, action, window)\n');
+        return result.verdict.ok ? 0 : 1;
+      }),
+    );
+}

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import { redactPassword, stackDown, stackStatus, stackUp, type ServiceStatus } from '../../stack/index.ts';
+import { printJson, renderTable, runCommand } from '../../../src/cli/index.ts';
+
+/** Progress goes to stderr, so stdout stays machine-readable (`eval "$(arbiter stack up)"`). */
+export const progressToStderr = (line: string): void => {
+  process.stderr.write(`[stack] ${line}\n`);
+};
+
+export default function register(program: Command): void {
+  const stack = program
+    .command('stack')
+    .description('local Kafka, schema registry and PostgreSQL on loopback (no Docker needed)');
+
+  stack
+    .command('up')
+    .description('start whatever is not already reachable; prints the endpoints as environment variables')
+    .action(() =>
+      runCommand(async () => {
+        const startedAt = Date.now();
+        const endpoints = await stackUp({ log: progressToStderr });
+        const started = endpoints.started.length > 0 ? `started ${endpoints.started.join(', ')}` : 'all reused';
+        progressToStderr(`up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${started})`);
+        process.stdout.write(
+          `KAFKA_BROKERS=${endpoints.kafkaBrokers.join(',')}\n` +
+            `SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}\n` +
+            `DATABASE_URL=${endpoints.databaseUrl}\n`,
+        );
+      }),
+    );
+
+  stack
+    .command('down')
+    .description('stop what `stack up` started (nothing else)')
+    .action(() =>
+      runCommand(async () => {
+        const stopped = await stackDown({ log: progressToStderr });
+        progressToStderr(stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing started by stack up was running');
+      }),
+    );
+
+  stack
+    .command('status')
+    .description('is each service reachable, and did `stack up` start it; exits 1 when one is not reachable')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) =>
+      runCommand(async () => {
+        const services = (await stackStatus()).map((status) =>
+          status.service === 'postgres' ? { ...status, address: redactPassword(status.address) } : status,
+        );
+        if (options.json === true) printJson(services);
+        else process.stdout.write(`${statusTable(services)}\n`);
+        return services.every((status) => status.reachable) ? 0 : 1;
+      }),
+    );
+}
+
+function statusTable(services: ServiceStatus[]): string {
+  const rows = services.map((status) => {
+    const owner = status.pid !== undefined ? `pid ${status.pid}` : (status.containerId?.slice(0, 12) ?? '-');
+    const reachable = status.reachable ? 'yes' : `no: ${status.problem ?? 'unknown'}`;
+    return [status.service, reachable, status.address, owner, status.logFile];
+  });
+  return renderTable(['service', 'reachable', 'address', 'started by stack up', 'log'], rows);
+}

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Command } from 'commander';
+import { errorMessage } from '../../../src/index.ts';
+import { stackDown, stackUp, type StackEndpoints } from '../../stack/index.ts';
+import { progressToStderr } from './stack.ts';
+
+export default function register(program: Command): void {
+  program
+    .command('test')
+    .description('bring the stack up (starting only what is missing), run vitest against it, stop what was started')
+    .argument('[vitest-args...]', 'passed to `vitest run` as they are')
+    .allowUnknownOption()
+    .passThroughOptions()
+    .helpOption(false)
+    .action(async (vitestArgs: string[]) => {
+      let endpoints: StackEndpoints;
+      try {
+        endpoints = await stackUp({ log: progressToStderr });
+      } catch (error) {
+        process.stderr.write(`${errorMessage(error)}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      try {
+        process.exitCode = await runVitest(vitestArgs, endpoints);
+      } finally {
+        if (endpoints.started.length > 0) {
+          await stackDown({ services: endpoints.started, log: progressToStderr }).catch((error: unknown) => {
+            process.stderr.write(`could not stop ${endpoints.started.join(', ')}: ${errorMessage(error)}\n`);
+            process.exitCode ||= 1;
+          });
+        }
+      }
+    });
+}
+
+function runVitest(args: string[], endpoints: StackEndpoints): Promise<number> {
+  const child = spawn('npx', ['vitest', 'run', ...args], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: endpoints.kafkaBrokers.join(','),
+      SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl,
+      DATABASE_URL: endpoints.databaseUrl,
+    },
+  });
+  // Ctrl-C reaches vitest through the terminal's process group; we must outlive it to stop
+  // what we started. SIGTERM comes to us alone, so it is passed on.
+  const ignoreInterrupt = (): void => undefined;
+  const forwardTerminate = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.on('SIGINT', ignoreInterrupt);
+  process.on('SIGTERM', forwardTerminate);
+  return new Promise((resolve) => {
+    const finish = (code: number): void => {
+      process.off('SIGINT', ignoreInterrupt);
+      process.off('SIGTERM', forwardTerminate);
+      resolve(code);
+    };
+    child.once('error', (error) => {
+      process.stderr.write(`could not run vitest: ${errorMessage(error)}\n`);
+      finish(1);
+    });
+    child.once('exit', (code, signal) => {
+      finish(code ?? 128 + (signal === null ? 1 : constants.signals[signal]));
+    });
+  });
+}

@@ -1,0 +1,1 @@
+export { toolCommands } from './commands/index.ts';

@@ -1,0 +1,301 @@
+import { randomUUID } from 'node:crypto';
+import type { Observation } from '../../src/index.ts';
+import { deploymentArn, nodeArn, podArn } from './arns.ts';
+import type { FleetSpec } from './fleet-spec.ts';
+import { unique, type Violation, ViolationLog } from './violations.ts';
+
+/** How many applied requestIds a resource remembers for verification after a crash. */
+const APPLIED_KEPT = 50;
+/** Like a Deployment's revisionHistoryLimit: how far back rollbacks can go. */
+const HISTORY_KEPT = 10;
+const FENCED_KEPT = 1_000;
+
+interface Tracked {
+  arn: string;
+  version: number;
+  applied: string[];
+  /** An array, not a set: a duplicate execution of one requestId must show up twice. */
+  inProgress: Array<{ requestId: string; agentId: string }>;
+}
+
+/** Why a pod is not serving, per request; a pod is ready exactly when it has no holds. */
+export interface PodHold {
+  agentId: string;
+  reason: 'restart' | 'drain' | 'replace';
+}
+
+export interface Pod extends Tracked {
+  kind: 'pod';
+  deployment: Deployment;
+  index: number;
+  /** False once scaled away; the slot (and its version) survives so a later scale-up never reuses a version. */
+  present: boolean;
+  uid: string;
+  generation: number;
+  restarts: number;
+  drains: number;
+  holds: Map<string, PodHold>;
+  lastRestart: { finishedAt: number; requestId: string; agentId: string } | null;
+}
+
+export interface Hotfix {
+  requestId: string;
+  agentId: string;
+  patch: string;
+  at: number;
+  /** The deployment version the hotfix produced: a request based on an older version cannot have known it. */
+  version: number;
+}
+
+export interface Revision {
+  id: string;
+  hotfixes: Hotfix[];
+}
+
+export interface Deployment extends Tracked {
+  kind: 'deployment';
+  namespace: string;
+  name: string;
+  replicas: number;
+  minAvailable: number;
+  revision: Revision;
+  /** Previous revisions, newest last. */
+  history: Revision[];
+  hotfixCount: number;
+  /** Every pod slot ever created; `replicas` of them are present. */
+  pods: Pod[];
+  revisionChanges: Map<string, string>;
+  dip: { violation: Violation; lowest: number } | null;
+}
+
+export type NodeStatus = 'ready' | 'draining' | 'drained' | 'terminating' | 'terminated';
+
+export interface FleetNode extends Tracked {
+  kind: 'node';
+  name: string;
+  status: NodeStatus;
+  drains: Map<string, string>;
+}
+
+export type Resource = Pod | Deployment | FleetNode;
+
+export interface FencedAttempt {
+  at: number;
+  arn: string;
+  requestId: string;
+  agentId: string;
+  action: string;
+  fencingToken: number;
+  highestToken: number;
+}
+
+export interface FleetStats {
+  /** Executions started, per action. */
+  executions: Record<string, number>;
+  completed: Record<string, number>;
+  failed: Record<string, number>;
+  /** Executions started, all actions. */
+  total: number;
+  inFlight: number;
+  /** Refused before starting: unknown resource or invalid action/params. */
+  rejected: number;
+  fenced: number;
+}
+
+/** Everything a reset throws away; actions still running finish against the state they started in. */
+export interface FleetState {
+  spec: FleetSpec;
+  latencyScale: number;
+  resources: Map<string, Resource>;
+  highestToken: Map<string, number>;
+  violations: ViolationLog;
+  fenced: FencedAttempt[];
+  stats: FleetStats;
+  appliedEver: Set<string>;
+  timers: Set<NodeJS.Timeout>;
+}
+
+export function buildState(spec: FleetSpec, latencyScale: number): FleetState {
+  const resources = new Map<string, Resource>();
+  for (const d of spec.deployments) {
+    const deployment: Deployment = {
+      ...tracked(deploymentArn(d.namespace, d.name)),
+      kind: 'deployment',
+      namespace: d.namespace,
+      name: d.name,
+      replicas: d.replicas,
+      minAvailable: d.minAvailable,
+      revision: { id: d.revision, hotfixes: [] },
+      history: [],
+      hotfixCount: 0,
+      pods: [],
+      revisionChanges: new Map(),
+      dip: null,
+    };
+    resources.set(deployment.arn, deployment);
+    for (let i = 0; i < d.replicas; i++) resources.set(...addPodSlot(deployment));
+  }
+  for (const n of spec.nodes) {
+    const node: FleetNode = { ...tracked(nodeArn(n.name)), kind: 'node', name: n.name, status: 'ready', drains: new Map() };
+    resources.set(node.arn, node);
+  }
+  return {
+    spec,
+    latencyScale,
+    resources,
+    highestToken: new Map(),
+    violations: new ViolationLog(),
+    fenced: [],
+    stats: { executions: {}, completed: {}, failed: {}, total: 0, inFlight: 0, rejected: 0, fenced: 0 },
+    appliedEver: new Set(),
+    timers: new Set(),
+  };
+}
+
+function tracked(arn: string): Tracked {
+  return { arn, version: 1, applied: [], inProgress: [] };
+}
+
+export function addPodSlot(deployment: Deployment): [string, Pod] {
+  const index = deployment.pods.length;
+  const pod: Pod = {
+    ...tracked(podArn(deployment.arn, deployment.name, index)),
+    kind: 'pod',
+    deployment,
+    index,
+    present: true,
+    uid: randomUUID(),
+    generation: 1,
+    restarts: 0,
+    drains: 0,
+    holds: new Map(),
+    lastRestart: null,
+  };
+  deployment.pods.push(pod);
+  return [pod.arn, pod];
+}
+
+export function recordApplied(state: FleetState, resource: Resource, requestId: string): void {
+  resource.version += 1;
+  resource.applied.push(requestId);
+  if (resource.applied.length > APPLIED_KEPT) resource.applied.splice(0, resource.applied.length - APPLIED_KEPT);
+  state.appliedEver.add(requestId);
+}
+
+export function pushHistory(deployment: Deployment, revision: Revision): void {
+  deployment.history.push(revision);
+  if (deployment.history.length > HISTORY_KEPT) deployment.history.shift();
+}
+
+export function recordFenced(state: FleetState, attempt: FencedAttempt): void {
+  state.stats.fenced += 1;
+  state.fenced.push(attempt);
+  if (state.fenced.length > FENCED_KEPT) state.fenced.shift();
+}
+
+export function availableOf(deployment: Deployment): number {
+  let available = 0;
+  for (const pod of deployment.pods) if (pod.present && pod.holds.size === 0) available += 1;
+  return available;
+}
+
+/**
+ * Called after anything that can change a deployment's capacity. A dip below minAvailable is
+ * one violation however long it lasts; it deepens in place and names everyone holding pods down.
+ */
+export function capacityChanged(state: FleetState, deployment: Deployment, cause?: { requestId: string; agentId: string }): void {
+  const available = availableOf(deployment);
+  if (available >= deployment.minAvailable) {
+    deployment.dip = null;
+    return;
+  }
+  const requestIds: string[] = cause ? [cause.requestId] : [];
+  const agentIds: string[] = cause ? [cause.agentId] : [];
+  for (const pod of deployment.pods) {
+    for (const [requestId, hold] of pod.holds) {
+      requestIds.push(requestId);
+      agentIds.push(hold.agentId);
+    }
+  }
+  const detail = (lowest: number) =>
+    `available fell to ${lowest} of ${deployment.replicas} desired, below minAvailable ${deployment.minAvailable}`;
+  if (!deployment.dip) {
+    const violation = state.violations.record({ kind: 'below_min_available', arn: deployment.arn, detail: detail(available), requestIds, agentIds });
+    deployment.dip = { violation, lowest: available };
+    return;
+  }
+  const { violation } = deployment.dip;
+  violation.requestIds = unique([...violation.requestIds, ...requestIds]);
+  violation.agentIds = unique([...violation.agentIds, ...agentIds]);
+  if (available < deployment.dip.lowest) {
+    deployment.dip.lowest = available;
+    violation.detail = detail(available);
+  }
+}
+
+export function podStatus(pod: Pod): 'ready' | 'restarting' | 'draining' | 'replacing' | 'removed' {
+  if (!pod.present) return 'removed';
+  let status: 'ready' | 'restarting' | 'draining' | 'replacing' = 'ready';
+  for (const hold of pod.holds.values()) {
+    if (hold.reason === 'drain') return 'draining';
+    if (hold.reason === 'replace') status = 'replacing';
+    else if (status === 'ready') status = 'restarting';
+  }
+  return status;
+}
+
+export function unknownObservation(arn: string): Observation {
+  return { arn, exists: false, kind: 'unknown', version: 0, state: {}, appliedRequestIds: [], inProgressRequestIds: [] };
+}
+
+export function observe(resource: Resource): Observation {
+  const base = {
+    arn: resource.arn,
+    version: resource.version,
+    appliedRequestIds: [...resource.applied],
+    inProgressRequestIds: resource.inProgress.map((p) => p.requestId),
+  };
+  switch (resource.kind) {
+    case 'pod':
+      return { ...base, exists: resource.present, kind: 'pod', state: describe(resource), workload: capacityOf(resource.deployment) };
+    case 'deployment':
+      return { ...base, exists: true, kind: 'deployment', state: describe(resource), workload: capacityOf(resource) };
+    case 'node':
+      return { ...base, exists: true, kind: 'node', state: describe(resource) };
+  }
+}
+
+export function describe(resource: Resource): Record<string, unknown> {
+  switch (resource.kind) {
+    case 'pod': {
+      const status = podStatus(resource);
+      return {
+        deployment: resource.deployment.arn,
+        name: `${resource.deployment.name}-${resource.index}`,
+        uid: resource.uid,
+        generation: resource.generation,
+        status,
+        ready: status === 'ready',
+        restarts: resource.restarts,
+        drains: resource.drains,
+      };
+    }
+    case 'deployment':
+      return {
+        namespace: resource.namespace,
+        name: resource.name,
+        replicas: resource.replicas,
+        available: availableOf(resource),
+        minAvailable: resource.minAvailable,
+        revision: resource.revision.id,
+        hotfixes: resource.revision.hotfixes.map((h) => ({ ...h })),
+        history: resource.history.map((r) => r.id),
+      };
+    case 'node':
+      return { name: resource.name, status: resource.status, cordoned: resource.status !== 'ready' };
+  }
+}
+
+function capacityOf(deployment: Deployment): NonNullable<Observation['workload']> {
+  return { arn: deployment.arn, desired: deployment.replicas, available: availableOf(deployment), minAvailable: deployment.minAvailable };
+}

@@ -1,0 +1,210 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ArbiterError, errorMessage } from '../../src/index.ts';
+import type { ActionRequest, FleetErrorCode } from './fleet-actions.ts';
+import { type FleetSpec, parseFleetSpec } from './fleet-spec.ts';
+import { Fleet } from './fleet.ts';
+
+export interface SimServerOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  spec?: FleetSpec;
+  latencyScale?: number;
+  random?: () => number;
+}
+
+export interface SimServer {
+  url: string;
+  fleet: Fleet;
+  close(): Promise<void>;
+}
+
+/** The webhook contract (docs/EXECUTOR.md) maps these codes to statuses; 409 means FENCED and nothing else. */
+const STATUS_OF: Record<FleetErrorCode, number> = {
+  BAD_REQUEST: 400,
+  NOT_FOUND: 404,
+  FENCED: 409,
+  RESOURCE_REMOVED: 410,
+  INVALID_ACTION: 422,
+  INVALID_PARAMS: 422,
+  NO_PREVIOUS_REVISION: 422,
+  NODE_TERMINATED: 422,
+  INJECTED_FAILURE: 500,
+};
+
+// A generated benchmark fleet posted to /reset can be a few MB.
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startSimServer(options: SimServerOptions = {}): Promise<SimServer> {
+  const host = options.host ?? '127.0.0.1';
+  const fleet = new Fleet(options.spec ?? parseFleetSpec({}), {
+    latencyScale: options.latencyScale ?? 1,
+    ...(options.random ? { random: options.random } : {}),
+  });
+
+  const server = createServer((req, res) => {
+    route(fleet, req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) send(res, error.status, { ok: false, code: error.code, detail: error.message });
+      else send(res, 500, { ok: false, code: 'INTERNAL', detail: errorMessage(error) });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8088, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  return {
+    url,
+    fleet,
+    close: () =>
+      new Promise<void>((resolve) => {
+        fleet.close();
+        server.close(() => resolve());
+        // Held /actions responses and idle keep-alive sockets would otherwise keep close() waiting.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://sim');
+  const key = `${req.method ?? 'GET'} ${url.pathname}`;
+  switch (key) {
+    case 'POST /actions': {
+      const action = parseAction(await readJson(req), req.headers['x-fencing-token']);
+      // Not tied to the request: if the caller hangs up, the action still completes, like real infrastructure.
+      const result = await fleet.execute(action);
+      if (result.ok) return send(res, 200, result);
+      return send(res, STATUS_OF[result.code], result);
+    }
+    case 'GET /resources': {
+      const arn = url.searchParams.get('arn');
+      if (!arn) throw new HttpError(400, 'BAD_REQUEST', 'query parameter arn is required');
+      return send(res, 200, fleet.observe(arn));
+    }
+    case 'GET /fleet': {
+      const kind = url.searchParams.get('kind') ?? undefined;
+      const limit = intParam(url, 'limit');
+      const offset = intParam(url, 'offset');
+      return send(res, 200, fleet.list({ ...(kind ? { kind } : {}), ...(limit !== undefined ? { limit } : {}), ...(offset !== undefined ? { offset } : {}) }));
+    }
+    case 'GET /violations':
+      return send(res, 200, fleet.violations());
+    case 'GET /fenced': {
+      const fenced = fleet.fenced();
+      return send(res, 200, { fenced, total: fleet.stats().fenced });
+    }
+    case 'GET /stats':
+      return send(res, 200, fleet.stats());
+    case 'POST /reset': {
+      const body = await readJson(req);
+      let spec: FleetSpec | undefined;
+      try {
+        spec = body === undefined ? undefined : parseFleetSpec(body);
+      } catch (error) {
+        if (error instanceof ArbiterError) throw new HttpError(400, error.code, error.message);
+        throw error;
+      }
+      const latencyScale = numberParam(url, 'latencyScale');
+      fleet.reset(spec, latencyScale !== undefined ? { latencyScale } : {});
+      return send(res, 200, { ok: true, resources: fleet.size });
+    }
+    case 'GET /healthz':
+      return send(res, 200, { ok: true, resources: fleet.size });
+    default:
+      throw new HttpError(404, 'NOT_FOUND', `no route ${key}`);
+  }
+}
+
+function parseAction(body: unknown, fencingHeader: string | string[] | undefined): ActionRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'BAD_REQUEST', 'body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const problems: string[] = [];
+  const text = (field: string): string => {
+    const value = b[field];
+    if (typeof value !== 'string' || value === '') problems.push(`${field} must be a non-empty string`);
+    return typeof value === 'string' ? value : '';
+  };
+  const request: ActionRequest = {
+    requestId: text('requestId'),
+    agentId: text('agentId'),
+    arn: text('arn'),
+    action: text('action'),
+    params: {},
+  };
+  if (b.params !== undefined) {
+    if (typeof b.params !== 'object' || b.params === null || Array.isArray(b.params)) problems.push('params must be an object');
+    else {
+      for (const [name, value] of Object.entries(b.params)) {
+        // Lenient on scalars, since hand-written curl calls send numbers; the contract says strings.
+        if (['string', 'number', 'boolean'].includes(typeof value)) request.params[name] = String(value);
+        else problems.push(`params.${name} must be a string`);
+      }
+    }
+  }
+  const rawToken = b.fencingToken ?? (Array.isArray(fencingHeader) ? fencingHeader[0] : fencingHeader);
+  if (rawToken !== undefined && rawToken !== null) {
+    const token = typeof rawToken === 'string' && rawToken.trim() !== '' ? Number(rawToken) : rawToken;
+    if (typeof token !== 'number' || !Number.isSafeInteger(token) || token < 0) problems.push('fencingToken must be a non-negative integer');
+    else request.fencingToken = token;
+  }
+  if (problems.length > 0) throw new HttpError(400, 'BAD_REQUEST', problems.join('; '));
+  return request;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'BAD_REQUEST', `body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, 'BAD_REQUEST', `body is not JSON: ${errorMessage(error)}`);
+  }
+}
+
+function intParam(url: URL, name: string): number | undefined {
+  const value = numberParam(url, name);
+  if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+    throw new HttpError(400, 'BAD_REQUEST', `${name} must be a non-negative integer`);
+  }
+  return value;
+}
+
+function numberParam(url: URL, name: string): number | undefined {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new HttpError(400, 'BAD_REQUEST', `${name} must be a non-negative number`);
+  return value;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.destroyed || res.writableEnded) return;
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}

@@ -1,0 +1,6 @@
+export { launchNode, type LaunchOptions, type NodeChild } from './child-process.ts';
+export { databaseUrlFor, dropDatabase, maintenanceUrl } from './databases.ts';
+export { mergeConfig, type ConfigObject } from './merge-config.ts';
+export { ARBITER_BIN, REPO_ROOT, nodeScript, siblingModule } from './paths.ts';
+export { freePort, spawnWorker, startWorkers, workerEnv, type WorkerLaunch, type WorkerProcess, type WorkerSite } from './worker-process.ts';
+export { markdownTable } from './markdown-table.ts';
