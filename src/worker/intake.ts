@@ -40,10 +40,11 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
   const decoded = await decodeAll(ctx, chunk);
   const known = await ctx.audit.knownRequestIds(decoded.flatMap((d) => (d.kind === 'request' ? [d.request.requestId] : [])));
   const now = Date.now();
-  if (known.size) part.adopt(await ctx.audit.loadByIds([...known]), now);
+  const strangers = [...known].filter((id) => !part.holds(id));
+  if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers), now);
 
   const rules: ArrivalRules = { ...ctx.config.compiled, limits: ctx.config.limits, actions: ctx.config.actions };
-  const view = part.chunkView(now);
+  const chunkState = part.beginChunk(now);
   const arrivals: ArrivalRow[] = [];
   const deadLetters: DeadLetterRow[] = [];
   const deadLetterRecords: SideRecord[] = [];
@@ -57,8 +58,8 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
     const { request, message } = item;
     if (known.has(request.requestId) || seen.has(request.requestId)) continue; // redelivery: decided already
     seen.add(request.requestId);
-    const arrival = decideArrival(request, message.key?.toString() ?? null, view, rules, now);
-    view.note(request.requestId, arrival.coalesceKey, arrival.decision);
+    const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now);
+    chunkState.note(request.requestId, arrival.coalesceKey, arrival.decision);
     const rerouted = headerText(message, HEADERS.reroutedFrom);
     arrivals.push({
       request,
@@ -97,7 +98,7 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
     if (a.decision.status === 'COALESCED') ctx.metrics.coalesced.inc({ action: a.request.action });
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
-  const late = part.accept(owned.map((a) => ({ ...a, receivedAt: now })));
+  const late = part.accept(chunkState, owned.map((a) => ({ ...a, receivedAt: now })));
   const outcomes = [
     ...owned.flatMap((a) =>
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],

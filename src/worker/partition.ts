@@ -25,6 +25,15 @@ export interface DurableArrival {
   receivedAt: number;
 }
 
+/** One chunk of arrivals being decided: the rules' view, and what the chunk has merged so far. */
+export interface Chunk {
+  view: ArrivalView;
+  /** Records a decision made in this chunk, so later records of the chunk see a new primary. */
+  note(requestId: string, coalesceKey: string, decision: Decision): void;
+  /** The primary a follower of this chunk was merged into, even if it has settled since. */
+  primary(requestId: string): PendingRequest | undefined;
+}
+
 export interface PartitionOptions {
   partition: number;
   /** Topic partitions of the requests topic, for re-routing. */
@@ -68,26 +77,40 @@ export class Partition {
     return this.primaries.size;
   }
 
+  /** Whether this request is pending here (queued or running). */
+  holds(requestId: string): boolean {
+    return this.primaries.has(requestId);
+  }
+
   /**
-   * A view for deciding one chunk of arrivals in order: it sees the primaries of this partition
-   * and those accepted earlier in the same chunk (not yet durable, so not yet in memory).
+   * Starts deciding one chunk of arrivals in order. Its view sees the primaries pending in this
+   * partition and those accepted earlier in the same chunk (not durable yet, so not in memory
+   * yet); it remembers each in-flight primary a follower was merged into, so the follower is
+   * answered even if that primary settles before the chunk is durable.
    */
-  chunkView(now: number): ArrivalView & { note(requestId: string, coalesceKey: string, decision: Decision): void } {
+  beginChunk(now: number): Chunk {
     const tentative = new Map<string, string>();
+    const merged = new Map<string, PendingRequest>();
     return {
-      partition: this.partition,
-      partitions: this.options.partitions,
-      coalesceMatch: (key): CoalesceMatch | undefined => {
-        const inChunk = tentative.get(key);
-        if (inChunk) return { kind: 'in-flight', primaryRequestId: inChunk };
-        const match = this.coalescer.match(key, now);
-        // An in-flight primary this owner no longer holds cannot take followers: decide anew.
-        if (match?.kind === 'in-flight' && !this.primaries.has(match.primaryRequestId)) return undefined;
-        return match;
+      view: {
+        partition: this.partition,
+        partitions: this.options.partitions,
+        coalesceMatch: (key): CoalesceMatch | undefined => {
+          const inChunk = tentative.get(key);
+          if (inChunk) return { kind: 'in-flight', primaryRequestId: inChunk };
+          const match = this.coalescer.match(key, now);
+          if (match?.kind !== 'in-flight') return match;
+          const primary = this.primaries.get(match.primaryRequestId);
+          // An in-flight primary this owner no longer holds cannot take followers: decide anew.
+          if (!primary) return undefined;
+          merged.set(primary.request.requestId, primary);
+          return match;
+        },
       },
       note: (requestId, key, decision) => {
         if (decision.status === 'ACCEPTED') tentative.set(key, requestId);
       },
+      primary: (requestId) => this.primaries.get(requestId) ?? merged.get(requestId),
     };
   }
 
@@ -96,16 +119,17 @@ export class Partition {
    * and join their scope's queue, followers attach to their primary. Returns the answers due now:
    * followers whose primary finished while the chunk was being written.
    */
-  accept(arrivals: readonly DurableArrival[]): Answer[] {
+  accept(chunk: Chunk, arrivals: readonly DurableArrival[]): Answer[] {
     const answers: Answer[] = [];
     for (const a of arrivals) {
       if (a.decision.status === 'ACCEPTED') {
         this.coalescer.startPrimary(a.coalesceKey, a.request.requestId, this.options.windowMs(a.request.action));
         this.enqueue(newPending(a.request, a.scope, a.coalesceKey, a.receivedAt, a.decision.notBefore));
       } else if (a.decision.status === 'COALESCED' && a.decision.inFlight) {
-        const primary = this.primaries.get(a.decision.primaryRequestId);
-        if (primary?.finished) answers.push({ request: a.request, scope: a.scope, decision: followerDecision(primary.request.requestId, primary.finished) });
-        else primary?.followers.push({ request: a.request, scope: a.scope });
+        const primary = chunk.primary(a.decision.primaryRequestId);
+        if (!primary) throw new Error(`follower ${a.request.requestId} merged into ${a.decision.primaryRequestId}, which this partition never held`);
+        if (primary.finished) answers.push({ request: a.request, scope: a.scope, decision: followerDecision(primary.request.requestId, primary.finished) });
+        else primary.followers.push({ request: a.request, scope: a.scope });
       }
     }
     return answers;

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
+import type { FinalDecision } from '../../src/contract/decision.ts';
+import { coalesceKey } from '../../src/coalesce/index.ts';
+import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
+import { compilePolicy, compileScopeRules, DEFAULT_SCOPE_RULES } from '../../src/routing/index.ts';
+import { ACTIONS, type ActionName } from '../../src/contract/actions.ts';
+import { Partition, type DurableArrival } from '../../src/worker/partition.ts';
+import type { PendingRequest } from '../../src/worker/pending.ts';
+import type { Clock } from '../../src/worker/clock.ts';
+
+const DEPLOYMENT = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/payments/deployment/api';
+const POD = `${DEPLOYMENT}/pod/api-1`;
+const NOW = 1_800_000_000_000;
+
+const rules: ArrivalRules = {
+  scopes: compileScopeRules([...DEFAULT_SCOPE_RULES]),
+  policy: compilePolicy({ defaultEffect: 'allow', rules: [], reservedTypes: {} }),
+  limits: { maxParams: 8, maxParamBytes: 1_024, maxDependsOn: 8, maxIdLength: 64 },
+  actions: Object.fromEntries(ACTIONS.map((a) => [a, { coalesceWindowMs: 30_000, waitForDuplicates: false }])) as Record<
+    ActionName,
+    { coalesceWindowMs: number; waitForDuplicates: boolean }
+  >,
+};
+
+/** A clock that never fires: the queues are driven by hand through `heads`. */
+const stillClock: Clock = { now: () => NOW, sleep: () => new Promise(() => undefined) };
+
+/** A partition whose head runner parks each entry until the test settles it. */
+function partition() {
+  const heads: PendingRequest[] = [];
+  const part = new Partition({
+    partition: 0,
+    partitions: 1,
+    windowMs: () => 30_000,
+    historyMs: 300_000,
+    recheckMs: 100,
+    clock: stillClock,
+    runHead: async (_p, entry) => {
+      heads.push(entry);
+      return new Promise(() => undefined); // stays "running" for the test's lifetime
+    },
+  });
+  return { part, heads };
+}
+
+function decideChunk(part: Partition, requests: RemediationRequest[]) {
+  const chunk = part.beginChunk(NOW);
+  const arrivals: DurableArrival[] = requests.map((request) => {
+    const arrival = decideArrival(request, DEPLOYMENT, chunk.view, rules, NOW);
+    chunk.note(request.requestId, arrival.coalesceKey, arrival.decision);
+    return { request, ...arrival, receivedAt: NOW };
+  });
+  return { chunk, arrivals };
+}
+
+const restart = (agentId: string) => buildRequest({ agentId, resourceArn: POD, action: 'restart' }, NOW);
+const executed: FinalDecision = { status: 'EXECUTED', rule: 'execute', resourceVersion: 2, fencingToken: 5, detail: 'restarted' };
+
+describe('Partition', () => {
+  it('merges a duplicate into a primary accepted earlier in the same chunk, before either is durable', () => {
+    const { part } = partition();
+    const [a, b] = [restart('agent-a'), restart('agent-b')];
+    const { arrivals } = decideChunk(part, [a, b]);
+    expect(arrivals.map((x) => x.decision.status)).toEqual(['ACCEPTED', 'COALESCED']);
+    expect(arrivals[1]!.decision.primaryRequestId).toBe(a.requestId);
+    // Nothing changed in memory yet: a second look at the same key still sees no primary.
+    expect(part.beginChunk(NOW).view.coalesceMatch(coalesceKey(POD, 'restart', {}))).toBeUndefined();
+    expect(part.pendingCount).toBe(0);
+  });
+
+  it('applies a durable chunk: the primary is queued, the follower answered with the primary’s result once it settles', async () => {
+    const { part, heads } = partition();
+    const [a, b] = [restart('agent-a'), restart('agent-b')];
+    const { chunk, arrivals } = decideChunk(part, [a, b]);
+    expect(part.accept(chunk, arrivals)).toEqual([]);
+    expect(part.pendingCount).toBe(1);
+    await Promise.resolve();
+    expect(heads.map((h) => h.request.requestId)).toEqual([a.requestId]);
+    const answers = part.settle(heads[0]!, executed, NOW + 1_000);
+    expect(answers.map((x) => [x.request.requestId, x.decision.status, x.decision.primaryRequestId])).toEqual([[b.requestId, 'COALESCED', a.requestId]]);
+    expect(part.pendingCount).toBe(0);
+    // Within the window, a later duplicate gets the finished result at once.
+    const later = decideChunk(part, [restart('agent-c')]);
+    expect(later.arrivals[0]!.decision).toMatchObject({ status: 'COALESCED', primaryRequestId: a.requestId, resourceVersion: 2 });
+  });
+
+  it('answers a follower whose primary settled while the follower’s chunk was being written', async () => {
+    const { part, heads } = partition();
+    const a = restart('agent-a');
+    const first = decideChunk(part, [a]);
+    part.accept(first.chunk, first.arrivals);
+    await Promise.resolve();
+
+    const b = restart('agent-b');
+    const second = decideChunk(part, [b]); // merged in flight…
+    expect(second.arrivals[0]!.decision).toMatchObject({ status: 'COALESCED', inFlight: true });
+    part.settle(heads[0]!, executed, NOW + 500); // …then the primary finishes before the chunk is durable
+    const answers = part.accept(second.chunk, second.arrivals);
+    expect(answers).toHaveLength(1);
+    expect(answers[0]!.decision.detail).toContain('which ended EXECUTED');
+  });
+
+  it('a failed primary does not absorb later duplicates: the next one runs', async () => {
+    const { part, heads } = partition();
+    const first = decideChunk(part, [restart('agent-a')]);
+    part.accept(first.chunk, first.arrivals);
+    await Promise.resolve();
+    part.settle(heads[0]!, { status: 'FAILED', rule: 'execute', detail: 'no' }, NOW);
+    expect(decideChunk(part, [restart('agent-b')]).arrivals[0]!.decision.status).toBe('ACCEPTED');
+  });
+});
