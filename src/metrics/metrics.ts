@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import type { DecisionStatus } from '../contract/decision.ts';
 
 /**
  * Every metric Arbiter exports, in one place, on a registry of our own (so tests and several
@@ -92,7 +93,13 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
-  return metrics;
+  return {
+    ...metrics,
+    /** Counts a decision; the status is the one union shared with the audit rows and the outcome event. */
+    countDecision(status: DecisionStatus, action: string): void {
+      metrics.decisions.inc({ status, action });
+    },
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

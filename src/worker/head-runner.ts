@@ -147,7 +147,7 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
     if (firstTime) {
       await ctx.audit.recordProgress({ request, scope, decision, latencyMs: now - entry.receivedAt });
       ctx.metrics.deferrals.inc({ reason: decision.rule });
-      ctx.metrics.decisions.inc({ status: 'DEFERRED', action: request.action });
+      ctx.metrics.countDecision('DEFERRED', request.action);
       await ctx.publisher.publish([toOutcome(request, scope, decision, ctx.workerId, now)]);
     }
     entry.deferredSince ??= now;
@@ -181,7 +181,7 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
     ctx.log.warn({ requestId: request.requestId }, 'final decision already recorded by another owner; not answering again');
     return 'done';
   }
-  ctx.metrics.decisions.inc({ status: decision.status, action: request.action });
+  ctx.metrics.countDecision(decision.status, request.action);
   const answers: Answer[] = [{ request, scope, decision }, ...followers];
   await ctx.publisher.publish(answers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
   return 'done';

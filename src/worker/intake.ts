@@ -93,7 +93,7 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
   const applied = arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId));
   for (const a of applied) {
     ctx.metrics.decisionLatency.observe((durableAt - now + (a.latencyMs ?? 0)) / 1000);
-    ctx.metrics.decisions.inc({ status: a.decision.status, action: a.request.action });
+    ctx.metrics.countDecision(a.decision.status, a.request.action);
     if (a.decision.status === 'REROUTED') ctx.metrics.rerouted.inc();
     if (a.decision.status === 'COALESCED') ctx.metrics.coalesced.inc({ action: a.request.action });
   }
