@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ArbiterClient } from '../../src/agent-sdk/index.ts';
-import { loadConfig, type ArbiterConfig, type ConfigInput } from '../../src/config/index.ts';
+import type { ArbiterConfig, ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { parseFleetSpec, startSimServer, type FleetSpecInput, type SimServer } from '../../tools/fleet/index.ts';
-import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, spawnWorker, workerEnv, type WorkerProcess } from '../../tools/support/index.ts';
+import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, prepareWorkers, spawnWorker, type WorkerProcess } from '../../tools/support/index.ts';
 
 export const endpoints = {
   kafkaBrokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
@@ -60,18 +60,9 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   await migrate(databaseUrl);
   const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
   const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
-  const configFile = join(dir, 'config.json');
+  const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
   const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
-  writeFileSync(configFile, JSON.stringify(fileConfig));
-  const baseEnv = workerEnv({
-    kafkaBrokers: endpoints.kafkaBrokers,
-    schemaRegistryUrl: endpoints.schemaRegistryUrl,
-    databaseUrl,
-    topicPrefix: prefix,
-    groupId,
-    executorUrl: sim.url,
-  });
-  const config = loadConfig({ file: configFile, env: baseEnv });
+  const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
   const clients: ArbiterClient[] = [];
   const workers: WorkerProcess[] = [];

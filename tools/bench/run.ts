@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { loadConfig } from '../../src/config/index.ts';
 import { Serde, topicNames } from '../../src/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
@@ -18,7 +17,7 @@ import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { note } from './progress.ts';
 import { startSimProcess, type SimProcess } from './sim-process.ts';
 import { benchFleet, encodeStorm, stormMessage, REPLICAS } from './storm.ts';
-import { databaseUrlFor, dropDatabase, mergeConfig, startWorkers as startWorkerProcesses, workerEnv, type WorkerProcess } from '../support/index.ts';
+import { databaseUrlFor, dropDatabase, mergeConfig, prepareWorkers, startWorkers as startWorkerProcesses, type WorkerProcess } from '../support/index.ts';
 
 export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
 
@@ -176,17 +175,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       },
       options.workerConfig,
     );
-    const configFile = join(dir, 'worker-config.json');
-    writeFileSync(configFile, JSON.stringify(workerConfig, null, 2));
-    const env = workerEnv({
-      kafkaBrokers: endpoints.kafkaBrokers,
-      schemaRegistryUrl: endpoints.schemaRegistryUrl,
-      databaseUrl,
-      topicPrefix: prefix,
-      groupId,
-      executorUrl: sim.url,
-    });
-    loadConfig({ file: configFile, env }); // fail here, not in N children, if the config is wrong
+    const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
+    const { configFile, env } = prepareWorkers(dir, site, workerConfig);
     const profileDir = options.profile ? join(dir, 'cpu-profiles') : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const startWorkers = async () => {

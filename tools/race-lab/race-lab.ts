@@ -15,7 +15,7 @@ import type { RunResult } from './results.ts';
 import { runArbitrated } from './run-arbitrated.ts';
 import { runUncoordinated } from './run-uncoordinated.ts';
 import { demoFleet, scenarios, type ScenarioScale } from './scenarios.ts';
-import { startWorkers as startWorkerProcesses, workerEnv, type WorkerProcess } from '../support/index.ts';
+import { prepareWorkers, startWorkers as startWorkerProcesses, type WorkerProcess } from '../support/index.ts';
 
 export interface RaceLabOptions extends ScenarioScale {
   workers: number;
@@ -104,17 +104,9 @@ async function startWorkers(
   databaseUrl: string,
   log: (line: string) => void,
 ): Promise<WorkerProcess[]> {
-  const configFile = join(dir, 'config.json');
+  const site = { ...stack, databaseUrl, topicPrefix: prefix, groupId: `race-lab-${run}`, executorUrl: sim.url };
   // Generous deferral: drains wait for replacements; a short reaper so a crashed holder is noticed.
-  writeFileSync(configFile, JSON.stringify({ deferral: { maxDeferMs: 120_000, recheckMs: 100 }, locks: { retryMs: 200 } }));
-  const env = workerEnv({
-    kafkaBrokers: stack.kafkaBrokers,
-    schemaRegistryUrl: stack.schemaRegistryUrl,
-    databaseUrl,
-    topicPrefix: prefix,
-    groupId: `race-lab-${run}`,
-    executorUrl: sim.url,
-  });
+  const { configFile, env } = prepareWorkers(dir, site, { deferral: { maxDeferMs: 120_000, recheckMs: 100 }, locks: { retryMs: 200 } });
   log(`starting ${count} workers (consumer group race-lab-${run})…`);
   return startWorkerProcesses(count, (i) => ({ id: `lab-worker-${i + 1}`, configFile, env }));
 }

@@ -2,5 +2,15 @@ export { launchNode, type LaunchOptions, type NodeChild } from './child-process.
 export { databaseUrlFor, dropDatabase, maintenanceUrl } from './databases.ts';
 export { mergeConfig, type ConfigObject } from './merge-config.ts';
 export { ARBITER_BIN, REPO_ROOT, nodeScript, siblingModule } from './paths.ts';
-export { freePort, spawnWorker, startWorkers, workerEnv, type WorkerLaunch, type WorkerProcess, type WorkerSite } from './worker-process.ts';
+export {
+  freePort,
+  prepareWorkers,
+  spawnWorker,
+  startWorkers,
+  workerEnv,
+  type WorkerLaunch,
+  type WorkerProcess,
+  type WorkerSetup,
+  type WorkerSite,
+} from './worker-process.ts';
 export { markdownTable } from './markdown-table.ts';

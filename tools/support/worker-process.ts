@@ -1,6 +1,10 @@
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchNode, type NodeChild } from './child-process.ts';
+import { loadConfig, type ArbiterConfig } from '../../src/config/index.ts';
+import type { ConfigObject } from './merge-config.ts';
 import { ARBITER_BIN } from './paths.ts';
 
 /** A free TCP port on loopback (for a worker's metrics endpoint). */
@@ -37,6 +41,25 @@ export function workerEnv(site: WorkerSite): NodeJS.ProcessEnv {
     ARBITER_EXECUTOR_URL: site.executorUrl,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
+}
+
+/** What every worker of one site is started with. */
+export interface WorkerSetup {
+  configFile: string;
+  env: NodeJS.ProcessEnv;
+  /** The configuration the workers will load, as they will load it. */
+  config: Readonly<ArbiterConfig>;
+}
+
+/**
+ * Writes the workers' config file into `dir` and builds their environment. The config is loaded
+ * here once, so a mistake fails in the caller, named, instead of in N children.
+ */
+export function prepareWorkers(dir: string, site: WorkerSite, config: ConfigObject): WorkerSetup {
+  const configFile = join(dir, 'worker-config.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const env = workerEnv(site);
+  return { configFile, env, config: loadConfig({ file: configFile, env }) };
 }
 
 /** A real `arbiter worker` process. */
