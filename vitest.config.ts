@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Once per run, before any project: tests start workers and CLI calls from dist/.
+    globalSetup: ['test/support/build-first.ts'],
     projects: [
       {
         test: {

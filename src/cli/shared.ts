@@ -1,13 +1,17 @@
 import type { Command } from 'commander';
-import { loadConfig, type ArbiterConfig } from '../config/index.ts';
+import type { ArbiterConfig } from '../config/index.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
+
+// Commands load what they run (kafkajs, pg, zod, pino…) when they run, not when the program is
+// built: `arbiter --help` and every agent's `arbiter submit` would otherwise pay for all of it.
 
 /** `--config FILE` on any command that needs the configuration. */
 export function withConfigOption(command: Command): Command {
   return command.option('-c, --config <file>', 'config file (YAML or JSON); env ARBITER_CONFIG');
 }
 
-export function configFrom(options: { config?: string }): Readonly<ArbiterConfig> {
+export async function configFrom(options: { config?: string }): Promise<Readonly<ArbiterConfig>> {
+  const { loadConfig } = await import('../config/index.ts');
   return loadConfig({ file: options.config });
 }
 

@@ -5,10 +5,10 @@ import { ArbiterError, errorMessage } from './errors.ts';
 import type { RemediationRequest } from './request.ts';
 import type { RemediationOutcome } from './outcome.ts';
 import { valueSubject, type TopicNames } from './topics.ts';
+import { packagePath } from '../package-files.ts';
 
-const schemaDir = new URL('../../schemas/', import.meta.url);
-export const REQUEST_SCHEMA = JSON.parse(readFileSync(new URL('remediation-request.avsc', schemaDir), 'utf8'));
-export const OUTCOME_SCHEMA = JSON.parse(readFileSync(new URL('remediation-outcome.avsc', schemaDir), 'utf8'));
+export const REQUEST_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'remediation-request.avsc'), 'utf8'));
+export const OUTCOME_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'remediation-outcome.avsc'), 'utf8'));
 
 /**
  * Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) through a

@@ -1,8 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
+import { packagePath } from '../package-files.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = packagePath('migrations');
 
 /** Creates the database named in the URL when it is missing, connecting to the server's `postgres` database. */
 export async function ensureDatabase(databaseUrl: string): Promise<boolean> {

@@ -1,2 +1,3 @@
-export { runBench, FULL_DEFAULTS, QUICK_DEFAULTS, type BenchOptions, type BenchPhase, type BenchResult } from './run.ts';
+export { runBench, type BenchOptions, type BenchPhase, type BenchResult } from './run.ts';
 export { benchTable, renderMarkdown } from './report.ts';
+export { measureStartup, startupRows, STARTUP_COLUMNS, type StartupResult } from './startup.ts';

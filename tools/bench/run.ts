@@ -45,8 +45,6 @@ export interface BenchOptions {
   workerConfig: Record<string, unknown>;
 }
 
-export const FULL_DEFAULTS = { requests: 1_000_000, resources: 10_008 } as const;
-export const QUICK_DEFAULTS = { requests: 50_000, resources: 1_000 } as const;
 
 /** Worker settings that differ from the defaults, and why. */
 const COALESCE_WINDOW_MS = 6 * 60 * 60 * 1000; // longer than any run: each pod executes exactly once

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { ArbiterLocks } from '../../agent-sdk/index.ts';
+import type { ArbiterLocks } from '../../agent-sdk/index.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
-import { renderTable } from '../table.ts';
 
 interface LockOptions {
   config?: string;
@@ -24,7 +23,9 @@ export default function register(program: Command): void {
 
   const run = (fn: (locks: ArbiterLocks, o: LockOptions) => Promise<number | void>) => (options: LockOptions) =>
     runCommand(async () => {
-      const locks = new ArbiterLocks(configFrom(options).databaseUrl, options.agent);
+      const { databaseUrl } = await configFrom(options);
+      const { ArbiterLocks } = await import('../../agent-sdk/index.ts');
+      const locks = new ArbiterLocks(databaseUrl, options.agent);
       try {
         return await fn(locks, options);
       } finally {
@@ -73,6 +74,7 @@ export default function register(program: Command): void {
         const rows = await locks.list({ heldOnly: !o.all, resourceArn: o.arn });
         if (o.json) return printJson(rows);
         const cells = rows.map((r) => [r.resourceArn, r.agentId ?? r.owner ?? '-', r.fencingToken, r.expiresAt?.toISOString() ?? '-']);
+        const { renderTable } = await import('../table.ts');
         console.log(renderTable(['resource', 'holder', 'token', 'expires'], cells));
       }),
     );

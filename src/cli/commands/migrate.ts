@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { migrate } from '../../db/index.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
 export default function register(program: Command): void {
@@ -8,7 +7,8 @@ export default function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((options: { config?: string; json?: boolean }) =>
       runCommand(async () => {
-        const config = configFrom(options);
+        const config = await configFrom(options);
+        const { migrate } = await import('../../db/index.ts');
         const result = await migrate(config.databaseUrl, (line) => process.stderr.write(`${line}\n`));
         if (options.json) printJson(result);
         else {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ArbiterClient } from '../../agent-sdk/index.ts';
 import { ArbiterError } from '../../contract/errors.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
@@ -41,7 +40,8 @@ export default function register(program: Command): void {
         json?: boolean;
       }) =>
         runCommand(async () => {
-          const config = configFrom(options);
+          const config = await configFrom(options);
+          const { ArbiterClient } = await import('../../agent-sdk/index.ts');
           const client = new ArbiterClient({
             brokers: [...config.kafka.brokers],
             schemaRegistryUrl: config.schemaRegistryUrl,

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { migrate } from '../../db/index.ts';
-import { createLogger } from '../../logging/index.ts';
-import { Worker } from '../../worker/index.ts';
 import { configFrom, runCommand, withConfigOption } from '../shared.ts';
 
 export default function register(program: Command): void {
@@ -10,7 +7,12 @@ export default function register(program: Command): void {
     .option('--migrate', 'apply pending migrations before starting')
     .action((options: { config?: string; migrate?: boolean }) =>
       runCommand(async () => {
-        const config = configFrom(options);
+        const config = await configFrom(options);
+        const [{ migrate }, { createLogger }, { Worker }] = await Promise.all([
+          import('../../db/index.ts'),
+          import('../../logging/index.ts'),
+          import('../../worker/index.ts'),
+        ]);
         const log = createLogger();
         if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line));
         const worker = await new Worker(config, { logger: log }).start();

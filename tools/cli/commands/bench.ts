@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { FULL_DEFAULTS, QUICK_DEFAULTS, renderMarkdown, benchTable, runBench, type BenchPhase, type BenchResult } from '../../bench/index.ts';
+import type { BenchPhase, BenchResult } from '../../bench/index.ts';
 import { printJson, runCommand } from '../../../src/cli/index.ts';
 
 interface BenchCliOptions {
@@ -26,6 +26,8 @@ interface BenchCliOptions {
 }
 
 const PHASES: readonly BenchPhase[] = ['bare', 'pg', 'probe', 'micro'];
+const FULL_DEFAULTS = { requests: 1_000_000, resources: 10_008 } as const;
+const QUICK_DEFAULTS = { requests: 50_000, resources: 1_000 } as const;
 
 function positiveInt(name: string, raw: string): number {
   const value = Number(raw.replaceAll('_', ''));
@@ -61,6 +63,7 @@ export default function register(program: Command): void {
     .option('--timeout-min <n>', 'give up on a phase after this many minutes (default 10 quick, 40 full)')
     .action((options: BenchCliOptions) =>
       runCommand(async () => {
+        const { benchTable, renderMarkdown, runBench } = await import('../../bench/index.ts');
         if (options.fromJson) {
           const saved = JSON.parse(readFileSync(options.fromJson, 'utf8')) as BenchResult;
           if (options.markdown) writeFileSync(options.markdown, renderMarkdown(saved));

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { resultsTable, runRaceLab } from '../../race-lab/index.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../../../src/cli/index.ts';
 
 const int = (v: string) => Number.parseInt(v, 10);
@@ -30,7 +29,8 @@ export default function register(program: Command): void {
         json?: boolean;
       }) =>
         runCommand(async () => {
-          const config = configFrom(options);
+          const config = await configFrom(options);
+          const { resultsTable, runRaceLab } = await import('../../race-lab/index.ts');
           const report = await runRaceLab(config, {
             agents: options.agents,
             resources: options.resources,

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { errorMessage } from '../../../src/index.ts';
-import { parseFleetSpec, startSimServer } from '../../fleet/index.ts';
+import { errorMessage } from '../../../src/cli/index.ts';
 
 interface SimOptions {
   port: string;
@@ -24,6 +23,7 @@ export default function register(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65_535) program.error(`--port must be an integer from 0 to 65535, got ${options.port}`);
       if (!Number.isFinite(latencyScale) || latencyScale < 0) program.error(`--latency-scale must be a non-negative number, got ${options.latencyScale}`);
 
+      const { parseFleetSpec, startSimServer } = await import('../../fleet/index.ts');
       let spec;
       try {
         spec = parseFleetSpec(options.fleet ? JSON.parse(await readFile(options.fleet, 'utf8')) : {});

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { redactPassword, stackDown, stackStatus, stackUp, type ServiceStatus } from '../../stack/index.ts';
+import type { ServiceStatus } from '../../stack/index.ts';
 import { printJson, renderTable, runCommand } from '../../../src/cli/index.ts';
 
 /** Progress goes to stderr, so stdout stays machine-readable (`eval "$(arbiter stack up)"`). */
@@ -17,6 +17,7 @@ export default function register(program: Command): void {
     .description('start whatever is not already reachable; prints the endpoints as environment variables')
     .action(() =>
       runCommand(async () => {
+        const { stackUp } = await import('../../stack/index.ts');
         const startedAt = Date.now();
         const endpoints = await stackUp({ log: progressToStderr });
         const started = endpoints.started.length > 0 ? `started ${endpoints.started.join(', ')}` : 'all reused';
@@ -34,6 +35,7 @@ export default function register(program: Command): void {
     .description('stop what `stack up` started (nothing else)')
     .action(() =>
       runCommand(async () => {
+        const { stackDown } = await import('../../stack/index.ts');
         const stopped = await stackDown({ log: progressToStderr });
         progressToStderr(stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing started by stack up was running');
       }),
@@ -45,6 +47,7 @@ export default function register(program: Command): void {
     .option('--json', 'print JSON')
     .action((options: { json?: boolean }) =>
       runCommand(async () => {
+        const { redactPassword, stackStatus } = await import('../../stack/index.ts');
         const services = (await stackStatus()).map((status) =>
           status.service === 'postgres' ? { ...status, address: redactPassword(status.address) } : status,
         );

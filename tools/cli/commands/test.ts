@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { errorMessage } from '../../../src/index.ts';
-import { stackDown, stackUp, type StackEndpoints } from '../../stack/index.ts';
+import { errorMessage } from '../../../src/cli/index.ts';
+import type { StackEndpoints } from '../../stack/index.ts';
 import { progressToStderr } from './stack.ts';
 
 export default function register(program: Command): void {
@@ -14,6 +14,7 @@ export default function register(program: Command): void {
     .passThroughOptions()
     .helpOption(false)
     .action(async (vitestArgs: string[]) => {
+      const { stackDown, stackUp } = await import('../../stack/index.ts');
       let endpoints: StackEndpoints;
       try {
         endpoints = await stackUp({ log: progressToStderr });
