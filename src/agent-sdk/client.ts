@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { buildRequest, type RemediationRequest, type RequestInput } from '../contract/request.ts';
+import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
@@ -79,7 +79,8 @@ export class ArbiterClient {
     requestId: string,
     options: { timeoutMs?: number; onProgress?: (o: RemediationOutcome) => void } = {},
   ): Promise<RemediationOutcome> {
-    return this.watcher.wait(requestId, options.timeoutMs ?? 60_000, options.onProgress);
+    // Workers answer by the normalized (lower-case) id; an agent may hold it in either case.
+    return this.watcher.wait(normalizeRequestId(requestId), options.timeoutMs ?? 60_000, options.onProgress);
   }
 
   async submitAndWait(input: RequestInput, options: { timeoutMs?: number } = {}): Promise<RemediationOutcome> {

@@ -4,6 +4,7 @@ import { isFinal, type FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
 import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
+import { storableRequest, storableText } from './storable.ts';
 
 type Queryable = Pool | PoolClient;
 
@@ -44,6 +45,27 @@ export class AuditStore {
     });
   }
 
+  /**
+   * Whether PostgreSQL would accept these arrivals: writes them in a transaction that is rolled
+   * back. Used only to isolate the record a failed chunk stumbled on.
+   */
+  async probeArrivals(arrivals: ArrivalRow[]): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const owned = arrivals.filter((a) => a.decision.status !== 'REROUTED');
+      await insertStates(client, owned);
+      await insertRequests(client, owned);
+      await this.insertDecisions(client, arrivals);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.query('ROLLBACK').catch(() => {});
+      client.release();
+    }
+  }
+
   async insertDecisions(db: Queryable, decided: readonly DecidedRequest[]): Promise<void> {
     if (!decided.length) return;
     const col = <T>(f: (d: DecidedRequest) => T) => decided.map(f);
@@ -54,16 +76,16 @@ export class AuditStore {
                                   $8::uuid[], $9::bigint[], $10::bigint[], $11::text[], $12::float8[], $13::text[])`,
       [
         col((d) => d.request.requestId),
-        col((d) => d.request.agentId),
-        col((d) => d.request.resourceArn),
-        col((d) => d.scope),
-        col((d) => d.request.action),
+        col((d) => storableText(d.request.agentId, 1_024)),
+        col((d) => storableText(d.request.resourceArn, 4_096)),
+        col((d) => storableText(d.scope, 4_096)),
+        col((d) => storableText(d.request.action, 256)),
         col((d) => d.decision.status),
         col((d) => isFinal(d.decision)),
         col((d) => d.decision.primaryRequestId ?? null),
         col((d) => d.decision.resourceVersion ?? null),
         col((d) => d.decision.fencingToken ?? null),
-        col((d) => d.decision.detail),
+        col((d) => storableText(d.decision.detail)),
         col((d) => d.latencyMs ?? null),
         col((d) => d.decision.rule),
         this.workerId,
@@ -87,7 +109,7 @@ export class AuditStore {
         decided.request.requestId,
         decided.decision.status,
         decided.decision.rule,
-        decided.decision.detail,
+        storableText(decided.decision.detail),
       ]);
     });
   }
@@ -112,7 +134,7 @@ export class AuditStore {
           decision.primaryRequestId ?? null,
           decision.resourceVersion ?? null,
           decision.fencingToken ?? null,
-          decision.detail,
+          storableText(decision.detail),
         ],
       );
       if (!rowCount) return false;
@@ -256,8 +278,9 @@ function storedDecision(r: Record<string, unknown>): FinalDecision | null {
   } as FinalDecision;
 }
 
-async function insertStates(db: PoolClient, arrivals: ArrivalRow[]): Promise<Set<string>> {
-  if (!arrivals.length) return new Set();
+async function insertStates(db: PoolClient, given: ArrivalRow[]): Promise<Set<string>> {
+  if (!given.length) return new Set();
+  const arrivals = given.map((a) => ({ ...a, request: storableRequest(a.request), scope: storableText(a.scope, 4_096) }));
   const col = <T>(f: (a: ArrivalRow) => T) => arrivals.map(f);
   const { rows } = await db.query(
     `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
@@ -284,15 +307,16 @@ async function insertStates(db: PoolClient, arrivals: ArrivalRow[]): Promise<Set
       col((a) => a.decision.primaryRequestId ?? null),
       col((a) => a.decision.resourceVersion ?? null),
       col((a) => a.decision.fencingToken ?? null),
-      col((a) => a.decision.detail),
+      col((a) => storableText(a.decision.detail)),
       col((a) => JSON.stringify(a.request)),
     ],
   );
   return new Set(rows.map((r) => r.request_id as string));
 }
 
-async function insertRequests(db: PoolClient, requests: ArrivalRow[]): Promise<void> {
-  if (!requests.length) return;
+async function insertRequests(db: PoolClient, given: ArrivalRow[]): Promise<void> {
+  if (!given.length) return;
+  const requests = given.map((a) => ({ ...a, request: storableRequest(a.request), scope: storableText(a.scope, 4_096) }));
   const col = <T>(f: (r: ArrivalRow) => T) => requests.map(f);
   const ts = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   await db.query(
@@ -343,7 +367,7 @@ async function insertDeadLetters(db: PoolClient, rows: DeadLetterRow[], workerId
       col((r) => r.value),
       col((r) => JSON.stringify(r.headers)),
       col((r) => r.errorCode),
-      col((r) => r.error),
+      col((r) => storableText(r.error)),
       workerId,
     ],
   );

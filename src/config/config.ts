@@ -154,6 +154,8 @@ export const ConfigSchema = z
         maxParamBytes: z.number().int().min(1).default(4_096),
         maxDependsOn: z.number().int().min(0).default(64),
         maxIdLength: z.number().int().min(1).default(256),
+        /** Longer reasons are REJECTED_INVALID (and stored cut to 8 KiB). */
+        maxReasonBytes: z.number().int().min(1).default(4_096),
       })
       .strict()
       .prefault({}),

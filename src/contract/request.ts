@@ -41,3 +41,21 @@ export function buildRequest(input: RequestInput, now: number = Date.now()): Rem
     requestedAt: input.requestedAt ?? now,
   };
 }
+
+const ANY_CASE_UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * Request ids compare as PostgreSQL's uuid type does: case-insensitively. They are lower-cased on
+ * arrival, so a redelivered upper-case id is recognised as the one already decided.
+ */
+export function normalizeIds(request: RemediationRequest): RemediationRequest {
+  const requestId = normalizeRequestId(request.requestId);
+  const dependsOn = request.dependsOn.map(normalizeRequestId);
+  if (requestId === request.requestId && dependsOn.every((id, i) => id === request.dependsOn[i])) return request;
+  return { ...request, requestId, dependsOn };
+}
+
+/** A UUID in lower case; anything else as it is (validation rejects it). */
+export function normalizeRequestId(id: string): string {
+  return ANY_CASE_UUID.test(id) ? id.toLowerCase() : id;
+}

@@ -41,14 +41,15 @@ export function decideArrival(
   rules: ArrivalRules,
   now: number,
 ): Arrival {
-  const key = coalesceKey(request.resourceArn, request.action, request.params);
   const parsed = tryParseArn(request.resourceArn);
   if (!parsed.ok) {
     // Without a valid ARN there is no scope: the record's key stands in for it in the audit trail.
     const scope = recordKey ?? request.resourceArn;
-    return { scope, coalesceKey: key, decision: { status: 'REJECTED_INVALID', rule: 'arn', detail: `invalid resourceArn: ${parsed.reason}` } };
+    return { scope, coalesceKey: '', decision: { status: 'REJECTED_INVALID', rule: 'arn', detail: `invalid resourceArn: ${parsed.reason}` } };
   }
   const scope = rules.scopes.scopeOf(parsed.arn);
+  // Only a valid request has a coalesce key (it holds the params): a rejected one is never merged.
+  let key = '';
   const arrival = (decision: Decision): Arrival => ({ scope, coalesceKey: key, decision });
 
   const owner = partitionForKey(scope, view.partitions);
@@ -65,6 +66,7 @@ export function decideArrival(
 
   const problems = validateRequest(request, rules.limits);
   if (problems.length) return arrival({ status: 'REJECTED_INVALID', rule: 'validate', detail: problems.join('; ') });
+  key = coalesceKey(request.resourceArn, request.action, request.params);
 
   const auth = rules.policy.authorize(request.agentId, request.action, parsed.arn);
   if (!auth.allowed) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authorize', detail: auth.reason });

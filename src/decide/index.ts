@@ -12,4 +12,4 @@ export {
   type Capacity,
   type MinAvailableSpec,
 } from './budget.ts';
-export { validateRequest, type RequestLimits } from './validate.ts';
+export { isRequestId, validateRequest, type RequestLimits } from './validate.ts';

@@ -1,11 +1,12 @@
 import type { KafkaMessage, Producer } from 'kafkajs';
-import { isFinal, toOutcome } from '../contract/decision.ts';
+import { isFinal, toOutcome, type FinalDecision } from '../contract/decision.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
-import type { RemediationRequest } from '../contract/request.ts';
+import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
 import { HEADERS } from '../contract/topics.ts';
 import type { ArrivalRow, DeadLetterRow } from '../audit/index.ts';
-import { decideArrival, type ArrivalRules } from '../decide/index.ts';
+import { isConnectionError } from '../db/index.ts';
+import { decideArrival, isRequestId, type ArrivalRules } from '../decide/index.ts';
 import type { PipelineContext } from './context.ts';
 import type { Partition } from './partition.ts';
 
@@ -35,10 +36,41 @@ interface SideRecord {
  * dead-letter), skip redeliveries, decide each record (decide/arrival.ts), make the whole chunk
  * durable in one transaction, and only then apply it to the partition and publish the answers.
  * The caller commits the offsets afterwards.
+ *
+ * A record PostgreSQL refuses (whatever validation missed) must not hold the partition up: the
+ * chunk is bisected until the refused records are isolated, they are dead-lettered and answered
+ * REJECTED_INVALID, and the rest of the chunk is decided again without them.
  */
 export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<void> {
+  for (;;) {
+    const refused = await decideChunk(ctx, part, chunk);
+    if (!refused.length) return;
+    const offsets = new Set(refused.map((r) => r.arrival.offset));
+    ctx.log.warn({ partition: chunk.partition, offsets: [...offsets] }, 'PostgreSQL refused records of a chunk: dead-lettered, the rest decided again');
+    const rows: DeadLetterRow[] = [];
+    const records: SideRecord[] = [];
+    for (const { arrival, message, error } of refused) {
+      deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', `the audit store refused the record: ${error}`), rows, records);
+      const decision: FinalDecision = { status: 'REJECTED_INVALID', rule: 'validate', detail: `the record cannot be stored: ${error}` };
+      void ctx.publisher.publish([toOutcome(arrival.request, arrival.scope, decision, ctx.workerId, Date.now())]);
+    }
+    await ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: records });
+    await ctx.audit.recordArrivals({ arrivals: [], deadLetters: rows });
+    for (const d of rows) ctx.metrics.deadLetters.inc({ code: d.errorCode });
+    chunk = { ...chunk, messages: chunk.messages.filter((m) => !offsets.has(m.offset)) };
+  }
+}
+
+interface Refused {
+  arrival: ArrivalRow;
+  message: KafkaMessage;
+  error: string;
+}
+
+/** Decides and records one chunk; returns the records PostgreSQL refused (then nothing was recorded). */
+async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<Refused[]> {
   const decoded = await decodeAll(ctx, chunk);
-  const known = await ctx.audit.knownRequestIds(decoded.flatMap((d) => (d.kind === 'request' ? [d.request.requestId] : [])));
+  const known = await ctx.audit.knownRequestIds(decoded.flatMap((d) => (d.kind === 'request' && isRequestId(d.request.requestId) ? [d.request.requestId] : [])));
   const now = Date.now();
   const strangers = [...known].filter((id) => !part.holds(id));
   if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers), now);
@@ -50,12 +82,21 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
   const deadLetterRecords: SideRecord[] = [];
   const reroutes: SideRecord[] = [];
   const seen = new Set<string>();
+  const messageOf = new Map<string, KafkaMessage>();
+  const unkeyed: Array<{ request: RemediationRequest; scope: string }> = [];
   for (const item of decoded) {
     if (item.kind === 'dead-letter') {
       deadLetter(chunk, item.message, item.error, deadLetters, deadLetterRecords);
       continue;
     }
     const { request, message } = item;
+    if (!isRequestId(request.requestId)) {
+      // No request id to key its working state by: kept as a dead letter, and answered by the id it gave.
+      deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', 'requestId is not a UUID'), deadLetters, deadLetterRecords);
+      unkeyed.push({ request, scope: message.key?.toString() ?? '' });
+      continue;
+    }
+    messageOf.set(message.offset, message);
     if (known.has(request.requestId) || seen.has(request.requestId)) continue; // redelivery: decided already
     seen.add(request.requestId);
     const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now);
@@ -85,7 +126,16 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
     deadLetterRecords.length && ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: deadLetterRecords }),
     reroutes.length && ctx.producer.send({ topic: ctx.topics.requests, acks: -1, messages: reroutes }),
   ]);
-  const fresh = await ctx.audit.recordArrivals({ arrivals, deadLetters });
+  let fresh: Set<string>;
+  try {
+    fresh = await ctx.audit.recordArrivals({ arrivals, deadLetters });
+  } catch (error) {
+    if (isConnectionError(error)) throw error;
+    const refused = await isolateRefused(ctx, arrivals);
+    if (!refused.length) throw error; // not a record's fault: the chunk is tried again
+    const reason = errorMessage(error);
+    return refused.map((arrival) => ({ arrival, message: messageOf.get(arrival.offset)!, error: reason }));
+  }
 
   // Durable: now memory and metrics change, and agents are told.
   const durableAt = Date.now();
@@ -104,12 +154,24 @@ export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: Chun
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],
     ),
     ...late.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, durableAt)),
+    ...unkeyed.map((u) =>
+      toOutcome(u.request, u.scope, { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' }, ctx.workerId, durableAt),
+    ),
   ];
   // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
   // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.
   const publishing = ctx.publisher.publish(outcomes);
   // …unless Kafka falls behind: then wait, so memory stays bounded.
   if (ctx.publisher.inFlight > MAX_UNACKED_OUTCOMES) await publishing;
+  return [];
+}
+
+/** Bisects the chunk with rolled-back probe writes until the records PostgreSQL refuses are isolated. */
+async function isolateRefused(ctx: IntakeContext, arrivals: ArrivalRow[]): Promise<ArrivalRow[]> {
+  if (!arrivals.length || (await ctx.audit.probeArrivals(arrivals))) return [];
+  if (arrivals.length === 1) return arrivals;
+  const mid = Math.ceil(arrivals.length / 2);
+  return [...(await isolateRefused(ctx, arrivals.slice(0, mid))), ...(await isolateRefused(ctx, arrivals.slice(mid)))];
 }
 
 type Decoded =
@@ -120,7 +182,7 @@ async function decodeAll(ctx: IntakeContext, chunk: ChunkInput): Promise<Decoded
   const out: Decoded[] = [];
   for (const message of chunk.messages) {
     try {
-      out.push({ kind: 'request', request: await ctx.serde.decodeRequest(message.value), message });
+      out.push({ kind: 'request', request: normalizeIds(await ctx.serde.decodeRequest(message.value)), message });
     } catch (error) {
       // A registry outage is retryable: rethrow so this chunk is fetched again, nothing is dead-lettered.
       if (error instanceof ArbiterError && error.retryable) throw error;

@@ -3,6 +3,7 @@ import type { RemediationOutcome } from '../contract/outcome.ts';
 import type { Serde } from '../contract/serde.ts';
 import type { AuditStore } from '../audit/index.ts';
 import type { Logger } from '../logging/index.ts';
+import { isRequestId } from '../decide/index.ts';
 
 /**
  * Publishes outcomes, then marks them published in request_state (the outbox flag). If the worker
@@ -31,14 +32,19 @@ export class OutcomePublisher {
         outcomes.map(async (o) => ({ key: o.scope, value: await this.serde.encodeOutcome(o), headers: { 'arbiter-request-id': o.requestId } })),
       );
       await this.producer.send({ topic: this.topic, acks: -1, messages });
-      await this.audit.markPublished(outcomes.filter((o) => o.final).map((o) => o.requestId));
     } catch (error) {
       this.log.warn({ err: error, count: outcomes.length }, 'publishing outcomes failed; will retry');
       this.backlog.push(...outcomes);
       this.scheduleRetry();
+      return;
     } finally {
       this.inFlight -= outcomes.length;
     }
+    // Sent: only the outbox flag is left. If it cannot be set now, a new owner republishes them
+    // (agents deduplicate by requestId), which is better than sending them all again here.
+    // A request without a UUID id has no working state to flag.
+    const published = outcomes.filter((o) => o.final && isRequestId(o.requestId)).map((o) => o.requestId);
+    await this.audit.markPublished(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
   }
 
   private scheduleRetry(): void {

@@ -164,7 +164,7 @@ describe('checkBudget', () => {
 });
 
 describe('validateRequest', () => {
-  const limits: RequestLimits = { maxParams: 4, maxParamBytes: 128, maxDependsOn: 3, maxIdLength: 32 };
+  const limits: RequestLimits = { maxParams: 4, maxParamBytes: 128, maxDependsOn: 3, maxIdLength: 32, maxReasonBytes: 64 };
   const UUID_A = '3f2b1c9e-8d7a-4e6f-9b1a-2c3d4e5f6a7b';
   const UUID_B = 'A1B2C3D4-E5F6-4789-8ABC-DEF012345678';
 
@@ -249,5 +249,30 @@ describe('validateRequest', () => {
     );
     expect(problems).toHaveLength(4);
     expect(problems[0]).toBe(`requestId '${'z'.repeat(64)}' is not a UUID`);
+  });
+});
+
+describe('validateRequest: poison pills that decode but must never reach a database cast', () => {
+  const limits: RequestLimits = { maxParams: 4, maxParamBytes: 128, maxDependsOn: 3, maxIdLength: 32, maxReasonBytes: 64 };
+  const base = buildRequest({ agentId: 'agent-a', resourceArn: 'arn:aws:k8s:us-east-1:1:cluster/prod/ns/p/deployment/api/pod/x', action: 'restart' }, 1_700_000_000_000);
+
+  it.each<[string, Partial<RemediationRequest>, RegExp]>([
+    ['a NUL in the reason', { reason: 'oom\0killer' }, /NUL characters are not allowed \(in reason\)/],
+    ['a NUL in a param', { params: { grace: '3\0' } }, /NUL characters are not allowed \(in params\)/],
+    ['a NUL in the agent id', { agentId: 'a\0b' }, /in agentId/],
+    ['a deadline beyond any date', { deadline: 9e15 }, /deadline 9000000000000000 is not a valid time/],
+    ['a requestedAt beyond any date', { requestedAt: 9e15 }, /requestedAt 9000000000000000 is not a valid time/],
+    ['a reason over the limit', { reason: 'x'.repeat(65) }, /reason takes 65 bytes, more than the limit of 64/],
+    ['an overlong incident id', { incidentId: 'i'.repeat(33) }, /incidentId must be at most 32 characters/],
+    ['an overlong plan id', { planId: 'p'.repeat(33) }, /planId must be at most 32 characters/],
+  ])('rejects %s', (_what, overrides, problem) => {
+    const problems = validateRequest({ ...base, ...overrides }, limits);
+    expect(problems.join('; ')).toMatch(problem);
+  });
+
+  it('echoes a NUL in an id as \\0, never as the character itself', () => {
+    const [problem] = validateRequest({ ...base, requestId: 'abc\0def' }, limits);
+    expect(problem).toContain("'abc\\0def'");
+    expect(problem).not.toContain('\0');
   });
 });

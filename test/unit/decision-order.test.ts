@@ -43,7 +43,7 @@ const arrivalRules: ArrivalRules = {
     rules: [{ agents: ['intruder'], actions: ['*'], arns: ['**'], effect: 'deny' }],
     reservedTypes: {},
   }),
-  limits: { maxParams: 4, maxParamBytes: 256, maxDependsOn: 4, maxIdLength: 64 },
+  limits: { maxParams: 4, maxParamBytes: 256, maxDependsOn: 4, maxIdLength: 64, maxReasonBytes: 256 },
   actions: Object.fromEntries(ACTIONS.map((a) => [a, { coalesceWindowMs: 30_000, waitForDuplicates: a === 'scale' }])) as Record<
     ActionName,
     { coalesceWindowMs: number; waitForDuplicates: boolean }

@@ -16,7 +16,7 @@ const NOW = 1_800_000_000_000;
 const rules: ArrivalRules = {
   scopes: compileScopeRules([...DEFAULT_SCOPE_RULES]),
   policy: compilePolicy({ defaultEffect: 'allow', rules: [], reservedTypes: {} }),
-  limits: { maxParams: 8, maxParamBytes: 1_024, maxDependsOn: 8, maxIdLength: 64 },
+  limits: { maxParams: 8, maxParamBytes: 1_024, maxDependsOn: 8, maxIdLength: 64, maxReasonBytes: 256 },
   actions: Object.fromEntries(ACTIONS.map((a) => [a, { coalesceWindowMs: 30_000, waitForDuplicates: false }])) as Record<
     ActionName,
     { coalesceWindowMs: number; waitForDuplicates: boolean }

@@ -1,0 +1,41 @@
+import type { RemediationRequest } from '../contract/request.ts';
+
+/**
+ * What the audit store writes must be storable whatever an agent sent: PostgreSQL text and jsonb
+ * refuse NUL characters, and a rejected record may be arbitrarily large. Valid requests are within
+ * the configured limits already; these caps bound what is kept of everything else.
+ */
+export const STORED_TEXT_MAX_CHARS = 8_192;
+const STORED_LIST_MAX = 128;
+
+/** A NUL becomes U+FFFD (visible, not silently dropped); longer text is cut, marked with an ellipsis. */
+export function storableText<T extends string | null | undefined>(value: T, maxChars = STORED_TEXT_MAX_CHARS): T {
+  if (typeof value !== 'string') return value;
+  const clean = value.includes('\0') ? value.replace(/\0/g, '\uFFFD') : value;
+  return (clean.length > maxChars ? `${clean.slice(0, maxChars - 1)}…` : clean) as T;
+}
+
+/** A request as it may be stored: every string storable, lists and maps capped. */
+export function storableRequest(request: RemediationRequest): RemediationRequest {
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(request.params).slice(0, STORED_LIST_MAX)) params[storableText(k, 256)] = storableText(v);
+  return {
+    ...request,
+    requestId: storableText(request.requestId, 64),
+    agentId: storableText(request.agentId, 1_024),
+    resourceArn: storableText(request.resourceArn, 4_096),
+    action: storableText(request.action, 256),
+    params,
+    dependsOn: request.dependsOn.slice(0, STORED_LIST_MAX).map((id) => storableText(id, 64)),
+    planId: storableText(request.planId, 1_024),
+    reason: storableText(request.reason),
+    incidentId: storableText(request.incidentId, 1_024),
+    deadline: storableTime(request.deadline),
+    requestedAt: storableTime(request.requestedAt) ?? Date.now(),
+  };
+}
+
+/** An epoch-ms time PostgreSQL and JavaScript can both hold, or null. */
+export function storableTime(ms: number | null): number | null {
+  return ms !== null && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : null;
+}

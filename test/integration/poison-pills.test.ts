@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RemediationOutcome } from '../../src/agent-sdk/index.ts';
+import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
+import { Serde } from '../../src/contract/serde.ts';
+import { topicNames } from '../../src/contract/topics.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { eventually, endpoints, startTestEnv, type TestEnv } from '../support/harness.ts';
+
+/**
+ * Records that decode but are malformed, interleaved with 1,000 valid requests from a plain Kafka
+ * producer: none may stall its partition or crash a consumer; each poison pill is answered
+ * (REJECTED_INVALID) or dead-lettered within 5 s, and each valid request gets exactly one answer.
+ */
+
+const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => deploymentArn('poison', `svc-${i}`));
+const VALID = 1_000;
+const ANSWER_BOUND_MS = 5_000;
+
+describe('poison pills among 1,000 valid requests', () => {
+  let env: TestEnv;
+  let producer: Producer;
+  let serde: Serde;
+
+  beforeAll(async () => {
+    env = await startTestEnv({
+      workers: 2,
+      latencyScale: 0.01,
+      fleet: {
+        deployments: DEPLOYMENTS.map((_, i) => ({ namespace: 'poison', name: `svc-${i}`, replicas: 2, minAvailable: 1, revision: 'v1' })),
+        restartSettleMs: 0,
+      },
+      config: { deferral: { recheckMs: 100 } },
+    });
+    const kafka = new Kafka({ clientId: 'poison-producer', brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
+    producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    serde = new Serde(endpoints.schemaRegistryUrl, topicNames(env.prefix));
+  });
+  afterAll(async () => {
+    await producer?.disconnect();
+    await env?.stop();
+  });
+
+  const send = async (records: Array<{ key: string; request: RemediationRequest }>) =>
+    producer.send({
+      topic: topicNames(env.prefix).requests,
+      acks: -1,
+      messages: await Promise.all(records.map(async (r) => ({ key: r.key, value: await serde.encodeRequest(r.request) }))),
+    });
+
+  it('every poison pill is answered or dead-lettered within 5 s; every valid request exactly once; no consumer crash', async () => {
+    const pod = (i: number) => podArn(DEPLOYMENTS[i % DEPLOYMENTS.length]!, `svc-${i % DEPLOYMENTS.length}`, 0);
+    const scope = (i: number) => DEPLOYMENTS[i % DEPLOYMENTS.length]!;
+    const valid = Array.from({ length: VALID }, (_, i) => ({
+      key: scope(i),
+      request: buildRequest({ agentId: `agent-${i % 7}`, resourceArn: pod(i), action: 'restart', params: { n: String(i) } }),
+    }));
+    const upper = randomUUID().toUpperCase();
+    const poison: Array<{ name: string; key: string; request: RemediationRequest; expect: 'dead-letter' | RegExp }> = [
+      { name: 'non-UUID request id', key: scope(1), request: { ...buildRequest({ agentId: 'p', resourceArn: pod(1), action: 'restart' }), requestId: 'req-42' }, expect: 'dead-letter' },
+      { name: 'NUL in reason', key: scope(2), request: buildRequest({ agentId: 'p', resourceArn: pod(2), action: 'restart', reason: 'oom\0' }), expect: /NUL characters are not allowed \(in reason\)/ },
+      { name: 'NUL in params', key: scope(3), request: buildRequest({ agentId: 'p', resourceArn: pod(3), action: 'restart', params: { grace: '\0' } }), expect: /in params/ },
+      { name: 'deadline 9e15', key: scope(4), request: buildRequest({ agentId: 'p', resourceArn: pod(4), action: 'restart', deadline: 9e15 }), expect: /deadline .* is not a valid time/ },
+      { name: 'requestedAt 9e15', key: scope(5), request: buildRequest({ agentId: 'p', resourceArn: pod(5), action: 'restart', requestedAt: 9e15 }), expect: /requestedAt .* is not a valid time/ },
+      { name: '600 KB reason', key: scope(6), request: buildRequest({ agentId: 'p', resourceArn: pod(6), action: 'restart', reason: 'x'.repeat(600_000) }), expect: /reason takes 600000 bytes/ },
+      { name: 'empty ARN', key: '', request: buildRequest({ agentId: 'p', resourceArn: '', action: 'restart' }), expect: /invalid resourceArn/ },
+      { name: 'upper-case UUID', key: scope(7), request: buildRequest({ requestId: upper, agentId: 'p', resourceArn: pod(7), action: 'restart', params: { upper: 'yes' } }), expect: /^/ },
+    ];
+
+    // Interleaved: a poison pill every 100 valid records, the upper-case one sent twice (a redelivery).
+    const client = await env.client('poison-watcher');
+    const sentAt = new Map<string, number>();
+    const answers = new Map<string, Promise<RemediationOutcome>>();
+    const watch = (id: string) => answers.set(id, client.awaitOutcome(id, { timeoutMs: 120_000 }));
+    for (const r of [...valid.map((v) => v.request), ...poison.map((p) => p.request)]) watch(r.requestId);
+    for (let i = 0; i < VALID; i += 100) {
+      const pill = poison[i / 100];
+      const batch = [...valid.slice(i, i + 100)];
+      if (pill) batch.splice(50, 0, pill);
+      if (pill?.name === 'upper-case UUID') batch.push(pill);
+      for (const p of batch.filter((b) => poison.includes(b as never))) sentAt.set(p.request.requestId, Date.now());
+      await send(batch);
+    }
+
+    // Each pill: answered (or dead-lettered) within the bound.
+    for (const pill of poison) {
+      if (pill.expect === 'dead-letter') {
+        const row = await eventually(
+          async () => (await env.db.query("SELECT error_code, error FROM arbiter.dead_letters WHERE error = 'requestId is not a UUID'")).rows[0],
+          ANSWER_BOUND_MS,
+          `the dead letter of the ${pill.name}`,
+        );
+        expect(row.error_code).toBe('INVALID_REQUEST');
+        const outcome = await answers.get(pill.request.requestId)!;
+        expect(outcome.status).toBe('REJECTED_INVALID');
+        continue;
+      }
+      const outcome = await answers.get(pill.request.requestId)!;
+      if (pill.name === 'upper-case UUID') {
+        // A valid request, queued behind its scope's restarts: what matters is that its redelivery
+        // was recognised (one final decision, checked below), not how soon its turn came.
+        expect(outcome.status).toBe('EXECUTED');
+        expect(outcome.requestId).toBe(upper.toLowerCase());
+      } else {
+        const tookMs = outcome.decidedAt - sentAt.get(pill.request.requestId)!;
+        expect(tookMs, `${pill.name} answered after ${tookMs} ms`).toBeLessThan(ANSWER_BOUND_MS);
+        expect(outcome.status, pill.name).toBe('REJECTED_INVALID');
+        expect(outcome.detail, pill.name).toMatch(pill.expect as RegExp);
+      }
+    }
+
+    // Every valid request: one final decision in the audit trail, EXECUTED.
+    const outcomes = await Promise.all(valid.map((v) => answers.get(v.request.requestId)!));
+    expect(outcomes.filter((o) => o.status !== 'EXECUTED').map((o) => `${o.status}: ${o.detail}`)).toEqual([]);
+    const ids = [...valid.map((v) => v.request.requestId), upper.toLowerCase()];
+    const { rows } = await env.db.query('SELECT request_id, count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[]) GROUP BY 1', [ids]);
+    expect(rows.filter((r) => r.n !== 1)).toEqual([]);
+    expect(rows).toHaveLength(ids.length);
+    expect(env.sim.fleet.stats().executions.restart).toBe(VALID + 1);
+
+    // What was stored of the pills is bounded and NUL-free.
+    const { rows: stored } = await env.db.query("SELECT max(octet_length(reason))::int AS longest FROM arbiter.requests WHERE agent_id = 'p'");
+    expect(stored[0].longest).toBeLessThanOrEqual(8_192 * 4);
+
+    // No consumer ever crashed or restarted.
+    for (const w of env.workers) {
+      expect(w.running()).toBe(true);
+      expect(w.output()).not.toMatch(/crash|Restarting the consumer/i);
+    }
+  });
+});
