@@ -74,7 +74,7 @@ describe('HttpExecutor against the simulated fleet', () => {
     const node = nodeArn('node-3');
     expect(await executor.execute(input(node, 'drain', { fencingToken: 10 }))).toMatchObject({ ok: true });
     const error = await rejection(executor.execute(input(node, 'drain', { fencingToken: 9 })));
-    expect(error).toMatchObject({ code: 'FENCED', retryable: false });
+    expect(error).toMatchObject({ code: 'FENCED', retryable: true });
     const { fenced } = (await (await fetch(`${server.url}/fenced`)).json()) as { fenced: Array<{ fencingToken: number }> };
     expect(fenced).toEqual([expect.objectContaining({ arn: node, fencingToken: 9, highestToken: 10 })]);
   });
