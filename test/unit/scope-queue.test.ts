@@ -100,7 +100,7 @@ describe('ScopeQueue (fake clock)', () => {
   it('runs entries one at a time, in arrival order', async () => {
     let running = 0;
     let maxRunning = 0;
-    const h = harness(async (_e, _n, clock) => {
+    const h = harness(async (_e, _n, clock): Promise<StepResult> => {
       running++;
       maxRunning = Math.max(maxRunning, running);
       await clock.sleep(10, never());
@@ -119,7 +119,7 @@ describe('ScopeQueue (fake clock)', () => {
   });
 
   it('takes entries pushed while it runs, after the ones before them', async () => {
-    const h = harness(async (_e, _n, clock) => {
+    const h = harness(async (_e, _n, clock): Promise<StepResult> => {
       await clock.sleep(20, never());
       return 'done';
     });
@@ -199,11 +199,11 @@ describe('ScopeQueue (fake clock)', () => {
 
   it('runs queues of different scopes independently: a slow step does not hold up another scope', async () => {
     const clock = new FakeClock();
-    const slow = harness(async (_e, _n, c) => {
+    const slow = harness(async (_e, _n, c): Promise<StepResult> => {
       await c.sleep(600, never());
       return 'done';
     }, { clock });
-    const fast = harness(async (_e, _n, c) => {
+    const fast = harness(async (_e, _n, c): Promise<StepResult> => {
       await c.sleep(5, never());
       return 'done';
     }, { clock });
@@ -259,7 +259,7 @@ describe('ScopeQueue (fake clock)', () => {
   });
 
   it('runs an entry pushed while a deferred one is being evaluated without waiting out the recheck', async () => {
-    const h = harness(async (e, _n, clock) => {
+    const h = harness(async (e, _n, clock): Promise<StepResult> => {
       if (e.name !== 'blocked') return 'done';
       await clock.sleep(50, never());
       return 'deferred';
