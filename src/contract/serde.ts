@@ -28,8 +28,19 @@ export class Serde {
     this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 }, middlewares: [timeoutMiddleware(callTimeoutMs) as never] });
   }
 
-  /** Registers both schemas under their topic subjects with BACKWARD compatibility. Idempotent. */
-  async register(): Promise<void> {
+  /**
+   * Registers both schemas under their topic subjects with BACKWARD compatibility. Idempotent.
+   * Callers that arrive while a registration is under way share it: a thousand encodes on a fresh
+   * client make one registration, not a thousand concurrent ones.
+   */
+  register(): Promise<void> {
+    this.registering ??= this.registerBoth().finally(() => (this.registering = null));
+    return this.registering;
+  }
+
+  private registering: Promise<void> | null = null;
+
+  private async registerBoth(): Promise<void> {
     try {
       this.requestSchemaId = await this.registerOne(this.topics.requests, REQUEST_SCHEMA);
       this.outcomeSchemaId = await this.registerOne(this.topics.outcomes, OUTCOME_SCHEMA);

@@ -6,8 +6,37 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
-export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  return new pg.Pool({ connectionString: databaseUrl, max, application_name: 'arbiter' });
+export interface PoolOptions {
+  max?: number;
+  /** Giving up on a new connection (an unreachable server fails fast instead of hanging). */
+  connectTimeoutMs?: number;
+  /** Server-side limit on any one statement. */
+  statementTimeoutMs?: number;
+  /** A transaction left idle this long (a stalled process) is ended by the server, freeing its locks. */
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * Told of errors on idle connections (the server restarted, a backend was terminated). Without
+   * a listener node-postgres would crash the process; the pool drops the broken connection itself.
+   */
+  onError?: (error: Error) => void;
+}
+
+export function createPool(databaseUrl: string, options: PoolOptions | number = {}): pg.Pool {
+  const o: PoolOptions = typeof options === 'number' ? { max: options } : options;
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: o.max ?? 10,
+    application_name: 'arbiter',
+    connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
+    statement_timeout: o.statementTimeoutMs ?? 30_000,
+    idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs ?? 60_000,
+    idleTimeoutMillis: 30_000,
+  });
+  pool.on('error', (error) => o.onError?.(error));
+  // A checked-out client whose connection dies between two queries (inside a transaction) emits
+  // 'error' on itself, where the pool does not listen: the next query fails and the caller sees it.
+  pool.on('connect', (client) => client.on('error', (error) => o.onError?.(error)));
+  return pool;
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. */

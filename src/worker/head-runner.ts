@@ -22,7 +22,7 @@ import type { StepResult } from './scope-queue.ts';
 export async function runHead(ctx: PipelineContext, part: Partition, entry: PendingRequest): Promise<StepResult> {
   let decision: Decision;
   try {
-    decision = await decide(ctx, part, entry);
+    decision = entry.unrecorded ?? (await decide(ctx, part, entry));
   } catch (thrown) {
     const error = asArbiterError(thrown);
     if (error instanceof ArbiterError && error.code === 'SHUTTING_DOWN') {
@@ -41,11 +41,14 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
     }
   }
   try {
-    return await apply(ctx, part, entry, decision);
+    const result = await apply(ctx, part, entry, decision);
+    entry.unrecorded = null;
+    return result;
   } catch (error) {
-    // Postgres or Kafka failed while recording: nothing was applied; the same request is tried again.
+    // PostgreSQL failed while recording: nothing was applied. A final decision is kept and recorded
+    // as it is on the next attempt (never decided again: the action may have run).
     ctx.log.warn({ err: error, requestId: entry.request.requestId }, 'recording a decision failed; will try again');
-    if (!isConnectionError(error)) entry.errors++;
+    if (isFinal(decision)) entry.unrecorded = decision;
     entry.retryAt = Date.now() + retryPolicy(ctx).backoffMs;
     return 'deferred';
   }

@@ -31,6 +31,12 @@ export interface PendingRequest extends QueuedRequest, Schedulable {
   fromRecovery: boolean;
   /** Unexpected errors so far (bounded by retries.maxAttempts). */
   errors: number;
+  /**
+   * A final decision that could not be recorded (the database failed after the executor answered):
+   * recorded on the next attempt as it is, never decided again — deciding again could run the
+   * action a second time.
+   */
+  unrecorded: FinalDecision | null;
   /** Set, together with reading `followers`, when the primary's final decision is durable. */
   finished: FinalDecision | null;
 }
@@ -50,6 +56,7 @@ export function newPending(request: RemediationRequest, scope: string, coalesceK
     observeFirst: false,
     fromRecovery: false,
     errors: 0,
+    unrecorded: null,
     finished: null,
   };
 }

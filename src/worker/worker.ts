@@ -18,6 +18,8 @@ import { Partition, windowOf } from './partition.ts';
 import { recoverPartition } from './recovery.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
+import { backoffMs, isTransient } from './transient.ts';
+import { StoreHealth } from './store-health.ts';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -60,6 +62,7 @@ export class Worker {
   private metricsServer: Server | undefined;
   private joined = false;
   private stopping: Promise<void> | null = null;
+  private readonly health: StoreHealth;
 
   constructor(
     readonly config: Readonly<ArbiterConfig>,
@@ -68,7 +71,10 @@ export class Worker {
     this.log = (options.logger ?? createLogger()).child({ workerId: config.worker.id });
     this.metrics = createMetrics();
     // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
-    this.pool = createPool(config.databaseUrl, Math.min(32, config.kafka.partitionsConsumedConcurrently + 8));
+    this.pool = createPool(config.databaseUrl, {
+      max: Math.min(32, config.kafka.partitionsConsumedConcurrently + 8),
+      onError: (error) => this.log.warn({ err: error }, 'a database connection failed; the pool replaces it'),
+    });
     this.topics = topicNames(config.kafka.topicPrefix);
     this.kafka = new Kafka({
       clientId: `${config.kafka.clientId}-${config.worker.id}`,
@@ -91,6 +97,7 @@ export class Worker {
       allowAutoTopicCreation: false,
     });
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
+    this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.audit = new AuditStore(this.pool, config.worker.id);
     this.locks = new LockStore(this.pool, {
       expired: () => this.metrics.lockExpirations.inc(),
@@ -127,14 +134,19 @@ export class Worker {
       if (this.options.serveMetrics ?? config.worker.metricsPort > 0) {
         this.metricsServer = await startMetricsServer(
           this.metrics,
-          { live: () => this.currentState !== 'failed', ready: () => this.currentState === 'running' && this.joined },
+          { live: () => this.currentState !== 'failed', ready: () => this.currentState === 'running' && this.joined && this.health.ok },
           config.worker.metricsPort,
           config.worker.metricsHost,
         );
       }
       this.scheduleReap();
 
-      this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
+      this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+        this.health.kafkaContact();
+        this.onAssignment(event.payload.memberAssignment);
+      });
+      for (const contact of [this.consumer.events.HEARTBEAT, this.consumer.events.FETCH_START]) this.consumer.on(contact, () => this.health.kafkaContact());
+      this.health.start();
       this.consumer.on(this.consumer.events.CRASH, (event) => {
         if (!event.payload.restart) {
           this.currentState = 'failed';
@@ -210,6 +222,7 @@ export class Worker {
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = undefined;
     await step('waiting for the lock reaper', this.reaping ?? Promise.resolve());
+    await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
     await step('disconnecting the producer', this.producer.disconnect());
     await step('closing the database pool', this.pool.end());
@@ -260,12 +273,13 @@ export class Worker {
     return state;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const part = await this.partition(batch.partition);
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    const part = await this.whileTransient(() => this.partition(batch.partition), payload);
     for (let i = 0; i < batch.messages.length; i += INTAKE_CHUNK) {
       if (!isRunning() || isStale() || part.closed) return;
       const chunk = batch.messages.slice(i, i + INTAKE_CHUNK);
-      await takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk });
+      await this.whileTransient(() => takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk }), payload);
       // Only now is every decision of the chunk durable: the offset may be committed.
       resolveOffset(chunk[chunk.length - 1]!.offset);
       await heartbeat();
@@ -276,6 +290,26 @@ export class Worker {
     if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(batch.partition)) {
       this.paused.add(batch.partition);
       this.consumer.pause([{ topic: this.topics.requests, partitions: [batch.partition] }]);
+    }
+  }
+
+  /**
+   * Retries `work` while its errors are transient (database, registry or broker unreachable),
+   * heartbeating between tries: an outage holds the partition where it is instead of restarting
+   * the consumer. Anything else, or a revoked partition, is thrown to kafkajs as before.
+   */
+  private async whileTransient<T>(work: () => Promise<T>, payload: Pick<EachBatchPayload, 'heartbeat' | 'isRunning' | 'isStale'>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await work();
+        if (attempt > 1) this.log.info({ attempts: attempt }, 'intake recovered');
+        return result;
+      } catch (error) {
+        if (!isTransient(error) || !payload.isRunning() || payload.isStale() || this.currentState !== 'running') throw error;
+        if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: error, attempt }, 'intake waits for an unreachable store');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+        await payload.heartbeat().catch(() => undefined);
+      }
     }
   }
 

@@ -64,6 +64,9 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
   const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
   const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+  // A test that restarts PostgreSQL breaks idle connections: the pool replaces them (an unhandled
+  // 'error' event would end the test process).
+  db.on('error', () => undefined);
   const clients: ArbiterClient[] = [];
   const workers: WorkerProcess[] = [];
 
