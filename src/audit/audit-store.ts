@@ -20,9 +20,20 @@ export class AuditStore {
 
   /** Which of these requestIds have already been decided (redelivery after a crash or rebalance). */
   async knownRequestIds(ids: string[]): Promise<Set<string>> {
-    if (!ids.length) return new Set();
-    const { rows } = await this.pool.query('SELECT request_id FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])', [ids]);
-    return new Set(rows.map((r) => r.request_id as string));
+    return new Set((await this.knownRequests(ids)).keys());
+  }
+
+  /**
+   * The requests among these ids that were decided already (redelivery, or an id reused), with the
+   * partition that owns each and the request as stored, to tell a redelivery from a reused id.
+   */
+  async knownRequests(ids: string[]): Promise<Map<string, { topic: string; partition: number; request: RemediationRequest }>> {
+    if (!ids.length) return new Map();
+    const { rows } = await this.pool.query(
+      'SELECT request_id, topic, kafka_partition, request FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])',
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.request_id as string, { topic: r.topic as string, partition: r.kafka_partition as number, request: r.request as RemediationRequest }]));
   }
 
   /**
@@ -171,10 +182,13 @@ export class AuditStore {
     return rows.map(toStoredRequest);
   }
 
-  /** The state of these requests, whatever it is (for records another owner decided). */
-  async loadByIds(ids: string[]): Promise<StoredRequest[]> {
+  /** The state of these requests of one partition, whatever it is (for records another owner decided). */
+  async loadByIds(ids: string[], topic: string, partition: number): Promise<StoredRequest[]> {
     if (!ids.length) return [];
-    const { rows } = await this.pool.query(`${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) ORDER BY s.received_at`, [ids]);
+    const { rows } = await this.pool.query(
+      `${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) AND s.topic = $2 AND s.kafka_partition = $3 ORDER BY s.received_at`,
+      [ids, topic, partition],
+    );
     return rows.map(toStoredRequest);
   }
 

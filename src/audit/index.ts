@@ -1,2 +1,3 @@
 export { AuditStore } from './audit-store.ts';
 export type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
+export { isSameRequest, storableRequest } from './storable.ts';

@@ -31,11 +31,26 @@ export function storableRequest(request: RemediationRequest): RemediationRequest
     reason: storableText(request.reason),
     incidentId: storableText(request.incidentId, 1_024),
     deadline: storableTime(request.deadline),
-    requestedAt: storableTime(request.requestedAt) ?? Date.now(),
+    // Not a time (the request was rejected for it): stored as 0, deterministic for redelivery checks.
+    requestedAt: storableTime(request.requestedAt) ?? 0,
   };
 }
 
 /** An epoch-ms time PostgreSQL and JavaScript can both hold, or null. */
 export function storableTime(ms: number | null): number | null {
   return ms !== null && Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : null;
+}
+
+/**
+ * Whether an arriving request is the one stored under its id (a redelivery) or another request
+ * reusing the id. Compared as stored, with keys in a canonical order (jsonb reorders them).
+ */
+export function isSameRequest(stored: RemediationRequest, arriving: RemediationRequest): boolean {
+  return canonical(stored) === canonical(storableRequest(arriving));
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }

@@ -15,6 +15,7 @@ export type DecisionRule =
   | 'route'
   | 'validate'
   | 'authorize'
+  | 'idempotency'
   | 'deadline'
   | 'coalesce'
   | 'accept'
@@ -57,6 +58,8 @@ export type Decision =
   | (Common & { status: 'EXPIRED'; rule: 'deadline' | 'give-up' })
   | (Common & { status: 'REJECTED_INVALID'; rule: 'arn' | 'validate' | 'observe' })
   | (Common & { status: 'REJECTED_UNAUTHORIZED'; rule: 'authorize' })
+  /** The request id was decided already for a different request: the id is an agent's bug. */
+  | (Common & { status: 'REJECTED_DUPLICATE_ID'; rule: 'idempotency' })
   | (Common & { status: 'REJECTED_STALE'; rule: 'stale' })
   | (Common & { status: 'REJECTED_CONFLICT'; rule: 'conflict' })
   | (Common & { status: 'REJECTED_BUDGET'; rule: 'budget' | 'give-up' });

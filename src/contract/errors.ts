@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   INVALID_ARN: 'permanent',
   INVALID_REQUEST: 'permanent',
   UNAUTHORIZED: 'permanent',
+  /** A request id already decided, reused for a different request. */
+  DUPLICATE_REQUEST_ID: 'permanent',
   /** Someone else holds the resource's lock. */
   LOCK_HELD: 'retryable',
   /** A renewal was refused while the action ran: whether it took effect must be observed. */

@@ -7,6 +7,7 @@ export const FINAL_STATUSES = [
   'REJECTED_BUDGET',
   'REJECTED_UNAUTHORIZED',
   'REJECTED_INVALID',
+  'REJECTED_DUPLICATE_ID',
   'EXPIRED',
 ] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];

@@ -1,5 +1,24 @@
 import client from 'prom-client';
+import { isAction } from '../contract/actions.ts';
 import type { DecisionStatus } from '../contract/decision.ts';
+
+/** Distinct values a free-form label (agent id, resource type) may take before the rest count as `other`. */
+const MAX_LABEL_VALUES = 100;
+
+/**
+ * Keeps a label's cardinality bounded: the first MAX_LABEL_VALUES distinct values are kept, every
+ * later one is `other`. Labels from a closed set (actions) map anything unknown to `other`.
+ */
+function boundedLabel(): (value: string) => string {
+  const seen = new Set<string>();
+  return (value) => {
+    if (seen.has(value)) return value;
+    if (seen.size >= MAX_LABEL_VALUES || value.length > 128) return 'other';
+    seen.add(value);
+    return value;
+  };
+}
+const actionLabel = (action: string) => (isAction(action) ? action : 'other');
 
 /**
  * Every metric Arbiter exports, in one place, on a registry of our own (so tests and several
@@ -93,11 +112,23 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  const agentLabel = boundedLabel();
+  const typeLabel = boundedLabel();
   return {
     ...metrics,
     /** Counts a decision; the status is the one union shared with the audit rows and the outcome event. */
     countDecision(status: DecisionStatus, action: string): void {
-      metrics.decisions.inc({ status, action });
+      metrics.decisions.inc({ status, action: actionLabel(action) });
+    },
+    countCoalesced(action: string): void {
+      metrics.coalesced.inc({ action: actionLabel(action) });
+    },
+    observeExecution(action: string, seconds: number): void {
+      metrics.executionLatency.observe({ action: actionLabel(action) }, seconds);
+    },
+    /** Contention by resource type and agent, both bounded (agents and types are open sets). */
+    countLockAcquireFailure(resourceType: string, agent: string): void {
+      metrics.lockAcquireFailures.inc({ resource_type: typeLabel(resourceType), agent: agentLabel(agent) });
     },
   };
 }

@@ -33,7 +33,7 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
     }
     if (!(error instanceof ArbiterError && error.retryable)) entry.errors++;
     if (error instanceof ArbiterError && error.code === 'LOCK_HELD') {
-      ctx.metrics.lockAcquireFailures.inc({ resource_type: resourceType(entry), agent: entry.request.agentId });
+      ctx.metrics.countLockAcquireFailure(resourceType(entry), entry.request.agentId);
     }
     decision = decideOnError(error, entry.errors, retryPolicy(ctx), Date.now());
     if (decision.status === 'FAILED' || decision.rule === 'error') {
@@ -123,7 +123,7 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
         return decideExecution({ fencingToken, result });
       }
       const verified = await ctx.executor.verify(input, result);
-      ctx.metrics.executionLatency.observe({ action: request.action }, (Date.now() - started) / 1000);
+      ctx.metrics.observeExecution(request.action, (Date.now() - started) / 1000);
       if (!verified.ok) await record('failed', verified.version, `verification failed: ${verified.detail}`);
       return decideExecution({ fencingToken, result, verified });
     } catch (thrown) {

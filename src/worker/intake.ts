@@ -4,7 +4,7 @@ import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
 import { HEADERS } from '../contract/topics.ts';
-import type { ArrivalRow, DeadLetterRow } from '../audit/index.ts';
+import { isSameRequest, storableRequest, type ArrivalRow, type DeadLetterRow } from '../audit/index.ts';
 import { isConnectionError } from '../db/index.ts';
 import { decideArrival, isRequestId, type ArrivalRules } from '../decide/index.ts';
 import type { PipelineContext } from './context.ts';
@@ -70,10 +70,12 @@ interface Refused {
 /** Decides and records one chunk; returns the records PostgreSQL refused (then nothing was recorded). */
 async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<Refused[]> {
   const decoded = await decodeAll(ctx, chunk);
-  const known = await ctx.audit.knownRequestIds(decoded.flatMap((d) => (d.kind === 'request' && isRequestId(d.request.requestId) ? [d.request.requestId] : [])));
+  const known = await ctx.audit.knownRequests(decoded.flatMap((d) => (d.kind === 'request' && isRequestId(d.request.requestId) ? [d.request.requestId] : [])));
   const now = Date.now();
-  const strangers = [...known].filter((id) => !part.holds(id));
-  if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers), now);
+  // Redeliveries of requests this partition owns but does not hold (decided by a previous owner
+  // after this one recovered the partition) are adopted; another partition's requests never are.
+  const strangers = [...known].filter(([id, k]) => k.topic === chunk.topic && k.partition === chunk.partition && !part.holds(id)).map(([id]) => id);
+  if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers, chunk.topic, chunk.partition), now);
 
   const rules: ArrivalRules = { ...ctx.config.compiled, limits: ctx.config.limits, actions: ctx.config.actions };
   const chunkState = part.beginChunk(now);
@@ -81,24 +83,34 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
   const deadLetters: DeadLetterRow[] = [];
   const deadLetterRecords: SideRecord[] = [];
   const reroutes: SideRecord[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, RemediationRequest>();
   const messageOf = new Map<string, KafkaMessage>();
-  const unkeyed: Array<{ request: RemediationRequest; scope: string }> = [];
+  /** Answered without working state of their own: no usable id, or an id that belongs to another request. */
+  const stateless: Array<{ request: RemediationRequest; scope: string; decision: FinalDecision }> = [];
   for (const item of decoded) {
     if (item.kind === 'dead-letter') {
       deadLetter(chunk, item.message, item.error, deadLetters, deadLetterRecords);
       continue;
     }
     const { request, message } = item;
+    const scopeKey = message.key?.toString() ?? '';
     if (!isRequestId(request.requestId)) {
       // No request id to key its working state by: kept as a dead letter, and answered by the id it gave.
       deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', 'requestId is not a UUID'), deadLetters, deadLetterRecords);
-      unkeyed.push({ request, scope: message.key?.toString() ?? '' });
+      stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' } });
       continue;
     }
     messageOf.set(message.offset, message);
-    if (known.has(request.requestId) || seen.has(request.requestId)) continue; // redelivery: decided already
-    seen.add(request.requestId);
+    const earlier = known.get(request.requestId)?.request ?? (seen.has(request.requestId) ? storableRequest(seen.get(request.requestId)!) : undefined);
+    if (earlier) {
+      if (isSameRequest(earlier, request)) continue; // a redelivery: decided already
+      // The id is taken by another request: this one is refused, kept as a dead letter, and answered.
+      const detail = `requestId ${request.requestId} was already used for a different request; use a new id for each request`;
+      deadLetter(chunk, message, new ArbiterError('DUPLICATE_REQUEST_ID', detail), deadLetters, deadLetterRecords);
+      stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_DUPLICATE_ID', rule: 'idempotency', detail } });
+      continue;
+    }
+    seen.set(request.requestId, request);
     const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now);
     chunkState.note(request.requestId, arrival.coalesceKey, arrival.decision);
     const rerouted = headerText(message, HEADERS.reroutedFrom);
@@ -145,7 +157,7 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
     ctx.metrics.decisionLatency.observe((durableAt - now + (a.latencyMs ?? 0)) / 1000);
     ctx.metrics.countDecision(a.decision.status, a.request.action);
     if (a.decision.status === 'REROUTED') ctx.metrics.rerouted.inc();
-    if (a.decision.status === 'COALESCED') ctx.metrics.coalesced.inc({ action: a.request.action });
+    if (a.decision.status === 'COALESCED') ctx.metrics.countCoalesced(a.request.action);
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
   const late = part.accept(chunkState, owned.map((a) => ({ ...a, receivedAt: now })));
@@ -154,9 +166,7 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],
     ),
     ...late.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, durableAt)),
-    ...unkeyed.map((u) =>
-      toOutcome(u.request, u.scope, { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' }, ctx.workerId, durableAt),
-    ),
+    ...stateless.map((u) => toOutcome(u.request, u.scope, u.decision, ctx.workerId, durableAt)),
   ];
   // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
   // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.

@@ -4,13 +4,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterClient, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ConfigInput } from '../../src/config/index.ts';
-import { Serde } from '../../src/contract/serde.ts';
 import { topicNames } from '../../src/contract/topics.ts';
 import { createPool, ensureDatabase, migrate, type Pool } from '../../src/db/index.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from '../../src/executor/index.ts';
 import { createLogger } from '../../src/logging/index.ts';
 import { Worker } from '../../src/worker/index.ts';
 import { databaseUrlFor, dropDatabase, endpoints, eventually } from '../support/harness.ts';
+import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
 
 /**
  * Faults at the head of the queue, with an in-process worker on the real Kafka, registry and
@@ -69,7 +69,6 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
   const db = createPool(databaseUrl, 2);
   const topics = topicNames(prefix);
   const kafka = new Kafka({ clientId: `faults-${suffix}`, brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
-  const serde = new Serde(endpoints.schemaRegistryUrl, topics);
 
   return {
     prefix,
@@ -77,32 +76,7 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
     db,
     client,
     worker,
-    async outcomes() {
-      // A fresh group each time, read from the beginning up to the end offsets taken first.
-      const admin = kafka.admin();
-      await admin.connect();
-      const ends = await admin.fetchTopicOffsets(topics.outcomes);
-      await admin.disconnect();
-      const wanted = new Map(ends.map((e) => [e.partition, Number(e.high)]));
-      const seen: RemediationOutcome[] = [];
-      const consumer = kafka.consumer({ groupId: `read-${randomUUID()}` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: topics.outcomes, fromBeginning: true });
-      const done = new Promise<void>((resolve) => {
-        const check = () => [...wanted.values()].every((high) => high === 0) && resolve();
-        check();
-        void consumer.run({
-          eachMessage: async ({ partition, message }) => {
-            seen.push(await serde.decodeOutcome(message.value));
-            if (Number(message.offset) + 1 >= (wanted.get(partition) ?? 0)) wanted.set(partition, 0);
-            check();
-          },
-        });
-      });
-      await Promise.race([done, sleep(30_000).then(() => Promise.reject(new Error('outcomes not read within 30 s')))]);
-      await consumer.disconnect();
-      return seen;
-    },
+    outcomes: () => readOutcomes(prefix),
     async close() {
       await client.close();
       await worker.stop();
@@ -116,11 +90,7 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
   };
 }
 
-const finalsPerRequest = (outcomes: RemediationOutcome[]) => {
-  const counts = new Map<string, RemediationOutcome[]>();
-  for (const o of outcomes.filter((x) => x.final)) counts.set(o.requestId, [...(counts.get(o.requestId) ?? []), o]);
-  return counts;
-};
+const finalsPerRequest = finalsByRequest;
 
 describe('the lease is lost after the primary finished', () => {
   let site: Site;

@@ -7,6 +7,7 @@ import { Serde } from '../../src/contract/serde.ts';
 import { topicNames } from '../../src/contract/topics.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { eventually, endpoints, startTestEnv, type TestEnv } from '../support/harness.ts';
+import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
 
 /**
  * Records that decode but are malformed, interleaved with 1,000 valid requests from a plain Kafka
@@ -129,5 +130,34 @@ describe('poison pills among 1,000 valid requests', () => {
       expect(w.running()).toBe(true);
       expect(w.output()).not.toMatch(/crash|Restarting the consumer/i);
     }
+  });
+
+  it('a reused requestId with another payload is answered REJECTED_DUPLICATE_ID; the same payload again is a redelivery', async () => {
+    const pod = podArn(DEPLOYMENTS[0]!, 'svc-0', 1);
+    const original = buildRequest({ agentId: 'agent-dup', resourceArn: pod, action: 'restart', reason: 'first' });
+    const client = await env.client('dup-watcher');
+    const answered = client.awaitOutcome(original.requestId, { timeoutMs: 60_000 });
+    await send([{ key: DEPLOYMENTS[0]!, request: original }]);
+    expect((await answered).status).toBe('EXECUTED');
+
+    // The same id for a different restart, and the original itself again (a redelivery).
+    await send([
+      { key: DEPLOYMENTS[0]!, request: { ...original, reason: 'second, reusing the id' } },
+      { key: DEPLOYMENTS[0]!, request: original },
+    ]);
+    const row = await eventually(
+      async () => (await env.db.query("SELECT error FROM arbiter.dead_letters WHERE error_code = 'DUPLICATE_REQUEST_ID'")).rows[0],
+      10_000,
+      'the reused id dead-lettered',
+    );
+    expect(row.error).toContain(`requestId ${original.requestId} was already used for a different request`);
+    const finals = await eventually(async () => {
+      const byId = finalsByRequest(await readOutcomes(env.prefix)).get(original.requestId) ?? [];
+      return byId.length >= 2 ? byId : undefined;
+    }, 10_000, 'the duplicate id answered');
+    expect(finals.map((o) => o.status)).toEqual(['EXECUTED', 'REJECTED_DUPLICATE_ID']);
+    const { rows } = await env.db.query('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = $1', [original.requestId]);
+    expect(rows[0].n).toBe(1); // neither the reuse nor the redelivery was decided again
+    expect(env.sim.fleet.observe(pod).appliedRequestIds.filter((id) => id === original.requestId)).toHaveLength(1);
   });
 });

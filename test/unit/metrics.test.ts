@@ -82,3 +82,17 @@ describe('createMetrics', () => {
     expect(inA?.values.map((v) => v.value)).toEqual([2]);
   });
 });
+
+describe('metric labels stay bounded', () => {
+  it('maps an unknown action to other, and caps distinct agents at 100', async () => {
+    const metrics = createMetrics();
+    metrics.countDecision('REJECTED_INVALID', 'reboot-the-world-' + 'x'.repeat(50));
+    for (let i = 0; i < 150; i++) metrics.countLockAcquireFailure('pod', `agent-${i}`);
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('arbiter_decisions_total{status="REJECTED_INVALID",action="other"} 1');
+    const agents = new Set([...text.matchAll(/arbiter_lock_acquire_failures_total\{resource_type="pod",agent="([^"]+)"\}/g)].map((m) => m[1]));
+    expect(agents.size).toBe(101);
+    expect(agents.has('other')).toBe(true);
+    expect(text).toContain('arbiter_lock_acquire_failures_total{resource_type="pod",agent="other"} 50');
+  });
+});
