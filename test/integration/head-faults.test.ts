@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterClient, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ConfigInput } from '../../src/config/index.ts';
@@ -174,4 +175,42 @@ describe('an executor that throws an unexpected error on every call', () => {
     const finals = finalsPerRequest(await site.outcomes());
     expect(finals.get(request.requestId)!.map((o) => o.status)).toEqual(['FAILED']);
   });
+});
+
+describe('the database connection is terminated right after each executor success', () => {
+  let site: Site;
+  let executor: ScriptedExecutor;
+  let terminated = 0;
+  // A connection of our own (another application_name), so it is not among those it terminates.
+  const killer = new pg.Pool({ connectionString: databaseUrlFor('postgres'), max: 1, application_name: 'terminator' });
+
+  beforeAll(async () => {
+    executor = new ScriptedExecutor(async (input) => {
+      const { rowCount } = await killer.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'arbiter'",
+        [new URL(site.databaseUrl).pathname.slice(1)],
+      );
+      terminated += rowCount ?? 0;
+      return { ok: true, version: 2, detail: `${input.action} done` };
+    });
+    site = await startSite(executor, { retries: { maxAttempts: 3, backoffMs: 50, maxBackoffMs: 200 }, deferral: { recheckMs: 50 } });
+  });
+  afterAll(async () => {
+    await site?.close();
+    await killer.end();
+  });
+
+  it('200 requests: 200 EXECUTED, 0 FAILED, none executed twice', async () => {
+    const arns = Array.from({ length: 200 }, (_, i) => `${DEPLOYMENT.replace('/api', `/svc-${i % 20}`)}/pod/p-${i}`);
+    const requests = await site.client.submitMany(arns.map((arn) => ({ agentId: 'agent-a', resourceArn: arn, action: 'restart' })));
+    const outcomes = await Promise.all(requests.map((r) => site.client.awaitOutcome(r.requestId, { timeoutMs: 120_000 })));
+    expect(outcomes.filter((o) => o.status !== 'EXECUTED').map((o) => `${o.status}: ${o.detail}`)).toEqual([]);
+    expect(terminated).toBeGreaterThanOrEqual(200); // the fault really happened every time
+    const calls = new Map<string, number>();
+    for (const c of executor.calls) calls.set(c.requestId, (calls.get(c.requestId) ?? 0) + 1);
+    expect([...calls.values()].filter((n) => n !== 1)).toEqual([]);
+    expect(calls.size).toBe(200);
+    const { rows } = await site.db.query("SELECT status, count(*)::int AS n FROM arbiter.decisions WHERE final GROUP BY 1");
+    expect(rows).toEqual([{ status: 'EXECUTED', n: 200 }]);
+  }, 180_000);
 });
