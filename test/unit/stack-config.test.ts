@@ -113,6 +113,30 @@ describe('readStackSettings', () => {
     expect(paths.logFile('registry')).toBe('/var/cache/arbiter/run/registry.log');
   });
 
+  it('starts a private instance on any loopback port only with its own run directory', () => {
+    const shared = readStackSettings({ KAFKA_BROKERS: '127.0.0.1:19092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:18081/apis/ccompat/v7' });
+    expect(shared).toMatchObject({ mayStartKafka: false, mayStartRegistry: false, privateInstance: false });
+    const own = readStackSettings({
+      ARBITER_CACHE_DIR: '/var/cache/arbiter',
+      ARBITER_STACK_RUN_DIR: '/tmp/faults',
+      KAFKA_BROKERS: '127.0.0.1:19092',
+      SCHEMA_REGISTRY_URL: 'http://localhost:18081/apis/ccompat/v7',
+    });
+    expect(own).toMatchObject({ mayStartKafka: true, mayStartRegistry: true, privateInstance: true, runDir: '/tmp/faults' });
+    expect(own.ports).toEqual({ kafka: 19092, kafkaController: 19093, registry: 18081, registryManagement: 19081 });
+    expect(stackPaths(own.cacheDir, own.runDir).pidFile('kafka')).toBe('/tmp/faults/kafka.pid');
+    expect(stackPaths(own.cacheDir, own.runDir).kafkaLibs).toBe('/var/cache/arbiter/kafka-4.1.1/libs');
+    // Never a remote address, run directory or not.
+    expect(readStackSettings({ ARBITER_STACK_RUN_DIR: '/tmp/faults', KAFKA_BROKERS: 'kafka-1:19092' }).mayStartKafka).toBe(false);
+    expect(() => readStackSettings({ ARBITER_KAFKA_CONTROLLER_PORT: 'x' })).toThrow(/TCP port/);
+  });
+
+  it('renders a private broker on its own ports', () => {
+    const rendered = properties(renderServerProperties('/d', { kafka: 19092, kafkaController: 19093 }));
+    expect(rendered.get('listeners')).toBe('PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093');
+    expect(rendered.get('controller.quorum.voters')).toBe('1@127.0.0.1:19093');
+  });
+
   it('rejects an unknown ARBITER_STACK_MODE instead of guessing', () => {
     expect(() => readStackSettings({ ARBITER_STACK_MODE: 'docker' })).toThrow(/auto, local or containers/);
   });

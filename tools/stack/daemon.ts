@@ -62,6 +62,8 @@ export async function stopDaemon(pidFile: string, marker: string, graceMs = 15_0
   const pid = livePid(pidFile, marker);
   if (pid !== undefined) {
     signalGroup(pid, 'SIGTERM');
+    // A paused (SIGSTOPped) service would only act on SIGTERM once continued.
+    signalGroup(pid, 'SIGCONT');
     const deadline = Date.now() + graceMs;
     while (isAlive(pid) && Date.now() < deadline) await sleep(200);
     if (isAlive(pid)) {
@@ -79,7 +81,7 @@ export function tailFile(path: string, lines = 20): string {
   return text === '' ? '(log is empty)' : text.split('\n').slice(-lines).join('\n');
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     // Negative pid: the whole group, so helpers the service spawned go too.
     process.kill(-pid, signal);

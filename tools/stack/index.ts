@@ -1,4 +1,14 @@
-export { stackDown, stackStatus, stackUp } from './stack.ts';
+export { createContext, stackDown, stackStatus, stackUp, type StackOptions } from './stack.ts';
+export {
+  pauseKafka,
+  pauseService,
+  restartKafka,
+  restartRegistry,
+  resumeKafka,
+  resumeService,
+  type ControllableService,
+  type RestartResult,
+} from './control.ts';
 export { SERVICE_LABELS } from './failure.ts';
 export { redactPassword } from './postgres.ts';
 export { APICURIO_VERSION, KAFKA_VERSION } from './paths.ts';

@@ -81,8 +81,12 @@ export async function ensureKafkaJars({ paths, log }: StackContext): Promise<voi
   });
 }
 
-/** A fresh cluster every time: a new data directory and cluster id, nothing left to reconcile. */
-export async function startKafka(context: StackContext): Promise<number> {
+/**
+ * `stack up` starts a fresh cluster: a new data directory and cluster id, nothing left to
+ * reconcile. A restart (`keepData`) starts the same broker on the data it left: topics, records
+ * and committed offsets survive, as after a real broker restart.
+ */
+export async function startKafka(context: StackContext, options: { keepData?: boolean } = {}): Promise<number> {
   const { paths, settings, log } = context;
   await ensureKafkaJars(context);
   const java = await findJava({
@@ -94,18 +98,25 @@ export async function startKafka(context: StackContext): Promise<number> {
   });
   const dataDir = join(paths.kafkaRunDir, 'data');
   const propertiesFile = join(paths.kafkaRunDir, 'server.properties');
-  rmSync(paths.kafkaRunDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(propertiesFile, renderServerProperties(dataDir));
-
   const classpath = join(paths.kafkaLibs, '*');
-  const clusterId = newKafkaClusterId();
-  const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile, '--ignore-formatted'];
-  await execFileAsync(java.path, ['-cp', classpath, ...format]).catch((error: unknown) => {
-    throw stackFailure('kafka', 'formatting the storage directory failed', error);
-  });
+  const formatted = existsSync(join(dataDir, 'meta.properties'));
+  if (options.keepData === true && !formatted) {
+    throw stackFailure('kafka', `there is no broker data in ${dataDir} to restart on`);
+  }
+  let cluster = 'existing cluster, data kept';
+  if (options.keepData !== true) {
+    rmSync(paths.kafkaRunDir, { recursive: true, force: true });
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(propertiesFile, renderServerProperties(dataDir, settings.ports));
+    const clusterId = newKafkaClusterId();
+    const format = ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile, '--ignore-formatted'];
+    await execFileAsync(java.path, ['-cp', classpath, ...format]).catch((error: unknown) => {
+      throw stackFailure('kafka', 'formatting the storage directory failed', error);
+    });
+    cluster = `cluster ${clusterId}`;
+  }
 
-  log(`kafka: starting broker on 127.0.0.1:9092 (Java ${java.major}, cluster ${clusterId})`);
+  log(`kafka: starting broker on 127.0.0.1:${settings.ports.kafka} (Java ${java.major}, ${cluster})`);
   const logFile = paths.logFile('kafka');
   const pidFile = paths.pidFile('kafka');
   const pid = spawnDaemon({

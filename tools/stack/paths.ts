@@ -15,10 +15,12 @@ export interface StackPaths {
   pidFile(service: ServiceName): string;
   containerFile(service: ServiceName): string;
   logFile(service: ServiceName): string;
+  /** The database URL the registry stores its schemas in, so a restart reuses it. */
+  registryStorageFile: string;
 }
 
-export function stackPaths(cacheDir: string): StackPaths {
-  const runDir = join(cacheDir, 'run');
+/** `runDir` defaults to `<cacheDir>/run`; a private instance passes its own. */
+export function stackPaths(cacheDir: string, runDir = join(cacheDir, 'run')): StackPaths {
   const kafkaHome = join(cacheDir, `kafka-${KAFKA_VERSION}`);
   return {
     kafkaHome,
@@ -30,5 +32,6 @@ export function stackPaths(cacheDir: string): StackPaths {
     pidFile: (service) => join(runDir, `${service}.pid`),
     containerFile: (service) => join(runDir, `${service}.container`),
     logFile: (service) => join(runDir, `${service}.log`),
+    registryStorageFile: join(runDir, 'registry.storage'),
   };
 }

@@ -19,12 +19,14 @@ export const REGISTRY_MANAGEMENT_PORT = 9081;
 /** Apicurio 3.3.x is built for Java 21 (class file 65); Java 17 fails with UnsupportedClassVersionError. */
 export const REGISTRY_MIN_JAVA = 21;
 
-export function registryEnvironment(): Record<string, string> {
+export function registryEnvironment(
+  ports: { registry: number; registryManagement: number } = { registry: REGISTRY_HTTP_PORT, registryManagement: REGISTRY_MANAGEMENT_PORT },
+): Record<string, string> {
   return {
     QUARKUS_HTTP_HOST: '127.0.0.1',
-    QUARKUS_HTTP_PORT: String(REGISTRY_HTTP_PORT),
+    QUARKUS_HTTP_PORT: String(ports.registry),
     QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
-    QUARKUS_MANAGEMENT_PORT: String(REGISTRY_MANAGEMENT_PORT),
+    QUARKUS_MANAGEMENT_PORT: String(ports.registryManagement),
   };
 }
 
@@ -59,8 +61,8 @@ export async function startRegistry(context: StackContext): Promise<number> {
     preferInstalledJdks: true,
   });
   log(
-    `registry: starting Apicurio on 127.0.0.1:${REGISTRY_HTTP_PORT} ` +
-      `(health on ${REGISTRY_MANAGEMENT_PORT}, Java ${java.major} at ${java.path})`,
+    `registry: starting Apicurio on 127.0.0.1:${settings.ports.registry} ` +
+      `(health on ${settings.ports.registryManagement}, Java ${java.major} at ${java.path})`,
   );
   const logFile = paths.logFile('registry');
   const pidFile = paths.pidFile('registry');
@@ -68,14 +70,14 @@ export async function startRegistry(context: StackContext): Promise<number> {
     command: java.path,
     args: ['-Xmx512m', REGISTRY_MARKER, '-jar', 'quarkus-run.jar'],
     cwd: paths.apicurioHome,
-    env: { ...process.env, ...registryEnvironment() },
+    env: { ...process.env, ...registryEnvironment(settings.ports) },
     logFile,
     pidFile,
   });
   const giveUpIf = (): string | undefined => (isAlive(pid) ? undefined : `the registry process ${pid} exited`);
   try {
     await waitUntil(async () => {
-      const health = await probeHttpJson(`http://127.0.0.1:${REGISTRY_MANAGEMENT_PORT}/health/ready`);
+      const health = await probeHttpJson(`http://127.0.0.1:${settings.ports.registryManagement}/health/ready`);
       const status = (health as { status?: unknown }).status;
       if (status !== 'UP') throw new Error(`/health/ready says ${String(status)}`);
     }, { giveUpIf });

@@ -11,14 +11,33 @@ export const EMBEDDED_POSTGRES_PORT = 5433;
 
 export type StackMode = 'auto' | 'local' | 'containers';
 
+/** Where a service the stack starts listens: loopback only, ports from the configured address. */
+export interface StackPorts {
+  kafka: number;
+  kafkaController: number;
+  registry: number;
+  registryManagement: number;
+}
+
 /** Everything the stack reads from the environment, read in one place. */
 export interface StackSettings {
   cacheDir: string;
+  /**
+   * Pid files, logs and Kafka's data. A second, private instance (fault tests, a developer next to
+   * a shared stack) gets its own with ARBITER_STACK_RUN_DIR, so it never touches the default one.
+   */
+  runDir: string;
+  /** True when ARBITER_STACK_RUN_DIR names a private instance. */
+  privateInstance: boolean;
+  ports: StackPorts;
   kafkaBrokers: string[];
   schemaRegistryUrl: string;
   /** Undefined when DATABASE_URL is not set: the stack then picks a server itself. */
   databaseUrl: string | undefined;
-  /** We only ever start services on the default loopback addresses. */
+  /**
+   * We only start services on loopback: the default addresses, or any loopback port for a private
+   * instance (its own run dir), so a typo in KAFKA_BROKERS never starts a second broker by surprise.
+   */
   mayStartKafka: boolean;
   mayStartRegistry: boolean;
   registryJava: string | undefined;
@@ -30,13 +49,30 @@ export interface StackSettings {
 export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
   const kafkaBrokers = parseBrokers(env.KAFKA_BROKERS ?? DEFAULT_KAFKA_BROKER);
   const schemaRegistryUrl = (nonEmpty(env.SCHEMA_REGISTRY_URL) ?? DEFAULT_SCHEMA_REGISTRY_URL).replace(/\/+$/, '');
+  const cacheDir = nonEmpty(env.ARBITER_CACHE_DIR) ?? join(homedir(), '.cache', 'arbiter');
+  const privateRunDir = nonEmpty(env.ARBITER_STACK_RUN_DIR);
+  const kafkaPort = loopbackBrokerPort(kafkaBrokers);
+  const registryPort = loopbackRegistryPort(schemaRegistryUrl);
+  const ports: StackPorts = {
+    kafka: kafkaPort ?? 9092,
+    kafkaController: portSetting(env.ARBITER_KAFKA_CONTROLLER_PORT, 'ARBITER_KAFKA_CONTROLLER_PORT') ?? (kafkaPort ?? 9092) + 1,
+    registry: registryPort ?? 8081,
+    // Quarkus' default management port 9000 is often taken: 9081 beside 8081, else HTTP port + 1000.
+    registryManagement:
+      portSetting(env.ARBITER_REGISTRY_MANAGEMENT_PORT, 'ARBITER_REGISTRY_MANAGEMENT_PORT') ?? (registryPort ?? 8081) + 1000,
+  };
+  const isDefaultKafka = kafkaBrokers.length === 1 && normalizeLoopback(kafkaBrokers[0]!) === DEFAULT_KAFKA_BROKER;
+  const isDefaultRegistry = normalizeLoopback(schemaRegistryUrl) === DEFAULT_SCHEMA_REGISTRY_URL;
   return {
-    cacheDir: nonEmpty(env.ARBITER_CACHE_DIR) ?? join(homedir(), '.cache', 'arbiter'),
+    cacheDir,
+    runDir: privateRunDir ?? join(cacheDir, 'run'),
+    privateInstance: privateRunDir !== undefined,
+    ports,
     kafkaBrokers,
     schemaRegistryUrl,
     databaseUrl: nonEmpty(env.DATABASE_URL),
-    mayStartKafka: kafkaBrokers.length === 1 && normalizeLoopback(kafkaBrokers[0]!) === DEFAULT_KAFKA_BROKER,
-    mayStartRegistry: normalizeLoopback(schemaRegistryUrl) === DEFAULT_SCHEMA_REGISTRY_URL,
+    mayStartKafka: isDefaultKafka || (privateRunDir !== undefined && kafkaPort !== undefined),
+    mayStartRegistry: isDefaultRegistry || (privateRunDir !== undefined && registryPort !== undefined),
     registryJava: nonEmpty(env.ARBITER_REGISTRY_JAVA),
     kafkaJava: nonEmpty(env.ARBITER_KAFKA_JAVA),
     javaHome: nonEmpty(env.JAVA_HOME),
@@ -59,6 +95,27 @@ export function splitHostPort(address: string): { host: string; port: number } {
     throw new Error(`"${address}" is not a host:port address`);
   }
   return { host: address.slice(0, separator).replace(/^\[|\]$/g, ''), port };
+}
+
+/** The port of a single broker on 127.0.0.1/localhost, else undefined. */
+function loopbackBrokerPort(brokers: string[]): number | undefined {
+  if (brokers.length !== 1) return undefined;
+  const match = /^(?:127\.0\.0\.1|localhost):(\d+)$/.exec(brokers[0]!);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** The port of an Apicurio ccompat root on 127.0.0.1/localhost, else undefined. */
+function loopbackRegistryPort(url: string): number | undefined {
+  const match = /^http:\/\/(?:127\.0\.0\.1|localhost):(\d+)\/apis\/ccompat\/v7$/.exec(url);
+  return match === null ? undefined : Number(match[1]);
+}
+
+function portSetting(value: string | undefined, name: string): number | undefined {
+  const text = nonEmpty(value);
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port <= 0 || port > 65_535) throw new Error(`${name} must be a TCP port, not "${text}"`);
+  return port;
 }
 
 function normalizeLoopback(address: string): string {

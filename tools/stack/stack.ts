@@ -43,8 +43,8 @@ interface ServiceUp {
  * rest is started. All or nothing: if one service fails, those started by this call are
  * stopped again before the error is thrown.
  */
-export async function stackUp(options: { log?: StackLog } = {}): Promise<StackEndpoints> {
-  const context = createContext(options.log);
+export async function stackUp(options: StackOptions = {}): Promise<StackEndpoints> {
+  const context = createContext(options);
   mkdirSync(context.paths.runDir, { recursive: true });
   return withStackLock(context.paths.lockDir, context.log, async () => {
     const runtime = memoize(() => chooseRuntime(context));
@@ -80,16 +80,16 @@ export async function stackUp(options: { log?: StackLog } = {}): Promise<StackEn
 }
 
 /** Stops what `stack up` started (all of it, or only `services`); never touches anything else. */
-export async function stackDown(options: { services?: ServiceName[]; log?: StackLog } = {}): Promise<ServiceName[]> {
-  const context = createContext(options.log);
+export async function stackDown(options: StackOptions & { services?: ServiceName[] } = {}): Promise<ServiceName[]> {
+  const context = createContext(options);
   mkdirSync(context.paths.runDir, { recursive: true });
   return withStackLock(context.paths.lockDir, context.log, () =>
     stopServices(context, options.services ?? [...SERVICE_NAMES]),
   );
 }
 
-export async function stackStatus(): Promise<ServiceStatus[]> {
-  const { settings, paths } = createContext();
+export async function stackStatus(options: StackOptions = {}): Promise<ServiceStatus[]> {
+  const { settings, paths } = createContext(options);
   const postgresAddress =
     settings.databaseUrl ??
     (livePid(paths.pidFile('postgres'), POSTGRES_MARKER) === undefined ? DEFAULT_DATABASE_URL : embeddedPostgresUrl());
@@ -116,9 +116,15 @@ export async function stackStatus(): Promise<ServiceStatus[]> {
   );
 }
 
-function createContext(log: StackLog = () => undefined): StackContext {
-  const settings = readStackSettings();
-  return { settings, paths: stackPaths(settings.cacheDir), log };
+/** The environment to read settings from (default process.env) and where progress goes. */
+export interface StackOptions {
+  log?: StackLog;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function createContext(options: StackOptions = {}): StackContext {
+  const settings = readStackSettings(options.env);
+  return { settings, paths: stackPaths(settings.cacheDir, settings.runDir), log: options.log ?? (() => undefined) };
 }
 
 async function upKafka(context: StackContext, runtime: () => Promise<Runtime>): Promise<ServiceUp> {

@@ -42,6 +42,39 @@ export default function register(program: Command): void {
     );
 
   stack
+    .command('restart')
+    .description('stop a service `stack up` started and start it again on its data (Kafka: topics and offsets kept)')
+    .argument('<service>', 'kafka or registry')
+    .option('--wipe', 'Kafka only: start a fresh cluster instead of keeping the data')
+    .action((service: string, options: { wipe?: boolean }) =>
+      runCommand(async () => {
+        const { restartKafka, restartRegistry } = await import('../../stack/index.ts');
+        const which = controllable(service);
+        const result =
+          which === 'kafka'
+            ? await restartKafka({ keepData: options.wipe !== true, log: progressToStderr })
+            : await restartRegistry({ log: progressToStderr });
+        progressToStderr(`${which}: stopped in ${result.stopMs} ms, healthy ${result.startMs} ms after the new start`);
+      }),
+    );
+
+  for (const [verb, what] of [
+    ['pause', 'freeze a service `stack up` started (SIGSTOP): its port stays open, it answers nothing'],
+    ['resume', 'continue a paused service (SIGCONT)'],
+  ] as const) {
+    stack
+      .command(verb)
+      .description(what)
+      .argument('<service>', 'kafka or registry')
+      .action((service: string) =>
+        runCommand(async () => {
+          const { pauseService, resumeService } = await import('../../stack/index.ts');
+          (verb === 'pause' ? pauseService : resumeService)(controllable(service), { log: progressToStderr });
+        }),
+      );
+  }
+
+  stack
     .command('status')
     .description('is each service reachable, and did `stack up` start it; exits 1 when one is not reachable')
     .option('--json', 'print JSON')
@@ -56,6 +89,11 @@ export default function register(program: Command): void {
         return services.every((status) => status.reachable) ? 0 : 1;
       }),
     );
+}
+
+function controllable(service: string): 'kafka' | 'registry' {
+  if (service === 'kafka' || service === 'registry') return service;
+  throw new Error(`only kafka and the registry can be restarted or paused, not "${service}" (PostgreSQL is not the stack's to restart)`);
 }
 
 function statusTable(services: ServiceStatus[]): string {
