@@ -112,16 +112,22 @@ export class AuditStore {
     );
   }
 
-  /** A progress decision (DEFERRED) on a queued request. */
-  async recordProgress(decided: DecidedRequest): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      await this.insertDecisions(db, [decided]);
-      await db.query('UPDATE arbiter.request_state SET status = $2, rule = $3, detail = $4 WHERE request_id = $1 AND NOT final', [
+  /**
+   * A progress decision (DEFERRED) on a queued request, recorded only while the request is still
+   * open: a stalled former owner never adds progress after another owner's final decision.
+   * Returns whether it recorded.
+   */
+  async recordProgress(decided: DecidedRequest): Promise<boolean> {
+    return inTransaction(this.pool, async (db) => {
+      const { rowCount } = await db.query('UPDATE arbiter.request_state SET status = $2, rule = $3, detail = $4 WHERE request_id = $1 AND NOT final', [
         decided.request.requestId,
         decided.decision.status,
         decided.decision.rule,
         storableText(decided.decision.detail),
       ]);
+      if (!rowCount) return false;
+      await this.insertDecisions(db, [decided]);
+      return true;
     });
   }
 
@@ -158,7 +164,9 @@ export class AuditStore {
            VALUES ($1, $2, $3, $4, $5, $6, $7, now())
            ON CONFLICT (resource_arn) DO UPDATE
              SET version = EXCLUDED.version, expected_state = EXCLUDED.expected_state, last_request_id = EXCLUDED.last_request_id,
-                 last_action = EXCLUDED.last_action, last_agent_id = EXCLUDED.last_agent_id, updated_at = now()`,
+                 last_action = EXCLUDED.last_action, last_agent_id = EXCLUDED.last_agent_id, updated_at = now()
+           -- A late writer never moves the version backwards.
+           WHERE arbiter.resource_state.version <= EXCLUDED.version`,
           [r.arn, r.scope, r.version, JSON.stringify(r.expectedState ?? null), r.requestId, r.action, r.agentId],
         );
       }

@@ -18,8 +18,14 @@ export interface LeaseOptions {
 
 export interface Lease {
   fencingToken: number;
-  /** Aborted when a renewal is refused: the holder must stop writing. */
+  /** Aborted when a renewal is refused or the local deadline passes: the holder must stop writing. */
   signal: AbortSignal;
+  /**
+   * Whether the lease is still certainly held, by this process's own clock: before the deadline
+   * its last successful renewal earned. Checked synchronously, so a process that was stalled (a
+   * long GC, SIGSTOP) learns on waking that its lease ran out before it acts on a late result.
+   */
+  live(): boolean;
 }
 
 /**
@@ -31,6 +37,7 @@ export interface Lease {
  * contradictory answer.
  */
 export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  const askedAt = Date.now();
   const acquired = await store.acquire(options);
   if (!acquired.acquired) {
     const h = acquired.holder;
@@ -41,18 +48,31 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
   const token = acquired.fencingToken;
   const controller = new AbortController();
   const renewEvery = options.renewEveryMs ?? Math.max(100, Math.floor(options.ttlMs / 3));
+  // The local deadline: the TTL counted from when the last successful renewal was *asked* (the
+  // database's expiry is at least that late), less a margin for clock rate and the abort to land.
+  const margin = Math.min(renewEvery, Math.floor(options.ttlMs / 10));
+  let validUntil = askedAt + options.ttlMs - margin;
+  const live = () => !controller.signal.aborted && Date.now() < validUntil;
   const timer = setInterval(() => {
+    if (!live()) {
+      // Renewals kept failing (the database is unreachable) or this process stalled: stop before
+      // the lock can pass to someone else, not after.
+      controller.abort(new ArbiterError('LOCK_LOST', `the lease on ${options.resourceArn} ran out before it could be renewed`));
+      return;
+    }
+    const renewAskedAt = Date.now();
     store
       .renew({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token, ttlMs: options.ttlMs })
       .then((ok) => {
-        if (!ok) controller.abort(new ArbiterError('LOCK_LOST', `lost the lock on ${options.resourceArn}`));
+        if (ok) validUntil = Math.max(validUntil, renewAskedAt + options.ttlMs - margin);
+        else controller.abort(new ArbiterError('LOCK_LOST', `lost the lock on ${options.resourceArn}`));
       })
-      // A database blip is not a lost lock; the next tick tries again before the TTL runs out.
+      // A database blip is not a lost lock by itself; it counts against the local deadline.
       .catch(() => {});
   }, renewEvery);
   timer.unref();
   try {
-    return await fn({ fencingToken: token, signal: controller.signal });
+    return await fn({ fencingToken: token, signal: controller.signal, live });
   } finally {
     clearInterval(timer);
     if (!options.holdIfAborted?.aborted) {

@@ -40,6 +40,10 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
       ctx.log.error({ err: thrown, requestId: entry.request.requestId, attempt: entry.errors }, 'unexpected error at the head of the queue');
     }
   }
+  if (part.revoked) {
+    // The partition moved while this was decided: its new owner recovers the request from PostgreSQL.
+    return 'deferred';
+  }
   try {
     const result = await apply(ctx, part, entry, decision);
     entry.unrecorded = null;
@@ -74,6 +78,8 @@ async function decide(ctx: PipelineContext, part: Partition, entry: PendingReque
       return step.decision;
     } else {
       noticeOutsideChanges(ctx, part, entry, step.observation);
+      // Ownership re-checked before taking the lock: a revoked partition's requests are the new owner's.
+      if (part.revoked) throw new ArbiterError('SHUTTING_DOWN', 'the partition was revoked');
       entry.observeFirst = false;
       return execute(ctx, entry);
     }
@@ -94,7 +100,7 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
     // Aborted by shutdown, the action may still run on the target: the lock stays until its TTL.
     holdIfAborted: ctx.shutdown,
   };
-  return withLease(ctx.locks, lease, async ({ fencingToken, signal: leaseSignal }) => {
+  return withLease(ctx.locks, lease, async ({ fencingToken, signal: leaseSignal, live }) => {
     const signal = AbortSignal.any([leaseSignal, ctx.shutdown, AbortSignal.timeout(settings.timeoutMs)]);
     const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>
       ctx.audit.recordExecution({ ...executionBase(entry), phase, fencingToken, resourceVersion, detail });
@@ -112,6 +118,7 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
       entry.fromRecovery = false;
     }
 
+    if (!live()) throw lostLease(leaseSignal);
     const started = Date.now();
     await record('started', null, null);
     ctx.metrics.executionsRunning.inc();
@@ -124,6 +131,9 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
       }
       const verified = await ctx.executor.verify(input, result);
       ctx.metrics.observeExecution(request.action, (Date.now() - started) / 1000);
+      // A late answer (the lease ran out while this owner was stalled) is never recorded as this
+      // owner's result: the attempt is abandoned, and whoever holds the lock now observes it.
+      if (!live()) throw lostLease(leaseSignal);
       if (!verified.ok) await record('failed', verified.version, `verification failed: ${verified.detail}`);
       return decideExecution({ fencingToken, result, verified });
     } catch (thrown) {
@@ -147,8 +157,7 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
   const now = Date.now();
   if (decision.status === 'DEFERRED') {
     const firstTime = entry.deferredSince === null || entry.deferRule !== decision.rule;
-    if (firstTime) {
-      await ctx.audit.recordProgress({ request, scope, decision, latencyMs: now - entry.receivedAt });
+    if (firstTime && (await ctx.audit.recordProgress({ request, scope, decision, latencyMs: now - entry.receivedAt }))) {
       ctx.metrics.deferrals.inc({ reason: decision.rule });
       ctx.metrics.countDecision('DEFERRED', request.action);
       await ctx.publisher.publish([toOutcome(request, scope, decision, ctx.workerId, now)]);
@@ -234,6 +243,10 @@ function retryPolicy(ctx: PipelineContext): RetryPolicy {
 function asArbiterError(error: unknown): unknown {
   if (isConnectionError(error)) return new ArbiterError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, { cause: error });
   return error;
+}
+
+function lostLease(signal: AbortSignal): ArbiterError {
+  return signal.reason instanceof ArbiterError ? signal.reason : new ArbiterError('LOCK_LOST', 'the lease ran out before the action was answered');
 }
 
 function shuttingDown(cause: unknown): ArbiterError {

@@ -63,6 +63,7 @@ export class Partition {
   private readonly primaries = new Map<string, PendingRequest>();
   private readonly queues = new Map<string, ScopeQueue<PendingRequest>>();
   private isClosed = false;
+  private isRevoked = false;
 
   constructor(private readonly options: PartitionOptions) {
     this.partition = options.partition;
@@ -71,6 +72,11 @@ export class Partition {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** Kafka gave the partition to another worker: what is decided here from now on is not this worker's to record. */
+  get revoked(): boolean {
+    return this.isRevoked;
   }
 
   get pendingCount(): number {
@@ -228,6 +234,12 @@ export class Partition {
   prune(now: number): void {
     this.coalescer.prune(now);
     this.memory.prune(now);
+  }
+
+  /** The partition moved to another worker: stop, and record nothing more (the new owner recovers it). */
+  revoke(): Promise<void> {
+    this.isRevoked = true;
+    return this.close();
   }
 
   /** Stops scheduling; an execution already running finishes (its lock and fencing keep it safe). */

@@ -236,7 +236,7 @@ export class Worker {
       if (owned.has(partition)) continue;
       // Revoked: stop scheduling; the new owner recovers everything pending from Postgres.
       this.partitions.delete(partition);
-      void state.then((s) => s.close()).catch(() => {});
+      void state.then((s) => s.revoke()).catch(() => {});
       this.metrics.consumerLag.remove({ partition: String(partition) });
     }
     // Recover newly assigned partitions now, not when their next record arrives: the previous owner

@@ -21,16 +21,28 @@ import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
 const DEPLOYMENT = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/ns/faults/deployment/api';
 const pod = (name: string) => `${DEPLOYMENT}/pod/${name}`;
 
-/** An executor that observes a healthy pod and runs whatever `onExecute` says. */
+/**
+ * An executor that observes a healthy pod and runs whatever `onExecute` says. With
+ * `reportsApplied`, its observations list the requests it applied (as a real target's should);
+ * without, it is the worst case: a target that cannot tell, so only Arbiter's own records stand
+ * between a retry and a second execution.
+ */
 class ScriptedExecutor implements Executor {
   readonly calls: ExecuteInput[] = [];
   private versions = new Map<string, number>();
-  constructor(private readonly onExecute: (input: ExecuteInput) => Promise<ExecuteResult>) {}
+  private applied = new Map<string, string[]>();
+  constructor(
+    private readonly onExecute: (input: ExecuteInput) => Promise<ExecuteResult>,
+    private readonly reportsApplied = true,
+  ) {}
 
   async execute(input: ExecuteInput): Promise<ExecuteResult> {
     this.calls.push(input);
     const result = await this.onExecute(input);
-    if (result.ok) this.versions.set(input.arn, result.version);
+    if (result.ok) {
+      this.versions.set(input.arn, result.version);
+      this.applied.set(input.arn, [...(this.applied.get(input.arn) ?? []), input.requestId]);
+    }
     return result;
   }
 
@@ -39,7 +51,8 @@ class ScriptedExecutor implements Executor {
   }
 
   async observe(arn: string): Promise<Observation> {
-    return { arn, exists: true, kind: 'unknown', version: this.versions.get(arn) ?? 1, state: {}, appliedRequestIds: [], inProgressRequestIds: [] };
+    const appliedRequestIds = this.reportsApplied ? (this.applied.get(arn) ?? []) : [];
+    return { arn, exists: true, kind: 'unknown', version: this.versions.get(arn) ?? 1, state: {}, appliedRequestIds, inProgressRequestIds: [] };
   }
 }
 
@@ -93,7 +106,7 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
 
 const finalsPerRequest = finalsByRequest;
 
-describe('the lease is lost after the primary finished', () => {
+describe('the lease is lost while the primary runs, and the executor answers anyway', () => {
   let site: Site;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
@@ -110,6 +123,10 @@ describe('the lease is lost after the primary finished', () => {
   });
   afterAll(async () => site?.close());
 
+  // Issue 7's bug: the loss was noticed after the primary had finished, and the followers were told
+  // twice (EXECUTED, then FAILED). Now a late answer under a lost lease is never recorded as this
+  // attempt's result: the attempt is abandoned, the resource observed, the request found applied —
+  // and each follower is told once.
   it('every follower gets exactly one final outcome, and the audit trail one decision each', async () => {
     const arn = pod('api-1');
     const primary = await site.client.submit({ agentId: 'agent-a', resourceArn: arn, action: 'restart' });
@@ -132,6 +149,9 @@ describe('the lease is lost after the primary finished', () => {
     const finals = finalsPerRequest(await site.outcomes());
     expect(stolen).toBe(true);
     expect(finals.get(primary.requestId)!.map((o) => o.status)).toEqual(['EXECUTED']);
+    expect(finals.get(primary.requestId)![0]!.detail).toMatch(/verified by observation/);
+    const { rows: phases } = await site.db.query('SELECT phase FROM arbiter.executions WHERE request_id = $1 ORDER BY at', [primary.requestId]);
+    expect(phases.map((p) => p.phase)).toEqual(['started', 'abandoned', 'recovered']);
     for (const f of followers) {
       expect(finals.get(f.requestId)!.map((o) => [o.status, o.primaryRequestId])).toEqual([['COALESCED', primary.requestId]]);
       expect(finals.get(f.requestId)![0]!.detail).toContain('which ended EXECUTED');
@@ -192,7 +212,7 @@ describe('the database connection is terminated right after each executor succes
       );
       terminated += rowCount ?? 0;
       return { ok: true, version: 2, detail: `${input.action} done` };
-    });
+    }, false);
     site = await startSite(executor, { retries: { maxAttempts: 3, backoffMs: 50, maxBackoffMs: 200 }, deferral: { recheckMs: 50 } });
   });
   afterAll(async () => {
