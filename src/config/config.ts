@@ -118,6 +118,16 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /** Monthly partitions the workers keep ready ahead of time. */
+        partitionMonthsAhead: z.number().int().min(1).max(24).default(2),
+        /** Audit partitions and finished working state older than this are dropped; 0 keeps everything. */
+        retentionDays: z.number().int().min(0).default(0),
+        upkeepIntervalMs: ms.min(1_000).default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     retries: z
       .object({
         /** Unexpected errors (not ones whose code says to wait and retry) before a request ends FAILED. */

@@ -36,7 +36,11 @@ export interface MigrateResult {
  * Applies pending migrations under node-pg-migrate's advisory lock, so two pods never migrate at
  * once; running it when current is a no-op. Partitions for the coming months are ensured each time.
  */
-export async function migrate(databaseUrl: string, log: (line: string) => void = () => {}): Promise<MigrateResult> {
+export async function migrate(
+  databaseUrl: string,
+  log: (line: string) => void = () => {},
+  options: { partitionMonthsAhead?: number } = {},
+): Promise<MigrateResult> {
   const createdDatabase = await ensureDatabase(databaseUrl);
   const applied = await runner({
     databaseUrl,
@@ -58,7 +62,7 @@ export async function migrate(databaseUrl: string, log: (line: string) => void =
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query('SELECT arbiter.ensure_partitions(2)');
+    await client.query('SELECT arbiter.ensure_partitions($1)', [options.partitionMonthsAhead ?? 2]);
   } finally {
     await client.end();
   }

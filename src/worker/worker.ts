@@ -3,7 +3,7 @@ import { Kafka, logLevel, Partitioners, type Consumer, type EachBatchPayload, ty
 import type { ArbiterConfig } from '../config/index.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
-import { AuditStore } from '../audit/index.ts';
+import { AuditStore, runUpkeep } from '../audit/index.ts';
 import { createPool, type Pool } from '../db/index.ts';
 import { HttpExecutor, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
@@ -59,6 +59,8 @@ export class Worker {
   private reaper: NodeJS.Timeout | undefined;
   /** The reaper run in progress, so shutdown can wait for it and runs never overlap. */
   private reaping: Promise<void> | null = null;
+  private upkeep: NodeJS.Timeout | undefined;
+  private upkeeping: Promise<void> | null = null;
   private metricsServer: Server | undefined;
   private joined = false;
   private stopping: Promise<void> | null = null;
@@ -140,6 +142,7 @@ export class Worker {
         );
       }
       this.scheduleReap();
+      this.scheduleUpkeep(0);
 
       this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
         this.health.kafkaContact();
@@ -222,6 +225,9 @@ export class Worker {
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = undefined;
     await step('waiting for the lock reaper', this.reaping ?? Promise.resolve());
+    if (this.upkeep) clearTimeout(this.upkeep);
+    this.upkeep = undefined;
+    await step('waiting for partition upkeep', this.upkeeping ?? Promise.resolve());
     await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
     await step('disconnecting the producer', this.producer.disconnect());
@@ -323,6 +329,22 @@ export class Worker {
   private async pendingTotal(): Promise<number> {
     const states = await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)));
     return states.reduce((sum, s) => sum + (s?.pendingCount ?? 0), 0);
+  }
+
+  /** Partition upkeep now and every audit.upkeepIntervalMs; a failure is logged and retried next time. */
+  private scheduleUpkeep(delayMs: number): void {
+    this.upkeep = setTimeout(() => {
+      this.upkeeping = runUpkeep(this.pool, this.config.audit)
+        .then((result) => {
+          if (result.droppedPartitions.length || result.prunedRequests) this.log.info(result, 'audit retention applied');
+        })
+        .catch((error: unknown) => this.log.warn({ err: error }, 'partition upkeep failed; will try again'))
+        .finally(() => {
+          this.upkeeping = null;
+          if (this.upkeep) this.scheduleUpkeep(this.config.audit.upkeepIntervalMs);
+        });
+    }, delayMs);
+    this.upkeep.unref();
   }
 
   /** The next reaper run starts only after the last one ended, so runs never overlap. */
