@@ -8,6 +8,13 @@ export interface HttpExecutorOptions {
   timeoutMs?: number;
   /** Sent with every call, e.g. `authorization` for the user's endpoint. */
   headers?: Record<string, string>;
+  /**
+   * Tries after the first, for answers that say the call did not take effect: 429 (honouring
+   * Retry-After), a refused connection, and — for `observe`, which is safe to repeat — 502/503/504
+   * and resets. Exponential backoff with full jitter, always inside the caller's deadline.
+   */
+  retries?: number;
+  retryBaseMs?: number;
 }
 
 /**
@@ -19,15 +26,19 @@ export class HttpExecutor implements Executor {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly headers: Record<string, string>;
+  private readonly retries: number;
+  private readonly retryBaseMs: number;
 
   constructor(options: HttpExecutorOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.headers = options.headers ?? {};
+    this.retries = options.retries ?? 3;
+    this.retryBaseMs = options.retryBaseMs ?? 200;
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteResult> {
-    const { status, body } = await this.request(`${this.baseUrl}/actions`, input.signal, {
+    const { status, body } = await this.request(`${this.baseUrl}/actions`, input.signal, 'only-if-not-received', {
       method: 'POST',
       headers: {
         ...this.headers,
@@ -62,6 +73,7 @@ export class HttpExecutor implements Executor {
     if (status === 502 || status === 503 || status === 504) {
       throw new ArbiterError('EXECUTOR_UNAVAILABLE', `${where}: HTTP ${status} from a gateway, outcome unknown: ${detail}`);
     }
+    if (status === 429) throw new ArbiterError('EXECUTOR_UNAVAILABLE', `${where}: still rate-limited (HTTP 429) after ${this.retries + 1} tries: ${detail}`);
     const version = isRecord(body) && typeof body.version === 'number' ? body.version : 0;
     return { ok: false, version, detail, code };
   }
@@ -81,7 +93,7 @@ export class HttpExecutor implements Executor {
   }
 
   async observe(arn: string, signal?: AbortSignal): Promise<Observation> {
-    const { status, body } = await this.request(`${this.baseUrl}/resources?arn=${encodeURIComponent(arn)}`, signal, {
+    const { status, body } = await this.request(`${this.baseUrl}/resources?arn=${encodeURIComponent(arn)}`, signal, 'safe', {
       method: 'GET',
       headers: { ...this.headers, accept: 'application/json' },
     });
@@ -94,23 +106,55 @@ export class HttpExecutor implements Executor {
     return body;
   }
 
-  /** Status and parsed body; the body arrives after the status, so a reset or timeout can still hit while reading it. */
-  private async request(url: string, signal: AbortSignal | undefined, init: RequestInit): Promise<{ status: number; body: unknown }> {
+  /**
+   * Status and parsed body, retried while the answer says the call did not take effect (see
+   * `retries`). `repeat`: a GET is `safe` to repeat whatever happened; a POST is repeated
+   * `only-if-not-received` (429, or a connection that was refused outright).
+   */
+  private async request(
+    url: string,
+    signal: AbortSignal | undefined,
+    repeat: 'safe' | 'only-if-not-received',
+    init: RequestInit,
+  ): Promise<{ status: number; body: unknown }> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
-    let status: number;
-    let raw: string;
-    try {
-      const response = await fetch(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
-      status = response.status;
-      raw = await response.text();
-    } catch (error) {
-      throw this.unavailable(url, signal, timeout, error);
+    const deadline = Date.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      let answer: { status: number; body: unknown; retryAfterMs?: number } | undefined;
+      let failure: unknown;
+      try {
+        answer = await this.once(url, signal ? AbortSignal.any([signal, timeout]) : timeout, init);
+      } catch (error) {
+        failure = error;
+      }
+      const again =
+        attempt < this.retries &&
+        !signal?.aborted &&
+        !timeout.aborted &&
+        (answer
+          ? answer.status === 429 || (repeat === 'safe' && [502, 503, 504].includes(answer.status))
+          : repeat === 'safe' || isRefused(failure));
+      if (!again) {
+        if (answer) return answer;
+        throw this.unavailable(url, signal, timeout, failure);
+      }
+      // Full jitter: spreads the retries of many workers hitting one overloaded endpoint.
+      const backoff = answer?.retryAfterMs ?? Math.random() * this.retryBaseMs * 2 ** attempt;
+      await sleepUntil(Math.min(Date.now() + backoff, deadline), signal);
     }
-    if (raw.trim() === '') return { status, body: undefined };
+  }
+
+  /** One call; the body arrives after the status, so a reset or timeout can still hit while reading it. */
+  private async once(url: string, signal: AbortSignal, init: RequestInit): Promise<{ status: number; body: unknown; retryAfterMs?: number }> {
+    const response = await fetch(url, { ...init, signal });
+    const raw = await response.text();
+    const retryAfter = Number(response.headers.get('retry-after'));
+    const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1_000, 30_000) : undefined;
+    if (raw.trim() === '') return { status: response.status, body: undefined, retryAfterMs };
     try {
-      return { status, body: JSON.parse(raw) };
+      return { status: response.status, body: JSON.parse(raw), retryAfterMs };
     } catch {
-      return { status, body: raw };
+      return { status: response.status, body: raw, retryAfterMs };
     }
   }
 
@@ -122,6 +166,21 @@ export class HttpExecutor implements Executor {
         : `unreachable: ${errorMessage(causeOf(error))}`;
     return new ArbiterError('EXECUTOR_UNAVAILABLE', `${url}: ${why}; outcome unknown`, { cause: error });
   }
+}
+
+/** The connection was refused: nothing reached the endpoint, so the call can be repeated safely. */
+function isRefused(error: unknown): boolean {
+  return (causeOf(error) as { code?: unknown } | undefined)?.code === 'ECONNREFUSED';
+}
+
+function sleepUntil(at: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, at - Date.now()));
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
 }
 
 // fetch wraps the socket error ("ECONNREFUSED") in a generic "fetch failed".

@@ -138,3 +138,69 @@ describe('HttpExecutor without a server', () => {
     expect((await rejection(client.observe(POD))).code).toBe('EXECUTOR_UNAVAILABLE');
   });
 });
+
+describe('HttpExecutor retries what did not take effect', () => {
+  /** An endpoint that answers the scripted statuses in turn, then the fleet's success. */
+  async function scripted(statuses: number[], extraHeaders: Record<string, string> = {}) {
+    const { createServer } = await import('node:http');
+    const seen: Array<{ method: string; at: number }> = [];
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method ?? '', at: Date.now() });
+      const status = statuses.shift();
+      if (status !== undefined) {
+        res.writeHead(status, { 'content-type': 'application/json', ...extraHeaders }).end(JSON.stringify({ ok: false, code: `HTTP_${status}`, detail: 'busy' }));
+        return;
+      }
+      const body = req.method === 'GET'
+        ? { arn: POD, exists: true, kind: 'pod', version: 3, state: {}, appliedRequestIds: [], inProgressRequestIds: [] }
+        : { ok: true, version: 3, detail: 'done' };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('a 429 is retried (honouring Retry-After) and the action then runs once', async () => {
+    const endpoint = await scripted([429, 429], { 'retry-after': '0.05' });
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, retries: 3, retryBaseMs: 10 });
+      expect(await client.execute(input(POD, 'restart'))).toMatchObject({ ok: true, version: 3 });
+      expect(endpoint.seen.map((s) => s.method)).toEqual(['POST', 'POST', 'POST']);
+      expect(endpoint.seen[1]!.at - endpoint.seen[0]!.at).toBeGreaterThanOrEqual(45);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('a 429 that never ends is EXECUTOR_UNAVAILABLE (the worker defers), not a final FAILED', async () => {
+    const endpoint = await scripted([429, 429, 429]);
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, retries: 2, retryBaseMs: 5 });
+      const error = await rejection(client.execute(input(POD, 'restart')));
+      expect(error).toMatchObject({ code: 'EXECUTOR_UNAVAILABLE', retryable: true });
+      expect(endpoint.seen).toHaveLength(3);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('a gateway 503 is retried for observe (safe to repeat) but not for execute (outcome unknown)', async () => {
+    const forObserve = await scripted([503, 503]);
+    try {
+      const client = new HttpExecutor({ baseUrl: forObserve.url, retries: 3, retryBaseMs: 5 });
+      expect(await client.observe(POD)).toMatchObject({ version: 3 });
+      expect(forObserve.seen).toHaveLength(3);
+    } finally {
+      await forObserve.close();
+    }
+    const forExecute = await scripted([503]);
+    try {
+      const client = new HttpExecutor({ baseUrl: forExecute.url, retries: 3, retryBaseMs: 5 });
+      expect((await rejection(client.execute(input(POD, 'restart')))).code).toBe('EXECUTOR_UNAVAILABLE');
+      expect(forExecute.seen).toHaveLength(1);
+    } finally {
+      await forExecute.close();
+    }
+  });
+});
