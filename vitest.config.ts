@@ -25,6 +25,20 @@ export default defineConfig({
           globalSetup: ['test/integration/global-setup.ts'],
         },
       },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          environment: 'node',
+          // Storms over real worker processes while the broker or registry misbehaves: minutes, one file at a time.
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          // A private Kafka and registry (own ports and run dir): restarting them never disturbs the shared ones.
+          globalSetup: ['test/faults/global-setup.ts'],
+        },
+      },
     ],
   },
 });

@@ -4,7 +4,7 @@ import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from '../..
 import { stackPaths } from '../../tools/stack/paths.ts';
 import { redactPassword } from '../../tools/stack/postgres.ts';
 import { maintenanceUrl } from '../../tools/support/index.ts';
-import { registryEnvironment } from '../../tools/stack/registry.ts';
+import { registryDatabaseUrl, registryEnvironment, registryStorageEnvironment } from '../../tools/stack/registry.ts';
 import { readStackSettings, splitHostPort } from '../../tools/stack/settings.ts';
 
 function properties(text: string): Map<string, string> {
@@ -77,6 +77,28 @@ describe('registryEnvironment', () => {
       QUARKUS_MANAGEMENT_HOST: '127.0.0.1',
       QUARKUS_MANAGEMENT_PORT: '9081',
     });
+  });
+});
+
+describe('registry storage', () => {
+  it('keeps schemas in PostgreSQL: its own database, a small pool', () => {
+    expect(registryStorageEnvironment('postgres://postgres@127.0.0.1:5432/apicurio')).toMatchObject({
+      APICURIO_STORAGE_KIND: 'sql',
+      APICURIO_STORAGE_SQL_KIND: 'postgresql',
+      APICURIO_DATASOURCE_URL: 'jdbc:postgresql://127.0.0.1:5432/apicurio',
+      APICURIO_DATASOURCE_USERNAME: 'postgres',
+      APICURIO_DATASOURCE_JDBC_MAX_SIZE: '10',
+    });
+    expect(registryStorageEnvironment('postgres://app:s%40cret@db:6543/reg').APICURIO_DATASOURCE_PASSWORD).toBe('s@cret');
+  });
+
+  it('names the database apicurio, or after the run directory of a private instance', () => {
+    const server = 'postgres://postgres@127.0.0.1:5432/arbiter';
+    expect(registryDatabaseUrl(server, { settings: readStackSettings({}) })).toBe('postgres://postgres@127.0.0.1:5432/apicurio');
+    const privateOne = registryDatabaseUrl(server, { settings: readStackSettings({ ARBITER_STACK_RUN_DIR: '/tmp/a' }) });
+    const another = registryDatabaseUrl(server, { settings: readStackSettings({ ARBITER_STACK_RUN_DIR: '/tmp/b' }) });
+    expect(privateOne).toMatch(/\/apicurio_[0-9a-f]{10}$/);
+    expect(privateOne).not.toBe(another);
   });
 });
 

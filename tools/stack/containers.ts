@@ -58,7 +58,11 @@ const CONTAINERS: Record<ServiceName, ContainerSpec> = {
 };
 
 /** Starts the service's container on the fixed host ports and records its id for `stack down`. */
-export async function startContainer(service: ServiceName, { paths, log }: StackContext): Promise<string> {
+export async function startContainer(
+  service: ServiceName,
+  { paths, log }: StackContext,
+  extraEnvironment: Record<string, string> = {},
+): Promise<string> {
   // Ryuk would remove the containers as soon as `stack up` exits; `stack down` removes them instead.
   process.env.TESTCONTAINERS_RYUK_DISABLED = 'true';
   // A dev dependency: production code never reaches this import.
@@ -71,7 +75,9 @@ export async function startContainer(service: ServiceName, { paths, log }: Stack
   const container = await new GenericContainer(spec.image)
     .withName(name)
     .withExposedPorts(...spec.ports)
-    .withEnvironment(spec.environment)
+    .withEnvironment({ ...spec.environment, ...extraEnvironment })
+    // The registry reaches PostgreSQL on the host's published port.
+    .withExtraHosts([{ host: 'host.docker.internal', ipAddress: 'host-gateway' }])
     .start();
   writeFileSync(paths.containerFile(service), `${container.getId()}\n`);
   return container.getId();

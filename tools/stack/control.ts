@@ -6,7 +6,7 @@ import { ArbiterError } from '../../src/index.ts';
 import { livePid, signalGroup, stopDaemon } from './daemon.ts';
 import { KAFKA_MARKER, startKafka } from './kafka.ts';
 import { withStackLock } from './lock.ts';
-import { REGISTRY_MARKER, startRegistry } from './registry.ts';
+import { REGISTRY_MARKER, recordedRegistryStorage, startRegistry } from './registry.ts';
 import { createContext, type StackOptions } from './stack.ts';
 import type { StackContext } from './context.ts';
 import type { ServiceName } from './types.ts';
@@ -33,7 +33,12 @@ export async function restartKafka(options: StackOptions & { keepData?: boolean 
 
 /** Stops the registry and starts it again on the same storage (its SQL database). */
 export async function restartRegistry(options: StackOptions = {}): Promise<RestartResult> {
-  return restart('registry', options, (context) => startRegistry(context));
+  // Checked before anything is stopped: a registry we cannot bring back must stay up.
+  const storage = recordedRegistryStorage(createContext(options));
+  if (storage === undefined) {
+    throw new ArbiterError('STACK_FAILED', 'the registry has no recorded storage database: start it with `stack up`');
+  }
+  return restart('registry', options, (context) => startRegistry(context, storage));
 }
 
 /** SIGSTOP: the process keeps its sockets open but answers nothing, like a hung or partitioned host. */

@@ -15,8 +15,17 @@ import {
   redactPassword,
   startEmbeddedPostgres,
 } from './postgres.ts';
-import { REGISTRY_MARKER, probeRegistry, startRegistry } from './registry.ts';
+import {
+  REGISTRY_MARKER,
+  probeRegistry,
+  recordedRegistryStorage,
+  registryDatabaseUrl,
+  registryStorageEnvironment,
+  startRegistry,
+} from './registry.ts';
+import { ensureDatabase } from '../../src/db/index.ts';
 import { DEFAULT_DATABASE_URL, readStackSettings } from './settings.ts';
+import { dropDatabase } from '../support/index.ts';
 import {
   SERVICE_NAMES,
   type ServiceName,
@@ -48,11 +57,15 @@ export async function stackUp(options: StackOptions = {}): Promise<StackEndpoint
   mkdirSync(context.paths.runDir, { recursive: true });
   return withStackLock(context.paths.lockDir, context.log, async () => {
     const runtime = memoize(() => chooseRuntime(context));
-    const results = await Promise.allSettled([
-      upKafka(context, runtime),
-      upRegistry(context, runtime),
-      upPostgres(context, runtime),
-    ]);
+    // The registry stores its schemas in PostgreSQL, so it starts once the database answers.
+    const database = upPostgres(context, runtime);
+    const registry = database.then(
+      (postgres) => upRegistry(context, runtime, postgres.address),
+      () => {
+        throw stackFailure('registry', 'not started: its storage, PostgreSQL, did not come up');
+      },
+    );
+    const results = await Promise.allSettled([upKafka(context, runtime), registry, database]);
     const started = SERVICE_NAMES.filter((_, index) => {
       const result = results[index];
       return result?.status === 'fulfilled' && result.value.started;
@@ -138,14 +151,22 @@ async function upKafka(context: StackContext, runtime: () => Promise<Runtime>): 
   });
 }
 
-async function upRegistry(context: StackContext, runtime: () => Promise<Runtime>): Promise<ServiceUp> {
+async function upRegistry(context: StackContext, runtime: () => Promise<Runtime>, databaseUrl: string): Promise<ServiceUp> {
   const { settings } = context;
   return reuseOrStart(context, runtime, {
     service: 'registry',
     address: settings.schemaRegistryUrl,
     probe: () => probeRegistry(settings.schemaRegistryUrl),
     notOursToStart: settings.mayStartRegistry ? undefined : 'SCHEMA_REGISTRY_URL',
-    startLocally: () => startRegistry(context),
+    startLocally: () => startRegistry(context, registryDatabaseUrl(databaseUrl, context)),
+    containerEnvironment: async () => {
+      const storage = registryDatabaseUrl(databaseUrl, context);
+      await ensureDatabase(storage);
+      // Inside the container, 127.0.0.1 is the container itself.
+      const fromContainer = new URL(storage);
+      fromContainer.hostname = 'host.docker.internal';
+      return registryStorageEnvironment(fromContainer.toString());
+    },
   });
 }
 
@@ -193,6 +214,8 @@ interface StartableService {
   /** The variable that points elsewhere than our default address, if it does. */
   notOursToStart: string | undefined;
   startLocally: () => Promise<number>;
+  /** Settings the container needs beyond its image's defaults. */
+  containerEnvironment?: () => Promise<Record<string, string>>;
 }
 
 async function reuseOrStart(
@@ -222,7 +245,7 @@ async function reuseOrStart(
   }
   await removeContainer(paths.containerFile(service));
   if ((await runtime()) === 'containers') {
-    await startAndAwaitContainer(context, service, spec.probe);
+    await startAndAwaitContainer(context, service, spec.probe, await spec.containerEnvironment?.());
   } else {
     await spec.startLocally();
   }
@@ -234,8 +257,9 @@ async function startAndAwaitContainer(
   context: StackContext,
   service: ServiceName,
   probe: () => Promise<void>,
+  environment?: Record<string, string>,
 ): Promise<void> {
-  const id = await startContainer(service, context);
+  const id = await startContainer(service, context, environment);
   try {
     await waitUntil(probe);
   } catch (error) {
@@ -255,8 +279,21 @@ async function stopServices(context: StackContext, services: ServiceName[]): Pro
       log(`${service}: stopped ${pid === undefined ? `container ${containerId}` : `pid ${pid}`}`);
     }
     if (service === 'kafka') rmSync(paths.kafkaRunDir, { recursive: true, force: true });
+    if (service === 'registry' && pid !== undefined) await forgetRegistryStorage(context);
   }
   return stopped;
+}
+
+/**
+ * The default instance's `apicurio` database outlives `down` (schemas are cheap to keep and the
+ * next `up` finds them); a private instance's is dropped with it, so fault runs leave nothing.
+ */
+async function forgetRegistryStorage(context: StackContext): Promise<void> {
+  const storage = recordedRegistryStorage(context);
+  if (storage !== undefined && context.settings.privateInstance) {
+    await dropDatabase(storage).catch((error: unknown) => context.log(`registry: could not drop ${new URL(storage).pathname.slice(1)}: ${errorMessage(error)}`));
+  }
+  rmSync(context.paths.registryStorageFile, { force: true });
 }
 
 async function chooseRuntime({ settings, log }: StackContext): Promise<Runtime> {
