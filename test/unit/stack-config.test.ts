@@ -160,7 +160,8 @@ describe('readStackSettings', () => {
   });
 
   it('rejects an unknown ARBITER_STACK_MODE instead of guessing', () => {
-    expect(() => readStackSettings({ ARBITER_STACK_MODE: 'docker' })).toThrow(/auto, local or containers/);
+    expect(() => readStackSettings({ ARBITER_STACK_MODE: 'podman' })).toThrow(/auto, local or containers/);
+    expect(readStackSettings({ ARBITER_STACK_MODE: 'docker' }).mode).toBe('containers');
   });
 });
 

@@ -125,7 +125,9 @@ function normalizeLoopback(address: string): string {
 function parseMode(value: string | undefined): StackMode {
   if (value === undefined || value === '' || value === 'auto') return 'auto';
   if (value === 'local' || value === 'containers') return value;
-  throw new Error(`ARBITER_STACK_MODE must be auto, local or containers, not "${value}"`);
+  // The CLI says --runtime docker; the variable accepts the same word.
+  if (value === 'docker') return 'containers';
+  throw new Error(`ARBITER_STACK_MODE must be auto, local or containers (docker), not "${value}"`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

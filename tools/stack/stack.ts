@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { ArbiterError, errorMessage } from '../../src/index.ts';
 import type { StackContext } from './context.ts';
-import { dockerEngineAvailable, recordedContainer, removeContainer, startContainer } from './containers.ts';
+import { recordedContainer, removeContainer, startContainer } from './containers.ts';
+import { chooseRuntime, containerStartFailure, type Runtime } from './runtime.ts';
 import { livePid, stopDaemon } from './daemon.ts';
 import { stackFailure } from './failure.ts';
 import { waitUntil } from './health.ts';
@@ -40,7 +41,6 @@ const MARKERS: Record<ServiceName, string> = {
   postgres: POSTGRES_MARKER,
 };
 
-type Runtime = 'local' | 'containers';
 
 interface ServiceUp {
   address: string;
@@ -133,10 +133,13 @@ export async function stackStatus(options: StackOptions = {}): Promise<ServiceSt
 export interface StackOptions {
   log?: StackLog;
   env?: NodeJS.ProcessEnv;
+  /** Overrides ARBITER_STACK_MODE: local processes, Docker containers, or auto (local where it works). */
+  runtime?: 'local' | 'docker' | 'auto';
 }
 
 export function createContext(options: StackOptions = {}): StackContext {
   const settings = readStackSettings(options.env);
+  if (options.runtime !== undefined) settings.mode = options.runtime === 'docker' ? 'containers' : options.runtime;
   return { settings, paths: stackPaths(settings.cacheDir, settings.runDir), log: options.log ?? (() => undefined) };
 }
 
@@ -259,7 +262,12 @@ async function startAndAwaitContainer(
   probe: () => Promise<void>,
   environment?: Record<string, string>,
 ): Promise<void> {
-  const id = await startContainer(service, context, environment);
+  let id: string;
+  try {
+    id = await startContainer(service, context, environment);
+  } catch (error) {
+    throw await containerStartFailure(context, service, error);
+  }
   try {
     await waitUntil(probe);
   } catch (error) {
@@ -294,16 +302,6 @@ async function forgetRegistryStorage(context: StackContext): Promise<void> {
     await dropDatabase(storage).catch((error: unknown) => context.log(`registry: could not drop ${new URL(storage).pathname.slice(1)}: ${errorMessage(error)}`));
   }
   rmSync(context.paths.registryStorageFile, { force: true });
-}
-
-async function chooseRuntime({ settings, log }: StackContext): Promise<Runtime> {
-  if (settings.mode === 'local') return 'local';
-  const docker = await dockerEngineAvailable();
-  if (settings.mode === 'containers' && !docker) {
-    throw new ArbiterError('STACK_FAILED', 'ARBITER_STACK_MODE=containers, but no Docker engine answers `docker info`');
-  }
-  log(docker ? 'stack: a Docker engine answers; starting containers' : 'stack: no Docker engine; starting local processes');
-  return docker ? 'containers' : 'local';
 }
 
 async function problemOf(probe: () => Promise<void>): Promise<string | undefined> {

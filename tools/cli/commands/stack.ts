@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { ServiceStatus } from '../../stack/index.ts';
 import { printJson, renderTable, runCommand } from '../../../src/cli/index.ts';
 
@@ -15,11 +15,15 @@ export default function register(program: Command): void {
   stack
     .command('up')
     .description('start whatever is not already reachable; prints the endpoints as environment variables')
-    .action(() =>
+    .addOption(
+      new Option('--runtime <runtime>', 'local processes, Docker containers, or auto: local wherever the jars path works')
+        .choices(['local', 'docker', 'auto'])
+    )
+    .action((options: { runtime?: 'local' | 'docker' | 'auto' }) =>
       runCommand(async () => {
         const { stackUp } = await import('../../stack/index.ts');
         const startedAt = Date.now();
-        const endpoints = await stackUp({ log: progressToStderr });
+        const endpoints = await stackUp({ log: progressToStderr, ...(options.runtime === undefined ? {} : { runtime: options.runtime }) });
         const started = endpoints.started.length > 0 ? `started ${endpoints.started.join(', ')}` : 'all reused';
         progressToStderr(`up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${started})`);
         process.stdout.write(
