@@ -190,6 +190,24 @@ export class AuditStore {
     return rows.map(toStoredRequest);
   }
 
+  /**
+   * Final requests of one partition whose outcome is still unpublished after `olderThanMs` (a
+   * publish that failed, or was dropped from a full backlog) — except followers whose primary is
+   * still open: they are answered when it ends.
+   */
+  async loadUnpublished(topic: string, partition: number, olderThanMs: number, limit: number): Promise<StoredRequest[]> {
+    const { rows } = await this.pool.query(
+      `${SELECT_STATE}
+        WHERE s.topic = $1 AND s.kafka_partition = $2 AND s.final AND NOT s.outcome_published
+          AND s.finished_at < now() - make_interval(secs => $3::double precision / 1000)
+          AND NOT EXISTS (SELECT 1 FROM arbiter.request_state p WHERE p.request_id = s.primary_request_id AND NOT p.final)
+        ORDER BY s.finished_at
+        LIMIT $4`,
+      [topic, partition, olderThanMs, limit],
+    );
+    return rows.map(toStoredRequest);
+  }
+
   /** The state of these requests of one partition, whatever it is (for records another owner decided). */
   async loadByIds(ids: string[], topic: string, partition: number): Promise<StoredRequest[]> {
     if (!ids.length) return [];

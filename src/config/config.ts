@@ -67,6 +67,8 @@ export const ConfigSchema = z
         /** Deadline of every other start-up and shutdown step (connect, subscribe, flush, disconnect). */
         startStepTimeoutMs: ms.min(100).default(60_000),
         stopStepTimeoutMs: ms.min(100).default(10_000),
+        /** Final outcomes still unpublished after this long are published from PostgreSQL (the outbox sweep, run as often). */
+        outboxSweepMs: ms.min(500).default(30_000),
         /** Pause a partition when this many of its requests wait in memory (backpressure). */
         maxPendingPerPartition: z.number().int().min(1).default(20_000),
       })

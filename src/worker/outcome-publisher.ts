@@ -5,6 +5,15 @@ import type { AuditStore } from '../audit/index.ts';
 import type { Logger } from '../logging/index.ts';
 import { isRequestId } from '../decide/index.ts';
 
+/** Outcomes per produce request: far below Kafka's default 1 MB request limit (an outcome is < 1 KB). */
+const MAX_SEND = 500;
+/**
+ * Outcomes kept in memory for retry while Kafka is unreachable. Beyond it the oldest are dropped
+ * from memory — not lost: their outbox flag is still unset, and the outbox sweep (or the next
+ * owner of the partition) publishes them from PostgreSQL.
+ */
+const MAX_BACKLOG = 20_000;
+
 /**
  * Publishes outcomes, then marks them published in request_state (the outbox flag). If the worker
  * dies in between, the next owner of the partition publishes them again: at-least-once, keyed by
@@ -24,8 +33,14 @@ export class OutcomePublisher {
     private readonly log: Logger,
   ) {}
 
+  /** Sends in slices of MAX_SEND, each on its own: one failing slice does not hold the others back. */
   async publish(outcomes: RemediationOutcome[]): Promise<void> {
-    if (!outcomes.length) return;
+    const slices: RemediationOutcome[][] = [];
+    for (let i = 0; i < outcomes.length; i += MAX_SEND) slices.push(outcomes.slice(i, i + MAX_SEND));
+    await Promise.all(slices.map((slice) => this.publishSlice(slice)));
+  }
+
+  private async publishSlice(outcomes: RemediationOutcome[]): Promise<void> {
     this.inFlight += outcomes.length;
     try {
       const messages = await Promise.all(
@@ -34,17 +49,29 @@ export class OutcomePublisher {
       await this.producer.send({ topic: this.topic, acks: -1, messages });
     } catch (error) {
       this.log.warn({ err: error, count: outcomes.length }, 'publishing outcomes failed; will retry');
-      this.backlog.push(...outcomes);
-      this.scheduleRetry();
+      this.keepForRetry(outcomes);
       return;
     } finally {
       this.inFlight -= outcomes.length;
     }
-    // Sent: only the outbox flag is left. If it cannot be set now, a new owner republishes them
-    // (agents deduplicate by requestId), which is better than sending them all again here.
-    // A request without a UUID id has no working state to flag.
+    // Sent: only the outbox flag is left. If it cannot be set now, the outbox sweep or a new owner
+    // republishes them (agents deduplicate by requestId), which is better than sending them all
+    // again here. A request without a UUID id has no working state to flag.
     const published = outcomes.filter((o) => o.final && isRequestId(o.requestId)).map((o) => o.requestId);
     await this.audit.markPublished(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
+  }
+
+  private keepForRetry(outcomes: RemediationOutcome[]): void {
+    this.backlog.push(...outcomes);
+    if (this.backlog.length > MAX_BACKLOG) {
+      const dropped = this.backlog.splice(0, this.backlog.length - MAX_BACKLOG);
+      this.log.warn({ dropped: dropped.length }, 'outcome backlog full: the oldest are left to the outbox sweep');
+    }
+    this.scheduleRetry();
+  }
+
+  get backlogSize(): number {
+    return this.backlog.length;
   }
 
   private scheduleRetry(): void {

@@ -15,7 +15,7 @@ import { runHead } from './head-runner.ts';
 import { takeChunk, type IntakeContext } from './intake.ts';
 import { OutcomePublisher } from './outcome-publisher.ts';
 import { Partition, windowOf } from './partition.ts';
-import { recoverPartition } from './recovery.ts';
+import { recoverPartition, sweepOutbox } from './recovery.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
 import { backoffMs, isTransient } from './transient.ts';
@@ -60,6 +60,7 @@ export class Worker {
   /** The reaper run in progress, so shutdown can wait for it and runs never overlap. */
   private reaping: Promise<void> | null = null;
   private upkeep: NodeJS.Timeout | undefined;
+  private lastSweepAt = Date.now();
   private upkeeping: Promise<void> | null = null;
   private metricsServer: Server | undefined;
   private joined = false;
@@ -362,9 +363,16 @@ export class Worker {
     try {
       await this.locks.reapExpired();
       const now = Date.now();
-      for (const p of this.partitions.values()) (await p.catch(() => null))?.prune(now);
+      const owned = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
+      for (const part of owned) part.prune(now);
+      if (now - this.lastSweepAt >= this.config.worker.outboxSweepMs) {
+        this.lastSweepAt = now;
+        let swept = 0;
+        for (const part of owned) if (!part.closed) swept += await sweepOutbox(this.intake, this.topics.requests, part);
+        if (swept) this.log.info({ swept }, 'outbox sweep published outcomes left unpublished');
+      }
     } catch (error) {
-      this.log.warn({ err: error }, 'lock reaper failed; will try again');
+      this.log.warn({ err: error }, 'lock reaper or outbox sweep failed; will try again');
     }
   }
 }

@@ -75,7 +75,7 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
   await migrate(databaseUrl);
   const settings = loadConfig({
     env: { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: databaseUrl },
-    overrides: { ...config, kafka: { topicPrefix: prefix, groupId: `g-${suffix}`, requestPartitions: 3 }, worker: { id: `w-${suffix}`, metricsPort: 0 } },
+    overrides: { ...config, kafka: { topicPrefix: prefix, groupId: `g-${suffix}`, requestPartitions: 3 }, worker: { ...(config.worker as object | undefined), id: `w-${suffix}`, metricsPort: 0 } },
   });
   const worker = await new Worker(settings, { executor, logger: createLogger({ level: 'silent' }), serveMetrics: false }).start();
   await worker.waitUntilJoined();
@@ -233,4 +233,27 @@ describe('the database connection is terminated right after each executor succes
     const { rows } = await site.db.query("SELECT status, count(*)::int AS n FROM arbiter.decisions WHERE final GROUP BY 1");
     expect(rows).toEqual([{ status: 'EXECUTED', n: 200 }]);
   }, 180_000);
+});
+
+describe('an outcome left unpublished (a publish that failed, a backlog that overflowed)', () => {
+  let site: Site;
+  beforeAll(async () => {
+    const executor = new ScriptedExecutor(async (input) => ({ ok: true, version: 2, detail: `${input.action} done` }));
+    site = await startSite(executor, { worker: { outboxSweepMs: 1_000 }, locks: { reaperIntervalMs: 200 } });
+  });
+  afterAll(async () => site?.close());
+
+  it('is published from PostgreSQL by the outbox sweep', async () => {
+    const request = await site.client.submit({ agentId: 'agent-a', resourceArn: pod('api-sweep'), action: 'restart' });
+    expect((await site.client.awaitOutcome(request.requestId, { timeoutMs: 30_000 })).status).toBe('EXECUTED');
+    // As if the publish had failed: the outbox flag unset, the outcome a few seconds old.
+    await site.db.query("UPDATE arbiter.request_state SET outcome_published = false, finished_at = now() - interval '5 seconds' WHERE request_id = $1", [request.requestId]);
+    await eventually(
+      async () => (await site.db.query('SELECT outcome_published FROM arbiter.request_state WHERE request_id = $1', [request.requestId])).rows[0].outcome_published,
+      15_000,
+      'the sweep to publish it and set the flag',
+    );
+    const finals = finalsPerRequest(await site.outcomes()).get(request.requestId)!;
+    expect(finals.map((o) => o.status)).toEqual(['EXECUTED', 'EXECUTED']); // the original answer, and the sweep's
+  });
 });
