@@ -1,22 +1,64 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../../tools/race-lab/index.ts';
+import { cleanUp, removeInstallation } from '../support/cleanup.ts';
+import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
 
 const run = promisify(execFile);
 
+interface DemoReport {
+  ok: boolean;
+  problems: string[];
+  reportDir: string;
+  topicPrefix: string;
+  results: RunResult[];
+}
+
 describe('`arbiter demo --json`: the race lab', () => {
+  // This run's own database: a fixed name would be shared by two runs at once and would carry the
+  // audit trail of an interrupted earlier run into this one.
+  const databaseUrl = databaseUrlFor(`arbiter_race_lab_${randomUUID().slice(0, 8)}`);
+  const out = mkdtempSync(join(tmpdir(), 'arbiter-race-lab-report-'));
+  /** Known once the lab has printed its report: its topics and subjects are named with it. */
+  let topicPrefix: string | undefined;
+
+  afterAll(() =>
+    cleanUp('the race lab run', [
+      () => {
+        // Said, not skipped: without the prefix this run's topics cannot be told from another
+        // run's (race-lab-*), so they stay behind.
+        if (topicPrefix === undefined) throw new Error('the race lab printed no topic prefix, so its topics and subjects were not removed');
+        return removeInstallation(topicPrefix);
+      },
+      () => dropDatabase(databaseUrl),
+      () => rmSync(out, { recursive: true, force: true }),
+    ]),
+  );
+
   it('uncoordinated agents cause every seed race; through Arbiter there is no violation and every request has exactly one final outcome', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'race-lab-'));
-    const { stdout } = await run(
+    // The lab exits 1 when it found problems, still printing its report: read it either way, for
+    // its prefix (cleanup) and for the problems it names.
+    const { code, stdout, stderr } = await run(
       process.execPath,
       ['bin/arbiter.js', 'demo', '--json', '--agents', '20', '--duration', '2', '--out', out],
-      { env: { ...process.env, DATABASE_URL: process.env.DATABASE_URL?.replace(/\/[^/]*$/, '/arbiter_race_lab_test') }, timeout: 240_000, maxBuffer: 10_000_000 },
+      { env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 240_000, maxBuffer: 10_000_000 },
+    ).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? -1, stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
     );
-    const report = JSON.parse(stdout) as { ok: boolean; problems: string[]; reportDir: string; results: RunResult[] };
+    let report: DemoReport;
+    try {
+      report = JSON.parse(stdout) as DemoReport;
+    } catch {
+      throw new Error(`the race lab printed no JSON report (exit ${code}):\n${stderr.slice(-4_000)}`);
+    }
+    topicPrefix = report.topicPrefix;
+    expect(topicPrefix).toMatch(/^race-lab-[0-9a-f]{8}$/);
     const get = (scenario: string, mode: string) => report.results.find((r) => r.scenario === scenario && r.mode === mode)!;
 
     expect(get('same-pod-restart', 'uncoordinated').violations.overlapping_restart).toBeGreaterThan(0);
@@ -31,7 +73,9 @@ describe('`arbiter demo --json`: the race lab', () => {
     }
     expect(get('same-pod-restart', 'arbiter')).toMatchObject({ executions: 1, coalesced: 19 });
     expect(get('rollback-vs-hotfix', 'arbiter').executions).toBe(1);
+    expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
+    expect(code).toBe(0);
     for (const file of ['report.json', 'report.md', 'chart.svg']) expect(existsSync(join(report.reportDir, file)), file).toBe(true);
   }, 240_000);
 });

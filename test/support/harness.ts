@@ -8,13 +8,10 @@ import type { ArbiterConfig, ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { parseFleetSpec, startSimServer, type FleetSpecInput, type SimServer } from '../../tools/fleet/index.ts';
 import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, prepareWorkers, spawnWorker, type WorkerProcess } from '../../tools/support/index.ts';
+import { cleanUp, removeInstallation } from './cleanup.ts';
+import { endpoints } from './endpoints.ts';
 
-export const endpoints = {
-  kafkaBrokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-  schemaRegistryUrl: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
-  /** A server URL; each test environment gets its own database on it. */
-  databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/arbiter',
-};
+export { endpoints };
 
 /** A database of that name on the test server. */
 export function databaseUrlFor(name: string): string {
@@ -48,7 +45,8 @@ export interface TestEnv {
 /**
  * A private Arbiter for one test file: its own topics (unique prefix), consumer group, database,
  * simulated fleet, and worker *processes* (real `arbiter worker` children, so tests can SIGKILL
- * them). Everything is removed by stop().
+ * them). stop() removes all of it — the topics and registry subjects of its prefix, its database
+ * and temp dir — except the consumer groups, which Kafka expires by itself.
  */
 export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEnv> {
   const suffix = randomUUID().slice(0, 8);
@@ -56,57 +54,69 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const groupId = `g-${suffix}`;
   const dbName = `arbiter_t_${suffix}`;
   const databaseUrl = databaseUrlFor(dbName);
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl);
-  const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
-  const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
-  const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
-  const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
-  const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-  // A test that restarts PostgreSQL breaks idle connections: the pool replaces them (an unhandled
-  // 'error' event would end the test process).
-  db.on('error', () => undefined);
   const clients: ArbiterClient[] = [];
   const workers: WorkerProcess[] = [];
+  // What stop() undoes, newest first, as it is made: a start that fails half-way removes what it
+  // had made too (no test would ever call stop() on an environment it never got).
+  const undo: Array<() => unknown> = [];
+  const stop = () => cleanUp(`test environment ${prefix}`, undo.splice(0).reverse());
 
-  const startWorker = async (): Promise<WorkerProcess> => {
-    const worker = await spawnWorker({ id: `w${workers.length + 1}-${suffix}`, configFile, env: baseEnv });
-    workers.push(worker);
-    await worker.waitReady();
-    return worker;
-  };
+  try {
+    undo.push(() => dropDatabase(databaseUrl));
+    await ensureDatabase(databaseUrl);
+    await migrate(databaseUrl);
+    // Workers and clients create the topics and register the subjects; removed once they are gone.
+    undo.push(() => removeInstallation(prefix));
+    const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
+    undo.push(() => rmSync(dir, { recursive: true, force: true }));
+    const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
+    undo.push(() => sim.close());
+    const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
+    const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
+    const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
+    const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
+    // A test that restarts PostgreSQL breaks idle connections: the pool replaces them (an unhandled
+    // 'error' event would end the test process).
+    db.on('error', () => undefined);
+    undo.push(() => db.end());
+    // Undone first: the clients, then the workers, before the topics they would still be using.
+    undo.push(() => Promise.all(workers.map((w) => w.stop('SIGTERM'))));
+    undo.push(() => Promise.all(clients.map((c) => c.close())));
 
-  for (let i = 0; i < (options.workers ?? 1); i++) await startWorker();
+    const startWorker = async (): Promise<WorkerProcess> => {
+      const worker = await spawnWorker({ id: `w${workers.length + 1}-${suffix}`, configFile, env: baseEnv });
+      workers.push(worker);
+      await worker.waitReady();
+      return worker;
+    };
 
-  return {
-    prefix,
-    groupId,
-    databaseUrl,
-    sim,
-    config,
-    db,
-    workers,
-    startWorker,
-    async client(agentId = 'test-agent') {
-      const client = new ArbiterClient({
-        brokers: [endpoints.kafkaBrokers],
-        schemaRegistryUrl: endpoints.schemaRegistryUrl,
-        topicPrefix: prefix,
-        clientId: agentId,
-      });
-      clients.push(client);
-      return client.connect();
-    },
-    async stop() {
-      await Promise.all(clients.map((c) => c.close()));
-      await Promise.all(workers.map((w) => w.stop('SIGTERM')));
-      await sim.close();
-      await db.end();
-      await dropDatabase(databaseUrl).catch(() => {});
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+    for (let i = 0; i < (options.workers ?? 1); i++) await startWorker();
+
+    return {
+      prefix,
+      groupId,
+      databaseUrl,
+      sim,
+      config,
+      db,
+      workers,
+      startWorker,
+      async client(agentId = 'test-agent') {
+        const client = new ArbiterClient({
+          brokers: [endpoints.kafkaBrokers],
+          schemaRegistryUrl: endpoints.schemaRegistryUrl,
+          topicPrefix: prefix,
+          clientId: agentId,
+        });
+        clients.push(client);
+        return client.connect();
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Polls until `check` returns a truthy value, or fails with what it last saw. */

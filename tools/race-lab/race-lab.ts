@@ -33,6 +33,8 @@ export interface RaceLabReport {
   ok: boolean;
   problems: string[];
   reportDir: string;
+  /** The run's topics (`<prefix>.requests`, …) and their registry subjects start with it. */
+  topicPrefix: string;
 }
 
 /**
@@ -88,7 +90,7 @@ export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceL
 
     const problems = judge(results, chosen.map((s) => ({ name: s.name, expected: s.expectedViolations })));
     const reportDir = writeReport(results, options, problems);
-    return { results, ok: problems.length === 0, problems, reportDir };
+    return { results, ok: problems.length === 0, problems, reportDir, topicPrefix: prefix };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }

@@ -43,7 +43,7 @@ export default function register(program: Command): void {
             log: (line) => process.stderr.write(`${line}\n`),
             progress: !options.json && process.stderr.isTTY === true,
           });
-          if (options.json) printJson({ ok: report.ok, problems: report.problems, reportDir: report.reportDir, results: report.results });
+          if (options.json) printJson({ ok: report.ok, problems: report.problems, reportDir: report.reportDir, topicPrefix: report.topicPrefix, results: report.results });
           else {
             console.log(resultsTable(report.results));
             console.log(report.ok ? 'OK: Arbiter prevented every race; every request got exactly one final outcome.' : `PROBLEMS:\n- ${report.problems.join('\n- ')}`);

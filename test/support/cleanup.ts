@@ -1,0 +1,76 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { endpoints } from './endpoints.ts';
+
+/** Every registry call has its own limit: a hung registry fails the cleanup, naming the call, instead of the hook timing out. */
+const REGISTRY_CALL_TIMEOUT_MS = 10_000;
+/** How long the broker may take to delete the topics (it answers once the controller has). */
+const DELETE_TOPICS_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs every step, even after one fails (each removes something else), then throws one error
+ * naming each failure. A test file's cleanup must not stop at the first problem, nor hide it:
+ * what a test leaves behind on the shared Kafka, registry and PostgreSQL stays there for good.
+ */
+export async function cleanUp(what: string, steps: Array<() => unknown>): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) {
+    const reasons = failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ');
+    throw new AggregateError(failures, `cleaning up ${what}: ${failures.length} step(s) failed: ${reasons}`);
+  }
+}
+
+/**
+ * Removes what one Arbiter installation — everything named with one topic prefix — left on the
+ * shared Kafka and schema registry: its topics (`<prefix>.requests`, `.outcomes`, …) and their
+ * subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming which ones
+ * exist: a test may have registered only some, and a worker creates all four topics.
+ * Call it once nothing uses the installation any more (workers and clients stopped).
+ */
+export async function removeInstallation(prefix: string): Promise<void> {
+  const ours = (name: string) => name.startsWith(`${prefix}.`);
+  await cleanUp(`installation ${prefix}`, [
+    async () => {
+      const admin = new Kafka({ clientId: `cleanup-${prefix}`, brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      try {
+        const topics = (await admin.listTopics()).filter(ours);
+        if (topics.length > 0) await admin.deleteTopics({ topics, timeout: DELETE_TOPICS_TIMEOUT_MS });
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    async () => {
+      // deleted=true lists soft-deleted subjects too: a cleanup interrupted between its two steps
+      // leaves one, and only the permanent delete frees it.
+      const listed = await registry('GET', '/subjects?deleted=true');
+      const subjects = ((await listed.json()) as string[]).filter(ours);
+      for (const subject of subjects) {
+        // The Confluent API's two steps: a soft delete, then the permanent one. 404 on the first
+        // means it was already soft-deleted.
+        for (const query of ['', '?permanent=true']) {
+          const response = await registry('DELETE', `/subjects/${encodeURIComponent(subject)}${query}`, [404]);
+          await response.body?.cancel();
+        }
+      }
+    },
+  ]);
+}
+
+async function registry(method: 'GET' | 'DELETE', path: string, alsoFine: number[] = []): Promise<Response> {
+  const response = await fetch(`${endpoints.schemaRegistryUrl}${path}`, { method, signal: AbortSignal.timeout(REGISTRY_CALL_TIMEOUT_MS) }).catch(
+    (error: unknown) => {
+      throw new Error(`${method} ${path} on the schema registry failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    },
+  );
+  if (!response.ok && !alsoFine.includes(response.status)) {
+    throw new Error(`${method} ${path} on the schema registry answered ${response.status}: ${await response.text()}`);
+  }
+  return response;
+}
