@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterClient, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { loadConfig, type ConfigInput } from '../../src/config/index.ts';
-import { topicNames } from '../../src/contract/topics.ts';
 import { createPool, ensureDatabase, migrate, type Pool } from '../../src/db/index.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from '../../src/executor/index.ts';
 import { createLogger } from '../../src/logging/index.ts';
 import { Worker } from '../../src/worker/index.ts';
+import { removeInstallation, Teardown } from '../support/cleanup.ts';
 import { databaseUrlFor, dropDatabase, endpoints, eventually } from '../support/harness.ts';
 import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
 
@@ -71,37 +70,36 @@ async function startSite(executor: Executor, config: Partial<ConfigInput>): Prom
   const suffix = randomUUID().slice(0, 8);
   const prefix = `t-faults-${suffix}`;
   const databaseUrl = databaseUrlFor(`arbiter_faults_${suffix}`);
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl);
-  const settings = loadConfig({
-    env: { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: databaseUrl },
-    overrides: { ...config, kafka: { topicPrefix: prefix, groupId: `g-${suffix}`, requestPartitions: 3 }, worker: { ...(config.worker as object | undefined), id: `w-${suffix}`, metricsPort: 0 } },
-  });
-  const worker = await new Worker(settings, { executor, logger: createLogger({ level: 'silent' }), serveMetrics: false }).start();
-  await worker.waitUntilJoined();
-  const client = await new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: prefix, clientId: 'faults-agent' }).connect();
-  const db = createPool(databaseUrl, 2);
-  const topics = topicNames(prefix);
-  const kafka = new Kafka({ clientId: `faults-${suffix}`, brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
+  const teardown = new Teardown(`fault site ${prefix}`);
+  return teardown.guard(async () => {
+    teardown.add(() => dropDatabase(databaseUrl));
+    await ensureDatabase(databaseUrl);
+    await migrate(databaseUrl);
+    // The worker and the client create the topics and register the subjects.
+    teardown.add(() => removeInstallation(prefix));
+    const settings = loadConfig({
+      env: { KAFKA_BROKERS: endpoints.kafkaBrokers, SCHEMA_REGISTRY_URL: endpoints.schemaRegistryUrl, DATABASE_URL: databaseUrl },
+      overrides: { ...config, kafka: { topicPrefix: prefix, groupId: `g-${suffix}`, requestPartitions: 3 }, worker: { ...(config.worker as object | undefined), id: `w-${suffix}`, metricsPort: 0 } },
+    });
+    const worker = new Worker(settings, { executor, logger: createLogger({ level: 'silent' }), serveMetrics: false });
+    teardown.add(() => worker.stop());
+    await worker.start();
+    await worker.waitUntilJoined();
+    const client = await new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: prefix, clientId: 'faults-agent' }).connect();
+    teardown.add(() => client.close());
+    const db = createPool(databaseUrl, 2);
+    teardown.add(() => db.end());
 
-  return {
-    prefix,
-    databaseUrl,
-    db,
-    client,
-    worker,
-    outcomes: () => readOutcomes(prefix),
-    async close() {
-      await client.close();
-      await worker.stop();
-      await db.end();
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-      await admin.disconnect();
-      await dropDatabase(databaseUrl);
-    },
-  };
+    return {
+      prefix,
+      databaseUrl,
+      db,
+      client,
+      worker,
+      outcomes: () => readOutcomes(prefix),
+      close: () => teardown.undo(),
+    };
+  });
 }
 
 const finalsPerRequest = finalsByRequest;

@@ -27,6 +27,35 @@ export async function cleanUp(what: string, steps: Array<() => unknown>): Promis
 }
 
 /**
+ * What a test set-up made, and how to undo each piece, recorded as it is made: undo() removes all of
+ * it, newest first. guard() runs the set-up itself and, if that throws half-way, undoes what it had
+ * made before rethrowing — no test would ever tear down an environment it never got.
+ */
+export class Teardown {
+  private readonly steps: Array<() => unknown> = [];
+
+  constructor(private readonly what: string) {}
+
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  /** Undoes everything added so far (each step once: a second call finds nothing left to do). */
+  undo(): Promise<void> {
+    return cleanUp(this.what, this.steps.splice(0).reverse());
+  }
+
+  async guard<T>(setUp: () => Promise<T>): Promise<T> {
+    try {
+      return await setUp();
+    } catch (error) {
+      await this.undo().catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/**
  * Removes what one Arbiter installation — everything named with one topic prefix — left on the
  * shared Kafka and schema registry: its topics (`<prefix>.requests`, `.outcomes`, …) and their
  * subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming which ones

@@ -8,7 +8,7 @@ import type { ArbiterConfig, ConfigInput } from '../../src/config/index.ts';
 import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { parseFleetSpec, startSimServer, type FleetSpecInput, type SimServer } from '../../tools/fleet/index.ts';
 import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, prepareWorkers, spawnWorker, type WorkerProcess } from '../../tools/support/index.ts';
-import { cleanUp, removeInstallation } from './cleanup.ts';
+import { removeInstallation, Teardown } from './cleanup.ts';
 import { endpoints } from './endpoints.ts';
 
 export { endpoints };
@@ -56,21 +56,17 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const databaseUrl = databaseUrlFor(dbName);
   const clients: ArbiterClient[] = [];
   const workers: WorkerProcess[] = [];
-  // What stop() undoes, newest first, as it is made: a start that fails half-way removes what it
-  // had made too (no test would ever call stop() on an environment it never got).
-  const undo: Array<() => unknown> = [];
-  const stop = () => cleanUp(`test environment ${prefix}`, undo.splice(0).reverse());
-
-  try {
-    undo.push(() => dropDatabase(databaseUrl));
+  const teardown = new Teardown(`test environment ${prefix}`);
+  return teardown.guard(async () => {
+    teardown.add(() => dropDatabase(databaseUrl));
     await ensureDatabase(databaseUrl);
     await migrate(databaseUrl);
     // Workers and clients create the topics and register the subjects; removed once they are gone.
-    undo.push(() => removeInstallation(prefix));
+    teardown.add(() => removeInstallation(prefix));
     const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
-    undo.push(() => rmSync(dir, { recursive: true, force: true }));
+    teardown.add(() => rmSync(dir, { recursive: true, force: true }));
     const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
-    undo.push(() => sim.close());
+    teardown.add(() => sim.close());
     const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
     const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
     const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
@@ -78,10 +74,10 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
     // A test that restarts PostgreSQL breaks idle connections: the pool replaces them (an unhandled
     // 'error' event would end the test process).
     db.on('error', () => undefined);
-    undo.push(() => db.end());
+    teardown.add(() => db.end());
     // Undone first: the clients, then the workers, before the topics they would still be using.
-    undo.push(() => Promise.all(workers.map((w) => w.stop('SIGTERM'))));
-    undo.push(() => Promise.all(clients.map((c) => c.close())));
+    teardown.add(() => Promise.all(workers.map((w) => w.stop('SIGTERM'))));
+    teardown.add(() => Promise.all(clients.map((c) => c.close())));
 
     const startWorker = async (): Promise<WorkerProcess> => {
       const worker = await spawnWorker({ id: `w${workers.length + 1}-${suffix}`, configFile, env: baseEnv });
@@ -111,12 +107,9 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
         clients.push(client);
         return client.connect();
       },
-      stop,
+      stop: () => teardown.undo(),
     };
-  } catch (error) {
-    await stop().catch(() => undefined);
-    throw error;
-  }
+  });
 }
 
 /** Polls until `check` returns a truthy value, or fails with what it last saw. */
