@@ -218,16 +218,18 @@ export class AuditStore {
     return rows.map(toStoredRequest);
   }
 
-  /** Executed requests of these partitions finished since `sinceMs`: coalescing windows and conflict history. */
-  async loadRecentlyExecuted(topic: string, partitions: number[], sinceMs: number): Promise<StoredRequest[]> {
+  /**
+   * Executed requests of these partitions finished within the last `windowMs` by the database's
+   * clock: coalescing windows and conflict history.
+   */
+  async loadRecentlyExecuted(topic: string, partitions: number[], windowMs: number): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
-      `SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
-              false AS execution_started
+      `SELECT s.*, ${AGES}, false AS execution_started
          FROM arbiter.request_state s
         WHERE s.topic = $3 AND s.kafka_partition = ANY($1::int[]) AND s.final AND s.status = 'EXECUTED'
-          AND s.finished_at >= to_timestamp($2 / 1000.0)
+          AND s.finished_at >= now() - make_interval(secs => $2::double precision / 1000)
         ORDER BY s.finished_at`,
-      [partitions, sinceMs, topic],
+      [partitions, windowMs, topic],
     );
     return rows.map(toStoredRequest);
   }
@@ -283,8 +285,15 @@ export class AuditStore {
   }
 }
 
+/**
+ * Times are read as ages by the database's clock and turned into this worker's time on arrival
+ * (toStoredRequest), so windows rebuilt from the database do not shift with a skew between the
+ * worker's clock and the database's.
+ */
+const AGES = `EXTRACT(EPOCH FROM now() - s.received_at) * 1000 AS received_ago_ms, EXTRACT(EPOCH FROM now() - s.finished_at) * 1000 AS finished_ago_ms`;
+
 const SELECT_STATE = `
-  SELECT s.*, EXTRACT(EPOCH FROM s.received_at) * 1000 AS received_ms, EXTRACT(EPOCH FROM s.finished_at) * 1000 AS finished_ms,
+  SELECT s.*, ${AGES},
          EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase = 'started')
      AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
     FROM arbiter.request_state s`;
@@ -297,8 +306,8 @@ function toStoredRequest(r: Record<string, unknown>): StoredRequest {
     coalesceKey: r.coalesce_key as string,
     decision: storedDecision(r),
     status: r.status as string,
-    receivedAt: Number(r.received_ms),
-    finishedAt: r.finished_ms === null ? null : Number(r.finished_ms),
+    receivedAt: Date.now() - Number(r.received_ago_ms),
+    finishedAt: r.finished_ago_ms === null ? null : Date.now() - Number(r.finished_ago_ms),
     outcomePublished: Boolean(r.outcome_published),
     executionStarted: Boolean(r.execution_started),
   };

@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTIONS, type ActionName } from '../contract/actions.ts';
 import { ArbiterError } from '../contract/errors.ts';
-import { compileBudgetRules, type BudgetRules } from '../decide/index.ts';
+import { compileBudgetRules, type ArrivalRules, type BudgetRules } from '../decide/index.ts';
 import {
   compilePolicy,
   compileScopeRules,
@@ -130,6 +130,11 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Agents' clocks are not the workers': a deadline is treated as passed only this long after
+     * it, by the worker's clock, so an agent running slightly behind is not expired by mistake.
+     */
+    clockSkewToleranceMs: ms.default(2_000),
     retries: z
       .object({
         /** Unexpected errors (not ones whose code says to wait and retry) before a request ends FAILED. */
@@ -356,4 +361,9 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** What the arrival rules read of a loaded configuration (the worker's intake and the bench build them alike). */
+export function arrivalRules(config: Readonly<ArbiterConfig>): ArrivalRules {
+  return { ...config.compiled, limits: config.limits, actions: config.actions, clockSkewToleranceMs: config.clockSkewToleranceMs };
 }

@@ -20,6 +20,8 @@ export interface ArrivalRules {
   policy: Policy;
   limits: RequestLimits;
   actions: Readonly<Record<ActionName, { coalesceWindowMs: number; waitForDuplicates: boolean }>>;
+  /** A deadline counts as passed only this long after it (agents' clocks differ from ours). */
+  clockSkewToleranceMs: number;
 }
 
 export interface Arrival {
@@ -71,7 +73,7 @@ export function decideArrival(
   const auth = rules.policy.authorize(request.agentId, request.action, parsed.arn);
   if (!auth.allowed) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authorize', detail: auth.reason });
 
-  if (request.deadline !== null && request.deadline <= now) {
+  if (request.deadline !== null && request.deadline + rules.clockSkewToleranceMs <= now) {
     return arrival({ status: 'EXPIRED', rule: 'deadline', detail: 'deadline passed before the request was decided' });
   }
 

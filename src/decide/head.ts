@@ -31,6 +31,8 @@ export interface HeadFacts {
 
 export interface HeadRules {
   maxDeferMs: number;
+  /** A deadline counts as passed only this long after it (agents' clocks differ from ours). */
+  clockSkewToleranceMs: number;
   conflicts: ConflictRules;
   budget: { rules: BudgetRules; defaultMinAvailable: MinAvailableSpec; onBreach: 'defer' | 'reject' };
 }
@@ -63,7 +65,7 @@ export function decideAtHead(
     decided({ status: 'DEFERRED', rule, detail, retryAt: null, ...extra });
 
   const giveUpAt = Math.min(
-    request.deadline ?? Number.POSITIVE_INFINITY,
+    request.deadline === null ? Number.POSITIVE_INFINITY : request.deadline + rules.clockSkewToleranceMs,
     queued.deferredSince === null ? Number.POSITIVE_INFINITY : queued.deferredSince + rules.maxDeferMs,
   );
   if (now >= giveUpAt) {

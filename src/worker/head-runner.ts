@@ -231,6 +231,7 @@ function headRules(ctx: PipelineContext): HeadRules {
   const { config } = ctx;
   return {
     maxDeferMs: config.deferral.maxDeferMs,
+    clockSkewToleranceMs: config.clockSkewToleranceMs,
     conflicts: config.conflicts,
     budget: { rules: config.compiled.budget, defaultMinAvailable: config.budget.defaultMinAvailable, onBreach: config.budget.onBreach },
   };

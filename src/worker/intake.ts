@@ -6,7 +6,8 @@ import type { Serde } from '../contract/serde.ts';
 import { HEADERS } from '../contract/topics.ts';
 import { isSameRequest, storableRequest, type ArrivalRow, type DeadLetterRow } from '../audit/index.ts';
 import { isConnectionError } from '../db/index.ts';
-import { decideArrival, isRequestId, type ArrivalRules } from '../decide/index.ts';
+import { arrivalRules } from '../config/index.ts';
+import { decideArrival, isRequestId } from '../decide/index.ts';
 import type { PipelineContext } from './context.ts';
 import type { Partition } from './partition.ts';
 
@@ -77,7 +78,7 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
   const strangers = [...known].filter(([id, k]) => k.topic === chunk.topic && k.partition === chunk.partition && !part.holds(id)).map(([id]) => id);
   if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers, chunk.topic, chunk.partition), now);
 
-  const rules: ArrivalRules = { ...ctx.config.compiled, limits: ctx.config.limits, actions: ctx.config.actions };
+  const rules = arrivalRules(ctx.config);
   const chunkState = part.beginChunk(now);
   const arrivals: ArrivalRow[] = [];
   const deadLetters: DeadLetterRow[] = [];

@@ -11,7 +11,7 @@ export async function recoverPartition(ctx: PipelineContext, topic: string, part
   const p = part.partition;
   const now = Date.now();
   const longestWindow = Math.max(ctx.config.conflicts.windowMs, ...Object.values(ctx.config.actions).map((a) => a.coalesceWindowMs));
-  const recent = await ctx.audit.loadRecentlyExecuted(topic, [p], now - longestWindow);
+  const recent = await ctx.audit.loadRecentlyExecuted(topic, [p], longestWindow);
   const open = await ctx.audit.loadOpen(topic, [p]);
   const openIds = new Set(open.filter((o) => !o.decision).map((o) => o.request.requestId));
   const primaryIds = open.flatMap((o) =>

@@ -48,6 +48,7 @@ const arrivalRules: ArrivalRules = {
     ActionName,
     { coalesceWindowMs: number; waitForDuplicates: boolean }
   >,
+  clockSkewToleranceMs: 0,
 };
 
 const executedPrimary: FinalDecision = { status: 'EXECUTED', rule: 'execute', resourceVersion: 4, fencingToken: 9, detail: 'restarted' };
@@ -59,6 +60,7 @@ function arrive(req: RemediationRequest, { partition = OWNER, match }: { partiti
 
 const headRules: HeadRules = {
   maxDeferMs: 120_000,
+  clockSkewToleranceMs: 0,
   conflicts: { windowMs: 300_000, pairs: [['rollback', 'hotfix']] },
   budget: { rules: (compileBudgetRules([]) as { rules: HeadRules['budget']['rules'] }).rules, defaultMinAvailable: '50%', onBreach: 'defer' },
 };
@@ -138,6 +140,16 @@ describe('arrival: one row per decision, in rule order', () => {
   ])('order: %s', (_what, req, rule) => {
     const partition = rule === 'route' ? (OWNER + 1) % PARTITIONS : OWNER;
     expect(arrive(req, { partition }).rule).toBe(rule);
+  });
+
+  it('a deadline passes only after the clock-skew tolerance, on arrival and at the head of the queue', () => {
+    const tolerant = { ...arrivalRules, clockSkewToleranceMs: 2_000 };
+    const view = { partition: OWNER, partitions: PARTITIONS, coalesceMatch: () => undefined };
+    expect(decideArrival(request({ deadline: NOW - 1_999 }), DEPLOYMENT, view, tolerant, NOW).decision.status).toBe('ACCEPTED');
+    expect(decideArrival(request({ deadline: NOW - 2_000 }), DEPLOYMENT, view, tolerant, NOW).decision.status).toBe('EXPIRED');
+    const rules = { ...headRules, clockSkewToleranceMs: 2_000 };
+    expect(atHead(queued(request({ deadline: NOW - 1_999 })), undefined, { rules }).kind).toBe('execute');
+    expect(decided(atHead(queued(request({ deadline: NOW - 2_000 })), undefined, { rules }))).toEqual({ status: 'EXPIRED', rule: 'give-up' });
   });
 
   it('order: the deadline before coalescing (an expired duplicate is not merged)', () => {

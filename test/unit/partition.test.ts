@@ -21,6 +21,7 @@ const rules: ArrivalRules = {
     ActionName,
     { coalesceWindowMs: number; waitForDuplicates: boolean }
   >,
+  clockSkewToleranceMs: 0,
 };
 
 /** A clock that never fires: the queues are driven by hand through `heads`. */

@@ -1,6 +1,6 @@
 import { AuditStore, type ArrivalRow } from '../../src/audit/index.ts';
 import type { CoalesceMatch } from '../../src/coalesce/index.ts';
-import { loadConfig } from '../../src/config/index.ts';
+import { arrivalRules, loadConfig } from '../../src/config/index.ts';
 import { createPool, migrate } from '../../src/db/index.ts';
 import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
 import { isFinal, type FinalDecision } from '../../src/index.ts';
@@ -104,7 +104,7 @@ async function lanes(count: number, total: number, chunk: number, label: string,
 export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeilingResult> {
   // The default configuration's arrival rules: scope rules, policy (allow), limits, windows.
   const config = loadConfig({ env: {} });
-  const rules: ArrivalRules = { ...config.compiled, limits: config.limits, actions: config.actions };
+  const rules = arrivalRules(config);
   const groups = [{ name: 'bench process', pids: [process.pid] }];
   const now = Date.now();
   const order = stormOrder(options.requests, options.pods.length, options.seed);

@@ -3,6 +3,7 @@ import migrate from './migrate.ts';
 import worker from './worker.ts';
 import submit from './submit.ts';
 import lock from './lock.ts';
+import deadLetters from './dead-letters.ts';
 
 /** Every product subcommand registers itself; this list is the only place that names them. */
-export const commands: Array<(program: Command) => void> = [migrate, worker, submit, lock];
+export const commands: Array<(program: Command) => void> = [migrate, worker, submit, lock, deadLetters];
