@@ -120,7 +120,8 @@ export class Worker {
       await step('connecting to Kafka', admin.connect());
       const requestPartitions = await step('creating topics', ensureTopics(admin, config)).finally(() => admin.disconnect());
       this.requestPartitions = requestPartitions;
-      await step('registering schemas', this.serde.register());
+      // A registry that is briefly away at start-up (restarting with the stack) is waited for.
+      await step('registering schemas', this.untilAvailable('the schema registry', () => this.serde.register()));
       await step('connecting the producer', this.producer.connect());
       const pipeline: PipelineContext = {
         config,
@@ -297,6 +298,20 @@ export class Worker {
     if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(batch.partition)) {
       this.paused.add(batch.partition);
       this.consumer.pause([{ topic: this.topics.requests, partitions: [batch.partition] }]);
+    }
+  }
+
+  /** Retries `work` while its errors are transient, with backoff, until it succeeds or the worker stops. */
+  private async untilAvailable<T>(what: string, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        // Given up on (the start-up step's deadline passed, or the worker is stopping): stop trying.
+        if (!isTransient(error) || this.stopping || this.currentState === 'failed') throw error;
+        if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: error, attempt }, `waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+      }
     }
   }
 
