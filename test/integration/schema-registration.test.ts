@@ -2,31 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Serde } from '../../src/contract/serde.ts';
 import { topicNames, valueSubject } from '../../src/contract/topics.ts';
+import { removeInstallation } from '../support/cleanup.ts';
 import { endpoints } from '../support/harness.ts';
 
 /** Every registry call here has its own timeout: a hung registry fails the test at once, naming the call. */
 const CALL_TIMEOUT_MS = 10_000;
 
-const subjects: string[] = [];
-afterAll(async () => {
-  // The subjects this file made: soft-delete, then hard-delete (the Confluent API's two steps).
-  for (const subject of subjects) {
-    for (const permanent of [false, true]) {
-      await fetch(`${endpoints.schemaRegistryUrl}/subjects/${encodeURIComponent(subject)}${permanent ? '?permanent=true' : ''}`, {
-        method: 'DELETE',
-        signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-      }).catch(() => undefined);
-    }
-  }
-});
+/** The installations (topic prefixes) whose subjects this file registered; only subjects, no topics. */
+const prefixes: string[] = [];
+afterAll(() => removeInstallation(...prefixes));
 
 describe('schema registration when several workers start at once', () => {
   // Why 10 rounds: the race between workers configuring a fresh subject shows up in only some
   // rounds (it depends on which PUT lands first); one round would pass by luck.
   it('four workers registering fresh subjects concurrently all succeed, with one schema id and BACKWARD compatibility', async () => {
     for (let round = 0; round < 10; round++) {
-      const topics = topicNames(`reg-${randomUUID().slice(0, 8)}`);
-      subjects.push(valueSubject(topics.requests), valueSubject(topics.outcomes));
+      const prefix = `reg-${randomUUID().slice(0, 8)}`;
+      prefixes.push(prefix);
+      const topics = topicNames(prefix);
       const serdes = Array.from({ length: 4 }, () => new Serde(endpoints.schemaRegistryUrl, topics, CALL_TIMEOUT_MS));
       await Promise.all(serdes.map((s) => s.register()));
       const ids = new Set(serdes.map((s) => s.schemaIds.request));

@@ -56,17 +56,19 @@ export class Teardown {
 }
 
 /**
- * Removes what one Arbiter installation — everything named with one topic prefix — left on the
- * shared Kafka and schema registry: its topics (`<prefix>.requests`, `.outcomes`, …) and their
- * subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming which ones
+ * Removes what Arbiter installations — everything named with their topic prefixes — left on the
+ * shared Kafka and schema registry: their topics (`<prefix>.requests`, `.outcomes`, …) and those
+ * topics' subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming which ones
  * exist: a test may have registered only some, and a worker creates all four topics.
- * Call it once nothing uses the installation any more (workers and clients stopped).
+ * Call it once nothing uses them any more (workers and clients stopped): a client still producing
+ * could bring a topic back.
  */
-export async function removeInstallation(prefix: string): Promise<void> {
-  const ours = (name: string) => name.startsWith(`${prefix}.`);
-  await cleanUp(`installation ${prefix}`, [
+export async function removeInstallation(...prefixes: string[]): Promise<void> {
+  if (prefixes.length === 0) return;
+  const ours = (name: string) => prefixes.some((prefix) => name.startsWith(`${prefix}.`));
+  await cleanUp(`installation ${prefixes.join(', ')}`, [
     async () => {
-      const admin = new Kafka({ clientId: `cleanup-${prefix}`, brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
+      const admin = new Kafka({ clientId: 'test-cleanup', brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
       await admin.connect();
       try {
         const topics = (await admin.listTopics()).filter(ours);
