@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { commands } from './commands/index.ts';
 
 /**
- * The product's command line: `worker`, `migrate`, `submit`, `lock`. The tools CLI
+ * The product's command line: `worker`, `migrate`, `submit`, `lock`, `dead-letters`. The tools CLI
  * (tools/cli/main.ts) starts from this same program and adds its own commands to it.
  */
 export function buildProgram(): Command {
