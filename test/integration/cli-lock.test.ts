@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,9 @@ const exec = promisify(execFile);
 const ARN = 'arn:sim:k8s:local:000000000000:cluster/prod/node/cli-node-1';
 
 describe('`arbiter lock` for agents acting directly', () => {
-  const databaseUrl = databaseUrlFor(`arbiter_cli_lock_${process.pid}`);
+  // This run's own database: a pid comes round again, and a database left by a run that died
+  // before its afterAll would then bring that run's locks and lock log into this one.
+  const databaseUrl = databaseUrlFor(`arbiter_cli_lock_${randomUUID().slice(0, 8)}`);
   const cli = async (args: string[], allowFailure = false) => {
     try {
       const { stdout } = await exec(process.execPath, ['bin/arbiter.js', 'lock', ...args, '--json'], { env: { ...process.env, DATABASE_URL: databaseUrl } });

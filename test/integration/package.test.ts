@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { cleanUp } from '../support/cleanup.ts';
 import { endpoints, startTestEnv, type TestEnv } from '../support/harness.ts';
 
 const exec = promisify(execFile);
@@ -53,11 +54,15 @@ describe('the npm package, installed into an empty folder outside the repository
     env = await startTestEnv();
   }, 420_000);
 
-  afterAll(async () => {
-    await env?.stop();
-    rmSync(packDir, { recursive: true, force: true });
-    rmSync(agentDir, { recursive: true, force: true });
-  });
+  // Each step even when an earlier one fails: the temp dirs must not stay behind because stopping
+  // the environment reported a problem.
+  afterAll(() =>
+    cleanUp('the package test', [
+      () => env?.stop(),
+      () => rmSync(packDir, { recursive: true, force: true }),
+      () => rmSync(agentDir, { recursive: true, force: true }),
+    ]),
+  );
 
   it('ships the built product, its schemas and migrations: no tools, no TypeScript sources', () => {
     expect(shipped).toEqual(expect.arrayContaining(['bin/arbiter.js', 'dist/src/agent-sdk/index.js', 'dist/src/agent-sdk/index.d.ts', 'schemas/remediation-request.avsc', 'migrations/0001_audit-store.sql']));
