@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
-import { Serde } from '../../src/contract/serde.ts';
-import { topicNames } from '../../src/contract/topics.ts';
-import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
-import { eventually, endpoints, startTestEnv, type TestEnv } from '../support/harness.ts';
+import { eventually, type TestEnv } from '../support/harness.ts';
+import { startStormEnv, type StormEnv } from '../support/storm.ts';
 import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
 
 /**
@@ -15,49 +12,22 @@ import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
  * (REJECTED_INVALID) or dead-lettered within 5 s, and each valid request gets exactly one answer.
  */
 
-const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => deploymentArn('poison', `svc-${i}`));
 const VALID = 1_000;
 const ANSWER_BOUND_MS = 5_000;
 
 describe('poison pills among 1,000 valid requests', () => {
+  let storm: StormEnv;
   let env: TestEnv;
-  let producer: Producer;
-  let serde: Serde;
-
   beforeAll(async () => {
-    env = await startTestEnv({
-      workers: 2,
-      latencyScale: 0.01,
-      fleet: {
-        deployments: DEPLOYMENTS.map((_, i) => ({ namespace: 'poison', name: `svc-${i}`, replicas: 2, minAvailable: 1, revision: 'v1' })),
-        restartSettleMs: 0,
-      },
-      config: { deferral: { recheckMs: 100 } },
-    });
-    const kafka = new Kafka({ clientId: 'poison-producer', brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
-    producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    serde = new Serde(endpoints.schemaRegistryUrl, topicNames(env.prefix));
+    storm = await startStormEnv(20, { config: { deferral: { recheckMs: 100 } } });
+    env = storm.env;
   });
-  afterAll(async () => {
-    await producer?.disconnect();
-    await env?.stop();
-  });
-
-  const send = async (records: Array<{ key: string; request: RemediationRequest }>) =>
-    producer.send({
-      topic: topicNames(env.prefix).requests,
-      acks: -1,
-      messages: await Promise.all(records.map(async (r) => ({ key: r.key, value: await serde.encodeRequest(r.request) }))),
-    });
+  afterAll(async () => storm?.stop());
+  const send = (records: Array<{ key: string; request: RemediationRequest }>) => storm.send(records);
 
   it('every poison pill is answered or dead-lettered within 5 s; every valid request exactly once; no consumer crash', async () => {
-    const pod = (i: number) => podArn(DEPLOYMENTS[i % DEPLOYMENTS.length]!, `svc-${i % DEPLOYMENTS.length}`, 0);
-    const scope = (i: number) => DEPLOYMENTS[i % DEPLOYMENTS.length]!;
-    const valid = Array.from({ length: VALID }, (_, i) => ({
-      key: scope(i),
-      request: buildRequest({ agentId: `agent-${i % 7}`, resourceArn: pod(i), action: 'restart', params: { n: String(i) } }),
-    }));
+    const { pod, scope } = storm;
+    const valid = Array.from({ length: VALID }, (_, i) => ({ key: scope(i), request: storm.restart(i) }));
     const upper = randomUUID().toUpperCase();
     const poison: Array<{ name: string; key: string; request: RemediationRequest; expect: 'dead-letter' | RegExp }> = [
       { name: 'non-UUID request id', key: scope(1), request: { ...buildRequest({ agentId: 'p', resourceArn: pod(1), action: 'restart' }), requestId: 'req-42' }, expect: 'dead-letter' },
@@ -133,17 +103,17 @@ describe('poison pills among 1,000 valid requests', () => {
   });
 
   it('a reused requestId with another payload is answered REJECTED_DUPLICATE_ID; the same payload again is a redelivery', async () => {
-    const pod = podArn(DEPLOYMENTS[0]!, 'svc-0', 1);
+    const pod = storm.pod(0, 1);
     const original = buildRequest({ agentId: 'agent-dup', resourceArn: pod, action: 'restart', reason: 'first' });
     const client = await env.client('dup-watcher');
     const answered = client.awaitOutcome(original.requestId, { timeoutMs: 60_000 });
-    await send([{ key: DEPLOYMENTS[0]!, request: original }]);
+    await send([{ key: storm.scope(0), request: original }]);
     expect((await answered).status).toBe('EXECUTED');
 
     // The same id for a different restart, and the original itself again (a redelivery).
     await send([
-      { key: DEPLOYMENTS[0]!, request: { ...original, reason: 'second, reusing the id' } },
-      { key: DEPLOYMENTS[0]!, request: original },
+      { key: storm.scope(0), request: { ...original, reason: 'second, reusing the id' } },
+      { key: storm.scope(0), request: original },
     ]);
     const row = await eventually(
       async () => (await env.db.query("SELECT error FROM arbiter.dead_letters WHERE error_code = 'DUPLICATE_REQUEST_ID'")).rows[0],

@@ -1,11 +1,8 @@
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RemediationOutcome } from '../../src/agent-sdk/index.ts';
-import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
-import { Serde } from '../../src/contract/serde.ts';
-import { topicNames } from '../../src/contract/topics.ts';
-import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
-import { endpoints, eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
+import type { RemediationRequest } from '../../src/contract/request.ts';
+import { eventually, type TestEnv } from '../support/harness.ts';
+import { startStormEnv, type StormEnv } from '../support/storm.ts';
 import { restartPostgres } from '../support/postgres-control.ts';
 
 /**
@@ -13,47 +10,24 @@ import { restartPostgres } from '../support/postgres-control.ts';
  * gets exactly one final outcome, nothing runs twice. The time to recover is measured.
  */
 
-const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => deploymentArn('storm', `svc-${i}`));
 const TOTAL = 5_000;
 
 describe('PostgreSQL restarted during a 5,000-request storm', () => {
+  let storm: StormEnv;
   let env: TestEnv;
-  let producer: Producer;
-  let serde: Serde;
 
   beforeAll(async () => {
-    env = await startTestEnv({
-      workers: 2,
-      latencyScale: 0.01,
-      fleet: {
-        deployments: DEPLOYMENTS.map((_, i) => ({ namespace: 'storm', name: `svc-${i}`, replicas: 2, minAvailable: 1, revision: 'v1' })),
-        restartSettleMs: 0,
-      },
-      // A short lease, so that if a worker did die the survivor would not wait 5 minutes for its locks.
-      config: { deferral: { recheckMs: 100, maxDeferMs: 600_000 }, locks: { ttlMs: 5_000, reaperIntervalMs: 1_000 } },
-    });
-    const kafka = new Kafka({ clientId: 'storm-producer', brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING });
-    producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
-    serde = new Serde(endpoints.schemaRegistryUrl, topicNames(env.prefix));
+    // A short lease, so that if a worker did die the survivor would not wait 5 minutes for its locks.
+    storm = await startStormEnv(20, { config: { deferral: { recheckMs: 100, maxDeferMs: 600_000 }, locks: { ttlMs: 5_000, reaperIntervalMs: 1_000 } } });
+    env = storm.env;
   });
-  afterAll(async () => {
-    await producer?.disconnect();
-    await env?.stop();
-  });
+  afterAll(async () => storm?.stop());
 
   it('both workers survive; 0 requests without a final outcome; 0 executed twice', { timeout: 300_000 }, async () => {
-    const requests: RemediationRequest[] = Array.from({ length: TOTAL }, (_, i) =>
-      buildRequest({ agentId: `agent-${i % 9}`, resourceArn: podArn(DEPLOYMENTS[i % 20]!, `svc-${i % 20}`, 0), action: 'restart', params: { n: String(i) } }),
-    );
+    const requests: RemediationRequest[] = Array.from({ length: TOTAL }, (_, i) => storm.restart(i));
     const client = await env.client('storm-watcher');
     const answers = requests.map((r) => client.awaitOutcome(r.requestId, { timeoutMs: 240_000 }));
-    const send = async (batch: RemediationRequest[]) =>
-      producer.send({
-        topic: topicNames(env.prefix).requests,
-        acks: -1,
-        messages: await Promise.all(batch.map(async (r) => ({ key: DEPLOYMENTS[requests.indexOf(r) % 20]!, value: await serde.encodeRequest(r) }))),
-      });
+    const send = (batch: RemediationRequest[]) => storm.send(batch.map((request) => ({ key: scopeOf(request), request })));
 
     // Half the storm, then the restart while it is being worked off, then the other half.
     await send(requests.slice(0, TOTAL / 2));
@@ -86,6 +60,11 @@ describe('PostgreSQL restarted during a 5,000-request storm', () => {
     expect(env.sim.fleet.violations().counts.duplicate_execution).toBe(0);
   });
 });
+
+/** The deployment a storm pod belongs to: its scope, the record's key. */
+function scopeOf(request: RemediationRequest): string {
+  return request.resourceArn.slice(0, request.resourceArn.lastIndexOf('/pod/'));
+}
 
 async function countFinal(env: TestEnv): Promise<number> {
   const { rows } = await env.db.query('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final');
