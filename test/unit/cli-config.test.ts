@@ -1,15 +1,18 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const exec = promisify(execFile);
 
 describe('a bad configuration fails at start-up, naming every problem', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'arbiter-cfg-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('`arbiter worker --config bad.yaml` exits 1 and lists each problem before touching any service', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'arbiter-cfg-')), 'bad.yaml');
+    const file = join(dir, 'bad.yaml');
     writeFileSync(
       file,
       ['kafka:', '  brokers: ["no-port"]', '  heartbeatIntervalMs: 20000', 'locks:', '  ttlMs: -5', 'budget:', '  workloads:', '    - { match: "(", minAvailable: 1 }', 'colour: blue', ''].join('\n'),
