@@ -58,8 +58,8 @@ export class Teardown {
 /**
  * Removes what Arbiter installations — everything named with their topic prefixes — left on the
  * shared Kafka and schema registry: their topics (`<prefix>.requests`, `.outcomes`, …) and those
- * topics' subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming which ones
- * exist: a test may have registered only some, and a worker creates all four topics.
+ * topics' subjects (`<prefix>.requests-value`, …). Both are found by listing, not by assuming
+ * which exist: a test may have registered only some subjects, and a worker creates all four topics.
  * Call it once nothing uses them any more (workers and clients stopped): a client still producing
  * could bring a topic back.
  */
