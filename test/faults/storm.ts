@@ -1,0 +1,149 @@
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { expect } from 'vitest';
+import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
+import { Serde } from '../../src/contract/serde.ts';
+import { topicNames } from '../../src/contract/topics.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { endpoints, eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
+import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
+
+/**
+ * One storm of restarts over 20 deployments and two worker processes, for the fault tests: half
+ * sent, a fault while it is being worked off, the other half, and then the same pass criteria for
+ * every fault. Outcomes are counted from the outcomes topic and the audit trail after the storm,
+ * not through an SDK watcher, which would itself have to survive the fault.
+ */
+
+const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => deploymentArn('storm', `svc-${i}`));
+
+export interface Storm {
+  env: TestEnv;
+  requests: RemediationRequest[];
+  /** Sends requests[from, to); `reframe` rewrites the schema id of each record (same body). */
+  send(from: number, to: number, reframe?: number): Promise<void>;
+  countFinal(): Promise<number>;
+  /** Waits for the storm to be worked off, asserts the criteria and returns the measurements. */
+  finish(label: string, fault: { startedAt: number; endedAt: number }): Promise<StormReport>;
+  stop(): Promise<void>;
+}
+
+export interface StormReport {
+  /** From the end of the fault to the first final decision recorded after it. */
+  firstDecisionAfterMs: number;
+  /** From the end of the fault until every request had its final outcome. */
+  drainedAfterMs: number;
+  /** Final decisions recorded while the fault lasted. */
+  decidedDuringFault: number;
+}
+
+export async function startStorm(total: number): Promise<Storm> {
+  const env = await startTestEnv({
+    workers: 2,
+    latencyScale: 0.01,
+    fleet: {
+      deployments: DEPLOYMENTS.map((_, i) => ({ namespace: 'storm', name: `svc-${i}`, replicas: 2, minAvailable: 1, revision: 'v1' })),
+      restartSettleMs: 0,
+    },
+    // A short lease, so that if a worker did die the survivor would not wait 5 minutes for its locks.
+    config: { deferral: { recheckMs: 100, maxDeferMs: 600_000 }, locks: { ttlMs: 5_000, reaperIntervalMs: 1_000 } },
+  });
+  const kafka = new Kafka({
+    clientId: 'storm-producer',
+    brokers: [endpoints.kafkaBrokers],
+    logLevel: logLevel.NOTHING,
+    // The agent side must ride out the fault too: retries long enough for a 30 s pause.
+    retry: { retries: 12, initialRetryTime: 300, maxRetryTime: 10_000 },
+  });
+  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const topics = topicNames(env.prefix);
+  const serde = new Serde(endpoints.schemaRegistryUrl, topics);
+  const requests = Array.from({ length: total }, (_, i) =>
+    buildRequest({ agentId: `agent-${i % 9}`, resourceArn: podArn(DEPLOYMENTS[i % 20]!, `svc-${i % 20}`, 0), action: 'restart', params: { n: String(i) } }),
+  );
+  const countDeadLetters = async (): Promise<number> => {
+    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM arbiter.dead_letters');
+    return rows[0]!.n;
+  };
+  const countFinal = async (): Promise<number> => {
+    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final');
+    return rows[0]!.n;
+  };
+
+  return {
+    env,
+    requests,
+    countFinal,
+    async send(from, to, reframe) {
+      const messages = await Promise.all(
+        requests.slice(from, to).map(async (request, offset) => {
+          const value = await serde.encodeRequest(request);
+          if (reframe !== undefined) value.writeUInt32BE(reframe, 1);
+          return { key: DEPLOYMENTS[(from + offset) % 20]!, value };
+        }),
+      );
+      // Slices of 500: one produce request stays far below the broker's size limit.
+      for (let i = 0; i < messages.length; i += 500) {
+        await producer.send({ topic: topics.requests, acks: -1, messages: messages.slice(i, i + 500) });
+      }
+    },
+    async finish(label, fault) {
+      // Worked off: each request decided, or dead-lettered (which fails below, with its reason).
+      await eventually(async () => (await countFinal()) + (await countDeadLetters()) >= total, 240_000, `${total} final decisions (${label})`);
+      const drainedAt = Date.now();
+      const { rows: dead } = await env.db.query('SELECT error_code, error, count(*)::int AS n FROM arbiter.dead_letters GROUP BY 1, 2');
+      expect(dead, `dead letters (${label})`).toEqual([]);
+      const { rows: after } = await env.db.query<{ at: Date | null; during: number }>(
+        `SELECT min(decided_at) FILTER (WHERE decided_at > to_timestamp($1 / 1000.0)) AS at,
+                count(*) FILTER (WHERE decided_at BETWEEN to_timestamp($2 / 1000.0) AND to_timestamp($1 / 1000.0))::int AS during
+           FROM arbiter.decisions WHERE final`,
+        [fault.endedAt, fault.startedAt],
+      );
+      const report: StormReport = {
+        firstDecisionAfterMs: after[0]?.at ? after[0].at.getTime() - fault.endedAt : Number.NaN,
+        drainedAfterMs: drainedAt - fault.endedAt,
+        decidedDuringFault: after[0]?.during ?? 0,
+      };
+      console.log(
+        `${label}: fault lasted ${fault.endedAt - fault.startedAt} ms; ${report.decidedDuringFault} final decisions during it; ` +
+          `first final decision ${report.firstDecisionAfterMs} ms after it ended; storm of ${total} drained ${report.drainedAfterMs} ms after it ended`,
+      );
+
+      // Both worker processes still running, never a crashed consumer.
+      expect(env.workers.map((w) => w.running())).toEqual([true, true]);
+      for (const w of env.workers) expect(w.output()).not.toMatch(/Unhandled 'error' event|consumer crashed/);
+      // Every request exactly one final decision in the audit trail.
+      const { rows } = await env.db.query('SELECT count(*)::int AS n, count(DISTINCT request_id)::int AS distinct_ids FROM arbiter.decisions WHERE final');
+      expect(rows[0]).toEqual({ n: total, distinct_ids: total });
+      // Every request at least one final outcome on the topic, all of them the same answer. Outcomes
+      // are published at least once (outbox), so a repeat is allowed and counted, a miss is not.
+      let finals = finalsByRequest(await readOutcomes(env.prefix, 60_000));
+      for (let attempt = 0; requests.some((r) => !finals.has(r.requestId)) && attempt < 3; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        finals = finalsByRequest(await readOutcomes(env.prefix, 60_000));
+      }
+      const unanswered = requests.filter((r) => !finals.has(r.requestId));
+      if (unanswered.length > 0) {
+        // What the audit trail knows of them: recorded as published, by which partition, when.
+        const { rows: known } = await env.db.query(
+          `SELECT request_id, kafka_partition, final, outcome_published, finished_at FROM arbiter.request_state WHERE request_id = ANY($1::uuid[]) LIMIT 10`,
+          [unanswered.map((r) => r.requestId)],
+        );
+        console.log(`${label}: ${unanswered.length} requests without a final outcome on the topic; e.g. ${JSON.stringify(known)}`);
+      }
+      const repeated = [...finals.values()].filter((answers) => answers.length > 1).length;
+      console.log(`${label}: final outcomes on the topic: ${finals.size} requests answered, ${repeated} answered more than once`);
+      expect(unanswered.map((r) => r.requestId)).toEqual([]);
+      expect([...finals.values()].filter((answers) => new Set(answers.map((o) => o.status)).size > 1).length).toBe(0);
+      expect([...finals.values()].flat().filter((o) => o.status !== 'EXECUTED').map((o) => `${o.status}: ${o.detail}`)).toEqual([]);
+      // Nothing executed twice.
+      expect(env.sim.fleet.stats().executions.restart).toBe(total);
+      expect(env.sim.fleet.violations().counts.duplicate_execution).toBe(0);
+      return report;
+    },
+    async stop() {
+      await producer.disconnect().catch(() => undefined);
+      await env.stop();
+    },
+  };
+}
