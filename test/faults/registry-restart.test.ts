@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Serde } from '../../src/contract/serde.ts';
+import { topicNames } from '../../src/contract/topics.ts';
 import { restartRegistry } from '../../tools/stack/index.ts';
 import { endpoints, eventually } from '../support/harness.ts';
 import { startStorm, type Storm } from './storm.ts';
@@ -24,15 +27,31 @@ describe('registry restarted during a storm of 2,000 over 2 workers', () => {
   });
 
   it('no request dead-lettered because of it; every request a final outcome; nothing executed twice', async () => {
-    // A second writer schema for the same records (documentation only, identical encoding), unseen by the workers.
+    // A second writer schema for the same records (documentation only, identical encoding), unseen by
+    // the workers; the second half is framed with it, encoded now while the registry answers.
     const newId = await registerDocVariant(`${storm.env.prefix}.requests-value`, storm.env.prefix);
+    const serde = new Serde(endpoints.schemaRegistryUrl, topicNames(storm.env.prefix));
+    const secondHalf = await Promise.all(
+      storm.requests.slice(TOTAL / 2).map(async (request, k) => {
+        const value = await serde.encodeRequest(request);
+        value.writeUInt32BE(newId, 1);
+        return { key: storm.keyOf(TOTAL / 2 + k), value };
+      }),
+    );
+    const producer = new Kafka({ clientId: 'registry-fault', brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING }).producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await producer.connect();
+
     await storm.send(0, TOTAL / 2);
     await eventually(async () => (await storm.countFinal()) >= 200, 60_000, 'the storm under way');
-
     const startedAt = Date.now();
     const restart = restartRegistry();
-    await eventually(async () => (await registryAnswers()) ? undefined : true, 30_000, 'the registry down');
-    await storm.send(TOTAL / 2, TOTAL, newId);
+    await eventually(async () => ((await registryAnswers()) ? undefined : true), 30_000, 'the registry down');
+    for (let i = 0; i < secondHalf.length; i += 500) {
+      await producer.send({ topic: topicNames(storm.env.prefix).requests, acks: -1, messages: secondHalf.slice(i, i + 500) });
+    }
+    await producer.disconnect();
     const { stopMs, startMs } = await restart;
     const endedAt = Date.now();
     console.log(`registry restart: stopped in ${stopMs} ms, healthy ${startMs} ms after the new start; second half framed with new schema id ${newId}`);

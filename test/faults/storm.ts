@@ -1,26 +1,24 @@
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { expect } from 'vitest';
-import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
-import { Serde } from '../../src/contract/serde.ts';
-import { topicNames } from '../../src/contract/topics.ts';
-import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
-import { endpoints, eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
+import type { RemediationRequest } from '../../src/contract/request.ts';
+import { eventually, type TestEnv } from '../support/harness.ts';
 import { finalsByRequest, readOutcomes } from '../support/outcomes.ts';
+import { startStormEnv } from '../support/storm.ts';
 
 /**
- * One storm of restarts over 20 deployments and two worker processes, for the fault tests: half
+ * One storm of restarts over 20 deployments and two worker processes (the storm fleet and producer of
+ * test/support/storm.ts), for the fault tests: half
  * sent, a fault while it is being worked off, the other half, and then the same pass criteria for
  * every fault. Outcomes are counted from the outcomes topic and the audit trail after the storm,
  * not through an SDK watcher, which would itself have to survive the fault.
  */
 
-const DEPLOYMENTS = Array.from({ length: 20 }, (_, i) => deploymentArn('storm', `svc-${i}`));
-
 export interface Storm {
   env: TestEnv;
   requests: RemediationRequest[];
-  /** Sends requests[from, to); `reframe` rewrites the schema id of each record (same body). */
-  send(from: number, to: number, reframe?: number): Promise<void>;
+  /** The key (scope) request i is sent with. */
+  keyOf(i: number): string;
+  /** Sends requests[from, to). */
+  send(from: number, to: number): Promise<void>;
   countFinal(): Promise<number>;
   /** Waits for the storm to be worked off, asserts the criteria and returns the measurements. */
   finish(label: string, fault: { startedAt: number; endedAt: number }): Promise<StormReport>;
@@ -37,30 +35,10 @@ export interface StormReport {
 }
 
 export async function startStorm(total: number): Promise<Storm> {
-  const env = await startTestEnv({
-    workers: 2,
-    latencyScale: 0.01,
-    fleet: {
-      deployments: DEPLOYMENTS.map((_, i) => ({ namespace: 'storm', name: `svc-${i}`, replicas: 2, minAvailable: 1, revision: 'v1' })),
-      restartSettleMs: 0,
-    },
-    // A short lease, so that if a worker did die the survivor would not wait 5 minutes for its locks.
-    config: { deferral: { recheckMs: 100, maxDeferMs: 600_000 }, locks: { ttlMs: 5_000, reaperIntervalMs: 1_000 } },
-  });
-  const kafka = new Kafka({
-    clientId: 'storm-producer',
-    brokers: [endpoints.kafkaBrokers],
-    logLevel: logLevel.NOTHING,
-    // The agent side must ride out the fault too: retries long enough for a 30 s pause.
-    retry: { retries: 12, initialRetryTime: 300, maxRetryTime: 10_000 },
-  });
-  const producer: Producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const topics = topicNames(env.prefix);
-  const serde = new Serde(endpoints.schemaRegistryUrl, topics);
-  const requests = Array.from({ length: total }, (_, i) =>
-    buildRequest({ agentId: `agent-${i % 9}`, resourceArn: podArn(DEPLOYMENTS[i % 20]!, `svc-${i % 20}`, 0), action: 'restart', params: { n: String(i) } }),
-  );
+  // A short lease, so that if a worker did die the survivor would not wait 5 minutes for its locks.
+  const fleet = await startStormEnv(20, { config: { deferral: { recheckMs: 100, maxDeferMs: 600_000 }, locks: { ttlMs: 5_000, reaperIntervalMs: 1_000 } } });
+  const env = fleet.env;
+  const requests = Array.from({ length: total }, (_, i) => fleet.restart(i, `agent-${i % 9}`));
   const countDeadLetters = async (): Promise<number> => {
     const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM arbiter.dead_letters');
     return rows[0]!.n;
@@ -73,18 +51,12 @@ export async function startStorm(total: number): Promise<Storm> {
   return {
     env,
     requests,
+    keyOf: (i) => fleet.scope(i),
     countFinal,
-    async send(from, to, reframe) {
-      const messages = await Promise.all(
-        requests.slice(from, to).map(async (request, offset) => {
-          const value = await serde.encodeRequest(request);
-          if (reframe !== undefined) value.writeUInt32BE(reframe, 1);
-          return { key: DEPLOYMENTS[(from + offset) % 20]!, value };
-        }),
-      );
+    async send(from, to) {
       // Slices of 500: one produce request stays far below the broker's size limit.
-      for (let i = 0; i < messages.length; i += 500) {
-        await producer.send({ topic: topics.requests, acks: -1, messages: messages.slice(i, i + 500) });
+      for (let i = from; i < to; i += 500) {
+        await fleet.send(requests.slice(i, Math.min(to, i + 500)).map((request, k) => ({ key: fleet.scope(i + k), request })));
       }
     },
     async finish(label, fault) {
@@ -112,6 +84,7 @@ export async function startStorm(total: number): Promise<Storm> {
       const executions = env.sim.fleet.stats().executions.restart;
       const violations = env.sim.fleet.violations().counts;
       console.log(`${label}: ${executions} restarts executed for ${total} requests; fleet violations ${JSON.stringify(violations)}`);
+      for (const v of env.sim.fleet.violations().violations.filter((x) => x.kind === "duplicate_execution")) console.log("DUP", JSON.stringify(v));
       // Both worker processes still running, never a crashed consumer.
       expect(env.workers.map((w) => w.running())).toEqual([true, true]);
       for (const w of env.workers) expect(w.output()).not.toMatch(/Unhandled 'error' event|consumer crashed/);
@@ -144,9 +117,6 @@ export async function startStorm(total: number): Promise<Storm> {
       expect(executions).toBe(total);
       return report;
     },
-    async stop() {
-      await producer.disconnect().catch(() => undefined);
-      await env.stop();
-    },
+    stop: () => fleet.stop(),
   };
 }
