@@ -234,6 +234,21 @@ export class AuditStore {
     return rows.map(toStoredRequest);
   }
 
+  /**
+   * Under the lock, just before executing: whether the request is final already (another owner
+   * finished it while this one still thought it owned the partition) and whether an execution of
+   * it ever started (by anyone), in which case the resource must be observed before acting.
+   */
+  async executionState(requestId: string): Promise<{ final: FinalDecision | null; started: boolean }> {
+    const { rows } = await this.pool.query(
+      `${SELECT_STATE_COLUMNS}, EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
+         FROM arbiter.request_state s WHERE s.request_id = $1`,
+      [requestId],
+    );
+    const row = rows[0];
+    return { final: row ? storedDecision(row) : null, started: Boolean(row?.ever_started) };
+  }
+
   /** The state of each dependency that is known (a coalesced one reports its primary's status). */
   async dependencyStatus(ids: string[]): Promise<Map<string, DependencyState>> {
     const { rows } = await this.pool.query(
@@ -291,6 +306,8 @@ export class AuditStore {
  * worker's clock and the database's.
  */
 const AGES = `EXTRACT(EPOCH FROM now() - s.received_at) * 1000 AS received_ago_ms, EXTRACT(EPOCH FROM now() - s.finished_at) * 1000 AS finished_ago_ms`;
+
+const SELECT_STATE_COLUMNS = `SELECT s.*, ${AGES}`;
 
 const SELECT_STATE = `
   SELECT s.*, ${AGES},

@@ -161,9 +161,13 @@ function isCompatibilityRace(message: string): boolean {
   return /\(BACKWARD != NONE\)|rule named 'COMPATIBILITY' already exists/.test(message);
 }
 
-/** 404 (unknown schema id) and Avro errors are about the record; 5xx and network errors are about the registry. */
+/**
+ * 404 (unknown schema id) and Avro errors are about the record; 5xx and network errors are about
+ * the registry. The registry client reports a network error (and a timeout) with status 400, so
+ * the message is checked first: a registry restart must never dead-letter good records.
+ */
 function isRegistryUnavailable(error: unknown): boolean {
+  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EPIPE|socket hang up|fetch failed|Timeout \(\d+ms\)/i.test(errorMessage(error))) return true;
   const status = (error as { status?: number }).status;
-  if (typeof status === 'number') return status >= 500 || status === 429;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|socket hang up|fetch failed/i.test(errorMessage(error));
+  return typeof status === 'number' && (status >= 500 || status === 429);
 }

@@ -31,6 +31,7 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
       entry.observeFirst = true;
       return 'deferred';
     }
+    if (error instanceof ArbiterError && error.code === 'DECIDED_ELSEWHERE') return settleDecidedElsewhere(ctx, part, entry);
     if (!(error instanceof ArbiterError && error.retryable)) entry.errors++;
     if (error instanceof ArbiterError && error.code === 'LOCK_HELD') {
       ctx.metrics.countLockAcquireFailure(resourceType(entry), entry.request.agentId);
@@ -105,6 +106,12 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
     const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>
       ctx.audit.recordExecution({ ...executionBase(entry), phase, fencingToken, resourceVersion, detail });
 
+    // A partition can have two owners for a moment (one not yet told it lost it): under the lock,
+    // a request another owner finished is not run again, and one whose execution ever started is
+    // observed first.
+    const history = await ctx.audit.executionState(request.requestId);
+    if (history.final) throw new ArbiterError('DECIDED_ELSEWHERE', `${request.requestId} was decided by another owner: ${history.final.status}`);
+    if (history.started) entry.fromRecovery = true;
     if (entry.fromRecovery) {
       // Under the lock nobody else can be acting: if the previous owner ran it, it shows now.
       const seen = await ctx.executor.observe(request.resourceArn, signal);
@@ -149,6 +156,20 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
       ctx.metrics.executionsRunning.dec();
     }
   });
+}
+
+/**
+ * Another owner recorded the final decision (it answered the request itself): this partition
+ * forgets the request, and answers the followers that merged into it here with that result.
+ */
+async function settleDecidedElsewhere(ctx: PipelineContext, part: Partition, entry: PendingRequest): Promise<StepResult> {
+  const decided = (await ctx.audit.finalDecisions([entry.request.requestId])).get(entry.request.requestId);
+  ctx.log.warn({ requestId: entry.request.requestId, status: decided?.status }, 'decided by another owner; not run here');
+  if (!decided) return 'deferred';
+  const now = Date.now();
+  const followers = part.settle(entry, decided, now);
+  await ctx.publisher.publish(followers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
+  return 'done';
 }
 
 /** Applies a decision exactly once: durable write, then the partition's memory, then publish. */

@@ -84,9 +84,17 @@ export class Worker {
       brokers: [...config.kafka.brokers],
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => this.log.warn({ kafkajs: entry.namespace, ...entry.log }, String(entry.log.message)),
+      // kafkajs gives up on a group coordinator after ~10 s by default and then crashes the consumer
+      // for good; a broker restart takes longer than that. Ride it out (about 2.5 minutes in all).
+      retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 30 },
     });
     this.producer = this.kafka.producer({
-      idempotent: true,
+      // Not kafkajs' idempotent mode: after a produce that timed out on a frozen broker it rolls its
+      // sequence back although the broker writes that batch later, and the next batch can then be
+      // acknowledged as a duplicate without being written — an outcome flagged published that
+      // never was. Outcomes are idempotent by requestId for agents, so a repeat is harmless; a loss
+      // is not.
+      idempotent: false,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
