@@ -1,7 +1,7 @@
 import type { Pool } from '../db/index.ts';
 
 /**
- * Whether the stores a worker needs answer: PostgreSQL (a `SELECT 1` every few seconds) and Kafka
+ * Whether the stores a worker needs answer: PostgreSQL (a `SELECT 1` every second) and Kafka
  * (the consumer heard from the group coordinator recently). `/readyz` turns 503 while either does
  * not, and 200 again when both do — so an orchestrator sees an outage without killing the worker.
  */
@@ -15,7 +15,7 @@ export class StoreHealth {
     private readonly pool: Pool,
     /** Kafka counts as unreachable after this long without a heartbeat or fetch. */
     private readonly kafkaSilenceMs: number,
-    private readonly everyMs = 2_000,
+    private readonly everyMs = 1_000,
   ) {}
 
   /** The consumer heard from the broker (heartbeat, fetch, join). */

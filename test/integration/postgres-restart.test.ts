@@ -32,6 +32,15 @@ describe('PostgreSQL restarted during a 5,000-request storm', () => {
     // Half the storm, then the restart while it is being worked off, then the other half.
     await send(requests.slice(0, TOTAL / 2));
     await eventually(async () => (await countFinal(env)) >= 200, 60_000, 'the storm under way');
+    // /readyz of one worker, sampled every 100 ms from the restart on: 503 while PostgreSQL is away, 200 again after.
+    const readiness: Array<{ at: number; ok: boolean }> = [];
+    const probe = setInterval(() => {
+      const at = Date.now();
+      void fetch(`${env.workers[0]!.metricsUrl}/readyz`, { signal: AbortSignal.timeout(1_000) }).then(
+        (r) => readiness.push({ at, ok: r.ok }),
+        () => readiness.push({ at, ok: false }),
+      );
+    }, 100);
     const restartAt = Date.now();
     const restart = await restartPostgres();
     await send(requests.slice(TOTAL / 2));
@@ -46,6 +55,12 @@ describe('PostgreSQL restarted during a 5,000-request storm', () => {
     }, 120_000, 'a decision after the restart');
     const outcomes: RemediationOutcome[] = await Promise.all(answers);
     clearInterval(progress);
+    clearInterval(probe);
+    const firstUnready = readiness.find((r) => !r.ok);
+    const readyAgain = firstUnready && readiness.find((r) => r.ok && r.at > firstUnready.at);
+    expect(firstUnready, '/readyz turned 503 while PostgreSQL was away').toBeDefined();
+    expect(readyAgain, '/readyz 200 again once it was back').toBeDefined();
+    console.log(`postgres restart: /readyz 503 from ${firstUnready!.at - restartAt} ms, 200 again at ${readyAgain!.at - restartAt} ms after the restart began`);
     console.log(
       `postgres restart: pg_ctlcluster took ${restart.tookMs} ms; first final decision ${firstAfter.getTime() - restartAt - restart.tookMs} ms after it was back; ` +
         `storm of ${TOTAL} done ${Date.now() - restartAt} ms after the restart began`,
