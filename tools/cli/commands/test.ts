@@ -24,7 +24,16 @@ export default function register(program: Command): void {
         return;
       }
       try {
-        process.exitCode = await runVitest(vitestArgs, endpoints);
+        if (vitestArgs.length) {
+          process.exitCode = await runVitest(vitestArgs, endpoints);
+        } else {
+          // The whole suite: the fault tests run in a vitest of their own. Their global setup points
+          // the environment at a private broker and registry, which must not leak into the unit and
+          // integration projects (global setups of one vitest run share one process).
+          const shared = await runVitest(['--project', 'unit', '--project', 'integration'], endpoints);
+          const faults = await runVitest(['--project', 'faults'], endpoints);
+          process.exitCode = shared || faults;
+        }
       } finally {
         if (endpoints.started.length > 0) {
           await stackDown({ services: endpoints.started, log: progressToStderr }).catch((error: unknown) => {
