@@ -41,8 +41,11 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
       ctx.log.error({ err: thrown, requestId: entry.request.requestId, attempt: entry.errors }, 'unexpected error at the head of the queue');
     }
   }
-  if (part.revoked) {
-    // The partition moved while this was decided: its new owner recovers the request from PostgreSQL.
+  if (part.revoked && !isFinal(decision)) {
+    // The partition moved while this was decided: its new owner recovers the request from
+    // PostgreSQL. A final decision is still recorded (finalize takes it only if the request is
+    // not final yet): it is a fact — above all a verified execution — and leaving it unrecorded
+    // would make the new owner depend on the executor's bounded memory of what it applied.
     return 'deferred';
   }
   try {
