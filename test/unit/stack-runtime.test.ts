@@ -23,8 +23,10 @@ describe('stack runtime', () => {
   });
 
   it('--runtime docker is taken as asked (or fails naming the missing engine); a private instance is local only', async () => {
+    // The engine is looked for first: a rejection left unawaited meanwhile would be an unhandled one.
+    const engine = await dockerEngineAvailable();
     const docker = chooseRuntime(createContext({ ...quiet, runtime: 'docker' }));
-    if (await dockerEngineAvailable()) await expect(docker).resolves.toBe('containers');
+    if (engine) await expect(docker).resolves.toBe('containers');
     else await expect(docker).rejects.toThrow(/--runtime docker .*docker info/);
     const privateOne = createContext({ ...quiet, env: { ...process.env, ARBITER_STACK_RUN_DIR: '/tmp/x' }, runtime: 'docker' });
     await expect(chooseRuntime(privateOne)).rejects.toThrow(/private instance/);
