@@ -18,6 +18,11 @@ export class StoreHealth {
     private readonly everyMs = 1_000,
   ) {}
 
+  /** A database connection failed (the server restarted, a backend was terminated): unready until a check succeeds. */
+  databaseFailed(): void {
+    this.databaseOk = false;
+  }
+
   /** The consumer heard from the broker (heartbeat, fetch, join). */
   kafkaContact(): void {
     this.kafkaContactAt = Date.now();

@@ -76,7 +76,10 @@ export class Worker {
     // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
     this.pool = createPool(config.databaseUrl, {
       max: Math.min(32, config.kafka.partitionsConsumedConcurrently + 8),
-      onError: (error) => this.log.warn({ err: error }, 'a database connection failed; the pool replaces it'),
+      onError: (error) => {
+        this.health?.databaseFailed();
+        this.log.warn({ err: error }, 'a database connection failed; the pool replaces it');
+      },
     });
     this.topics = topicNames(config.kafka.topicPrefix);
     this.kafka = new Kafka({
