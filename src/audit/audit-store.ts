@@ -18,11 +18,6 @@ export class AuditStore {
     private readonly workerId: string,
   ) {}
 
-  /** Which of these requestIds have already been decided (redelivery after a crash or rebalance). */
-  async knownRequestIds(ids: string[]): Promise<Set<string>> {
-    return new Set((await this.knownRequests(ids)).keys());
-  }
-
   /**
    * The requests among these ids that were decided already (redelivery, or an id reused), with the
    * partition that owns each and the request as stored, to tell a redelivery from a reused id.

@@ -210,9 +210,8 @@ export class Worker {
   private async drain(): Promise<void> {
     if (this.currentState === 'stopped') return;
     this.currentState = 'draining';
-    const { shutdownTimeoutMs, stopStepTimeoutMs } = this.config.worker;
-    const step = (what: string, work: Promise<unknown>, ms = stopStepTimeoutMs) =>
-      withDeadline(work, ms, what).catch((error: unknown) => this.log.warn({ err: error }, `shutdown: ${what} did not finish`));
+    const { shutdownTimeoutMs } = this.config.worker;
+    const step = (what: string, work: Promise<unknown>) => this.stopStep(what, work);
 
     await step('stopping the consumer', this.consumer.stop());
     const partitions = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
@@ -232,9 +231,15 @@ export class Worker {
     this.log.info('worker stopped');
   }
 
+  /** One shutdown step: given worker.stopStepTimeoutMs, then logged and left behind, so a drain always ends. */
+  private stopStep(what: string, work: Promise<unknown>): Promise<unknown> {
+    return withDeadline(work, this.config.worker.stopStepTimeoutMs, what).catch((error: unknown) =>
+      this.log.warn({ err: error }, `shutdown: ${what} did not finish`),
+    );
+  }
+
   private async shutdownClients(): Promise<void> {
-    const step = (what: string, work: Promise<unknown>) =>
-      withDeadline(work, this.config.worker.stopStepTimeoutMs, what).catch((error: unknown) => this.log.warn({ err: error }, `shutdown: ${what} did not finish`));
+    const step = (what: string, work: Promise<unknown>) => this.stopStep(what, work);
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = undefined;
     await step('waiting for the lock reaper', this.reaping ?? Promise.resolve());
