@@ -1,5 +1,9 @@
 /** The actions Arbiter knows. Anything else is REJECTED_INVALID. */
-export const ACTIONS = ['restart', 'rollback', 'hotfix', 'deploy', 'scale', 'drain', 'terminate'] as const;
+/**
+ * `cordon` (a node: no new pods) and `evict` (one pod off its node, replaced elsewhere) are the steps
+ * a node drain is made of when Arbiter runs it through every workload's budget (docs/PLANS.md).
+ */
+export const ACTIONS = ['restart', 'rollback', 'hotfix', 'deploy', 'scale', 'drain', 'terminate', 'cordon', 'evict'] as const;
 export type ActionName = (typeof ACTIONS)[number];
 
 export function isAction(value: string): value is ActionName {
@@ -7,4 +11,4 @@ export function isAction(value: string): value is ActionName {
 }
 
 /** Actions that take capacity away while they run or after; they are checked against the disruption budget. */
-export const DISRUPTIVE_ACTIONS: ReadonlySet<ActionName> = new Set(['restart', 'drain', 'terminate']);
+export const DISRUPTIVE_ACTIONS: ReadonlySet<ActionName> = new Set(['restart', 'drain', 'terminate', 'evict']);
