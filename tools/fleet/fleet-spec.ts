@@ -43,6 +43,8 @@ export const DEFAULT_LATENCY_MS: Readonly<Record<LatencyKey, number>> = Object.f
   scale: 200,
   drain: 400,
   terminate: 300,
+  cordon: 50,
+  evict: 300,
   replace: 1500,
 });
 
