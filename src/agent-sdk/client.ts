@@ -4,7 +4,9 @@ import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { compileScopeRules, DEFAULT_SCOPE_RULES, tryParseArn, type ScopeResolver, type ScopeRule } from '../routing/index.ts';
+import type { PlanCommand, PlanEvent, PlanStepInput } from '../contract/plan.ts';
 import { OutcomeWatcher } from './outcome-watcher.ts';
+import { PlanWatcher, type PlanResult } from './plan-watcher.ts';
 
 export interface ArbiterClientOptions {
   brokers: string[];
@@ -27,6 +29,7 @@ export class ArbiterClient {
   private readonly scopes: ScopeResolver;
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly watcher: OutcomeWatcher;
+  private planWatcher: PlanWatcher | null = null;
   private connected = false;
 
   constructor(options: ArbiterClientOptions) {
@@ -88,8 +91,92 @@ export class ArbiterClient {
     return this.awaitOutcome(request.requestId, options);
   }
 
+  /**
+   * A plan: steps that run in order, each released only once the steps it comes after have
+   * EXECUTED (verified). Without `after`, each step comes after the one before it.
+   *
+   *   const plan = await client.plan([{ action: 'drain', resourceArn: node }, { action: 'terminate', resourceArn: node }], { agentId }).submit();
+   *   const { status, events } = await plan.wait();
+   */
+  plan(steps: PlanStepInput[], options: { agentId: string; planId?: string; deadline?: number; reason?: string; incidentId?: string }): PlanHandle {
+    const planId = options.planId ?? crypto.randomUUID();
+    const command: PlanCommand = {
+      commandId: crypto.randomUUID(),
+      type: 'submit',
+      planId,
+      agentId: options.agentId,
+      steps: steps.map((s, i) => ({
+        requestId: s.requestId ?? crypto.randomUUID(),
+        action: s.action,
+        resourceArn: s.resourceArn,
+        params: s.params ?? {},
+        after: s.after ?? (i === 0 ? [] : [i - 1]),
+      })),
+      deadline: options.deadline ?? null,
+      reason: options.reason ?? null,
+      incidentId: options.incidentId ?? null,
+      requestedAt: Date.now(),
+    };
+    return new PlanHandle(this, command);
+  }
+
+  /** Asks for a plan to stop: steps not yet released end CANCELLED. Only the agent that submitted it may. */
+  async cancelPlan(planId: string, agentId: string, reason?: string): Promise<void> {
+    await this.sendPlanCommand({ commandId: crypto.randomUUID(), type: 'cancel', planId, agentId, steps: [], deadline: null, reason: reason ?? null, incidentId: null, requestedAt: Date.now() });
+  }
+
+  /** Waits until the plan ends; `onEvent` sees each of its events in order. */
+  async awaitPlan(planId: string, options: { timeoutMs?: number; onEvent?: (event: PlanEvent) => void } = {}): Promise<PlanResult> {
+    return this.plans().wait(planId.toLowerCase(), options.timeoutMs ?? 300_000, options.onEvent);
+  }
+
+  /** @internal */
+  async sendPlanCommand(command: PlanCommand): Promise<void> {
+    if (!this.connected) await this.connect();
+    await this.serde.registerPlans();
+    // Following plan events before the command goes out, so none of its events can be missed.
+    await this.plans().start();
+    await this.producer.send({ topic: this.topics.planCommands, acks: -1, messages: [{ key: command.planId, value: await this.serde.encodePlanCommand(command) }] });
+  }
+
+  private plans(): PlanWatcher {
+    this.planWatcher ??= new PlanWatcher(this.kafka, this.serde, this.topics.planEvents);
+    return this.planWatcher;
+  }
+
   async close(): Promise<void> {
+    await this.planWatcher?.close();
     await this.watcher.close();
     await this.producer.disconnect().catch(() => {});
+  }
+}
+
+/** A plan built by `ArbiterClient.plan`: submit it, then wait for it to end. */
+export class PlanHandle {
+  constructor(
+    private readonly client: ArbiterClient,
+    readonly command: PlanCommand,
+  ) {}
+
+  get planId(): string {
+    return this.command.planId;
+  }
+
+  /** The request id each step becomes when released, in step order: their outcomes can be awaited too. */
+  get requestIds(): string[] {
+    return this.command.steps.map((s) => s.requestId);
+  }
+
+  async submit(): Promise<this> {
+    await this.client.sendPlanCommand(this.command);
+    return this;
+  }
+
+  wait(options: { timeoutMs?: number; onEvent?: (event: PlanEvent) => void } = {}): Promise<PlanResult> {
+    return this.client.awaitPlan(this.planId, options);
+  }
+
+  cancel(reason?: string): Promise<void> {
+    return this.client.cancelPlan(this.planId, this.command.agentId, reason);
   }
 }

@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { ArbiterError } from '../contract/errors.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import type { Serde } from '../contract/serde.ts';
+import { TopicTail } from './topic-tail.ts';
 
 interface Waiter {
   resolve: (outcome: RemediationOutcome) => void;
@@ -14,61 +14,25 @@ interface Waiter {
 /** Remembered final outcomes, so awaiting one that already arrived returns at once. */
 const REMEMBERED = 50_000;
 
-/**
- * Follows the outcomes topic from shortly before it started, so an outcome published between
- * `submit` and `awaitOutcome` is never missed. Each watcher is its own consumer group (it must see
- * every partition) and commits nothing.
- */
+/** Follows the outcomes topic (see TopicTail) and hands each request's final outcome to whoever waits for it. */
 export class OutcomeWatcher {
-  private readonly consumer: Consumer;
-  private readonly admin: Admin;
+  private readonly tail: TopicTail;
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly finals = new Map<string, RemediationOutcome>();
-  private ready: Promise<void> | undefined;
 
-  constructor(
-    kafka: Kafka,
-    private readonly serde: Serde,
-    private readonly topic: string,
-  ) {
-    this.consumer = kafka.consumer({ groupId: `arbiter-sdk-${randomUUID()}`, maxWaitTimeInMs: 50, allowAutoTopicCreation: false });
-    this.admin = kafka.admin();
+  constructor(kafka: Kafka, serde: Serde, topic: string) {
+    this.tail = new TopicTail(kafka, topic, async (message) => {
+      try {
+        this.deliver(await serde.decodeOutcome(message.value));
+      } catch {
+        // Not ours to judge: a record we cannot decode is ignored by an agent.
+      }
+    });
   }
 
   start(): Promise<void> {
-    this.ready ??= this.run();
-    return this.ready;
+    return this.tail.start();
   }
-
-  private async run(): Promise<void> {
-    const since = Date.now() - 5_000;
-    await this.admin.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: false });
-    const joined = new Promise<void>((resolve) => {
-      this.consumer.on(this.consumer.events.GROUP_JOIN, () => resolve());
-    });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          try {
-            this.deliver(await this.serde.decodeOutcome(message.value));
-          } catch {
-            // Not ours to judge: a record we cannot decode is ignored by an agent.
-          }
-        }
-      },
-    });
-    await joined;
-    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(this.topic, since);
-    const latest = await this.admin.fetchTopicOffsets(this.topic);
-    for (const { partition, offset } of offsets) {
-      const high = latest.find((l) => l.partition === partition)?.high ?? '0';
-      this.consumer.seek({ topic: this.topic, partition, offset: offset === '-1' ? high : offset });
-    }
-  }
-
   private deliver(outcome: RemediationOutcome): void {
     const waiters = this.waiters.get(outcome.requestId);
     if (!outcome.final) {
@@ -107,7 +71,6 @@ export class OutcomeWatcher {
   async close(): Promise<void> {
     for (const list of this.waiters.values()) for (const w of list) clearTimeout(w.timer);
     this.waiters.clear();
-    await this.consumer.disconnect().catch(() => {});
-    await this.admin.disconnect().catch(() => {});
+    await this.tail.close();
   }
 }

@@ -120,6 +120,27 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    preconditions: z
+      .object({
+        /**
+         * A node terminate whose node is not drained: `wait` until it is (REJECTED_PRECONDITION at
+         * its deadline), or `expand` it into the plan that drains it first.
+         */
+        terminateUndrained: z.enum(['wait', 'expand']).default('wait'),
+      })
+      .strict()
+      .prefault({}),
+    plans: z
+      .object({
+        /** Run the plan relay (commands in, steps and events out) inside each worker; `arbiter relay` runs it alone. */
+        relay: z.boolean().default(true),
+        /** How often the relay looks for finished steps, passed deadlines and unpublished outbox rows. */
+        pollMs: ms.min(10).default(200),
+        /** A plan submitted without a deadline ends FAILED after this long, so every plan ends. */
+        defaultDeadlineMs: ms.min(1_000).default(3_600_000),
+      })
+      .strict()
+      .prefault({}),
     audit: z
       .object({
         /** Monthly partitions the workers keep ready ahead of time. */

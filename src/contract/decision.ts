@@ -1,4 +1,5 @@
 import type { OutcomeStatus, RemediationOutcome } from './outcome.ts';
+import type { ExpansionPlan } from './plan.ts';
 import type { RemediationRequest } from './request.ts';
 
 /**
@@ -24,6 +25,8 @@ export type DecisionRule =
   | 'dependencies'
   | 'observe'
   | 'recovery'
+  | 'precondition'
+  | 'plan'
   | 'stale'
   | 'conflict'
   | 'budget'
@@ -34,7 +37,7 @@ export type DecisionRule =
   | 'error';
 
 /** Why a request waits in its queue; the last reason is what a give-up reports. */
-export type DeferRule = 'dependencies' | 'budget' | 'lock' | 'executor' | 'recovery' | 'error';
+export type DeferRule = 'dependencies' | 'precondition' | 'plan' | 'budget' | 'lock' | 'executor' | 'recovery' | 'error';
 
 interface Common {
   detail: string;
@@ -52,9 +55,10 @@ export type Decision =
   | (Common & { status: 'ACCEPTED'; rule: 'accept'; notBefore: number })
   /** `inFlight`: merged into a primary still pending, which tells this follower when it ends. */
   | (Common & { status: 'COALESCED'; rule: 'coalesce'; primaryRequestId: string; inFlight?: boolean })
-  | (Common & { status: 'DEFERRED'; rule: DeferRule; retryAt: number | null; observeFirst?: boolean })
+  /** `expand`: the plan that makes an unmet precondition hold; the worker creates it (idempotently) before waiting. */
+  | (Common & { status: 'DEFERRED'; rule: DeferRule; retryAt: number | null; observeFirst?: boolean; expand?: ExpansionPlan })
   | (Common & { status: 'EXECUTED'; rule: 'execute' | 'recovery'; resourceVersion: number })
-  | (Common & { status: 'FAILED'; rule: 'dependencies' | 'execute' | 'verify' | 'error' })
+  | (Common & { status: 'FAILED'; rule: 'dependencies' | 'plan' | 'execute' | 'verify' | 'error' })
   | (Common & { status: 'EXPIRED'; rule: 'deadline' | 'give-up' })
   | (Common & { status: 'REJECTED_INVALID'; rule: 'arn' | 'validate' | 'observe' })
   | (Common & { status: 'REJECTED_UNAUTHORIZED'; rule: 'authorize' })
@@ -62,7 +66,8 @@ export type Decision =
   | (Common & { status: 'REJECTED_DUPLICATE_ID'; rule: 'idempotency' })
   | (Common & { status: 'REJECTED_STALE'; rule: 'stale' })
   | (Common & { status: 'REJECTED_CONFLICT'; rule: 'conflict' })
-  | (Common & { status: 'REJECTED_BUDGET'; rule: 'budget' | 'give-up' });
+  | (Common & { status: 'REJECTED_BUDGET'; rule: 'budget' | 'give-up' })
+  | (Common & { status: 'REJECTED_PRECONDITION'; rule: 'precondition' | 'give-up' });
 
 export type FinalDecision = Exclude<Decision, { status: 'REROUTED' | 'ACCEPTED' | 'DEFERRED' }>;
 

@@ -8,6 +8,7 @@ export const FINAL_STATUSES = [
   'REJECTED_UNAUTHORIZED',
   'REJECTED_INVALID',
   'REJECTED_DUPLICATE_ID',
+  'REJECTED_PRECONDITION',
   'EXPIRED',
 ] as const;
 export type FinalStatus = (typeof FINAL_STATUSES)[number];

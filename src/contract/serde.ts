@@ -4,11 +4,14 @@ import avro from 'avsc';
 import { ArbiterError, errorMessage } from './errors.ts';
 import type { RemediationRequest } from './request.ts';
 import type { RemediationOutcome } from './outcome.ts';
+import type { PlanCommand, PlanEvent } from './plan.ts';
 import { valueSubject, type TopicNames } from './topics.ts';
 import { packagePath } from '../package-files.ts';
 
 export const REQUEST_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'remediation-request.avsc'), 'utf8'));
 export const OUTCOME_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'remediation-outcome.avsc'), 'utf8'));
+export const PLAN_COMMAND_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'plan-command.avsc'), 'utf8'));
+export const PLAN_EVENT_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'plan-event.avsc'), 'utf8'));
 
 /**
  * Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) through a
@@ -73,6 +76,41 @@ export class Serde {
         await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
       }
     }
+  }
+
+  /** The plan schemas are registered only by those who use plans (the relay, an agent submitting a plan). */
+  registerPlans(): Promise<void> {
+    this.registeringPlans ??= (async () => {
+      try {
+        this.planCommandSchemaId = await this.registerOne(this.topics.planCommands, PLAN_COMMAND_SCHEMA);
+        this.planEventSchemaId = await this.registerOne(this.topics.planEvents, PLAN_EVENT_SCHEMA);
+      } catch (error) {
+        throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, { cause: error });
+      }
+    })().finally(() => (this.registeringPlans = null));
+    return this.registeringPlans;
+  }
+
+  private registeringPlans: Promise<void> | null = null;
+  private planCommandSchemaId = 0;
+  private planEventSchemaId = 0;
+
+  async encodePlanCommand(command: PlanCommand): Promise<Buffer> {
+    if (!this.planCommandSchemaId) await this.registerPlans();
+    return this.registry.encode(this.planCommandSchemaId, command);
+  }
+
+  async encodePlanEvent(event: PlanEvent): Promise<Buffer> {
+    if (!this.planEventSchemaId) await this.registerPlans();
+    return this.registry.encode(this.planEventSchemaId, event);
+  }
+
+  async decodePlanCommand(buffer: Buffer | null): Promise<PlanCommand> {
+    return (await this.decode(buffer, PLAN_COMMAND_SCHEMA)) as PlanCommand;
+  }
+
+  async decodePlanEvent(buffer: Buffer | null): Promise<PlanEvent> {
+    return (await this.decode(buffer, PLAN_EVENT_SCHEMA)) as PlanEvent;
   }
 
   get schemaIds(): { request: number; outcome: number } {

@@ -4,6 +4,10 @@ export interface TopicNames {
   outcomes: string;
   observations: string;
   deadLetter: string;
+  /** Agents submit and cancel plans here (keyed by plan id). */
+  planCommands: string;
+  /** Every plan state change, keyed by plan id. */
+  planEvents: string;
 }
 
 export function topicNames(prefix = 'arbiter'): TopicNames {
@@ -12,6 +16,8 @@ export function topicNames(prefix = 'arbiter'): TopicNames {
     outcomes: `${prefix}.outcomes`,
     observations: `${prefix}.observations`,
     deadLetter: `${prefix}.dead-letter`,
+    planCommands: `${prefix}.plan-commands`,
+    planEvents: `${prefix}.plan-events`,
   };
 }
 

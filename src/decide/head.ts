@@ -4,6 +4,7 @@ import type { Observation } from '../contract/observation.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import { checkBudget, resolveMinAvailable, type BudgetRules, type MinAvailableSpec } from './budget.ts';
 import { checkConflict, type ConflictRules, type RecentChange } from './conflict.ts';
+import { checkPrecondition, type PreconditionRules } from './preconditions.ts';
 import { checkStale } from './stale.ts';
 
 /** A queued request as the head-of-queue rules see it. */
@@ -27,6 +28,8 @@ export interface DependencyState {
 export interface HeadFacts {
   dependencies?: ReadonlyMap<string, DependencyState>;
   observation?: Observation | { unavailable: string };
+  /** Plans Arbiter made for this request, by id: null when not made yet. */
+  plans?: ReadonlyMap<string, { status: string; detail: string | null } | null>;
 }
 
 export interface HeadRules {
@@ -35,6 +38,7 @@ export interface HeadRules {
   clockSkewToleranceMs: number;
   conflicts: ConflictRules;
   budget: { rules: BudgetRules; defaultMinAvailable: MinAvailableSpec; onBreach: 'defer' | 'reject' };
+  preconditions: Omit<PreconditionRules, 'minAvailableOf'>;
 }
 
 /**
@@ -44,11 +48,13 @@ export interface HeadRules {
 export type HeadStep =
   | { kind: 'decided'; decision: Decision }
   | { kind: 'need'; fact: 'dependencies' | 'observation' }
+  | { kind: 'need'; fact: 'plan'; planId: string }
   | { kind: 'execute'; observation: Observation };
 
 /**
  * Steps 5 and 7-8 of the pipeline for the request at the head of its scope's queue, in order:
- * give up, dependencies, observe, recovery, stale, conflict, budget. They run here rather than on
+ * give up, dependencies, observe, recovery, precondition (and the plan that makes it hold), stale,
+ * conflict, budget. They run here rather than on
  * arrival because only now is the resource's version current. Pure: the worker fetches each fact
  * the function asks for and calls it again, so a rule is never evaluated on facts it did not need.
  */
@@ -66,11 +72,15 @@ export function decideAtHead(
 
   const giveUpAt = Math.min(
     request.deadline === null ? Number.POSITIVE_INFINITY : request.deadline + rules.clockSkewToleranceMs,
-    queued.deferredSince === null ? Number.POSITIVE_INFINITY : queued.deferredSince + rules.maxDeferMs,
+    // Waiting for a plan Arbiter made is bounded by that plan's deadline, not by maxDeferMs: a node
+    // drain through every workload's budget can take longer than any one request should wait.
+    queued.deferredSince === null || queued.deferRule === 'plan' ? Number.POSITIVE_INFINITY : queued.deferredSince + rules.maxDeferMs,
   );
   if (now >= giveUpAt) {
     const detail = queued.deferDetail ? `gave up waiting: ${queued.deferDetail}` : 'deadline passed before the request could run';
-    return decided(queued.deferRule === 'budget' ? { status: 'REJECTED_BUDGET', rule: 'give-up', detail } : { status: 'EXPIRED', rule: 'give-up', detail });
+    if (queued.deferRule === 'budget') return decided({ status: 'REJECTED_BUDGET', rule: 'give-up', detail });
+    if (queued.deferRule === 'precondition' || queued.deferRule === 'plan') return decided({ status: 'REJECTED_PRECONDITION', rule: 'give-up', detail });
+    return decided({ status: 'EXPIRED', rule: 'give-up', detail });
   }
 
   if (request.dependsOn.length) {
@@ -107,6 +117,21 @@ export function decideAtHead(
     }
   }
 
+  const precondition = checkPrecondition(request, observed, { ...rules.preconditions, minAvailableOf: (o) => minAvailableOf(o, rules.budget) }, now);
+  if (precondition.kind === 'reject') {
+    return decided({ status: 'REJECTED_PRECONDITION', rule: 'precondition', detail: precondition.detail, resourceVersion: observed.version });
+  }
+  if (precondition.kind === 'wait') return defer('precondition', precondition.detail);
+  if (precondition.kind === 'expand') {
+    const { planId } = precondition.plan;
+    if (!facts.plans?.has(planId)) return { kind: 'need', fact: 'plan', planId };
+    const plan = facts.plans.get(planId);
+    if (!plan) return decided({ status: 'DEFERRED', rule: 'plan', detail: `${precondition.detail} (plan ${planId})`, retryAt: null, expand: precondition.plan });
+    if (plan.status === 'RUNNING') return defer('plan', `waiting for plan ${planId}: ${precondition.detail}`);
+    if (plan.status === 'SUCCEEDED') return defer('precondition', `plan ${planId} succeeded, yet ${precondition.detail}`);
+    return decided({ status: 'FAILED', rule: 'plan', detail: `plan ${planId} ended ${plan.status}${plan.detail ? `: ${plan.detail}` : ''}` });
+  }
+
   const stale = checkStale(request, observed.version);
   if (stale) return decided({ status: 'REJECTED_STALE', rule: 'stale', detail: stale, resourceVersion: observed.version });
 
@@ -126,13 +151,19 @@ export function decideAtHead(
   return { kind: 'execute', observation: observed };
 }
 
+/** A workload's minimum: a budget rule for it, else what the executor reports, else the default. */
+function minAvailableOf(observed: Observation, budget: HeadRules['budget']): number | null {
+  const workload = observed.workload;
+  if (!workload) return null;
+  const spec = budget.rules.minAvailableFor(workload.arn);
+  return spec !== null
+    ? resolveMinAvailable(spec, workload.desired)
+    : Math.max(workload.minAvailable, 0) || resolveMinAvailable(budget.defaultMinAvailable, workload.desired);
+}
+
 function budgetBreach(observed: Observation, budget: HeadRules['budget']): string | null {
   const workload = observed.workload!;
-  const spec = budget.rules.minAvailableFor(workload.arn);
-  const minAvailable =
-    spec !== null
-      ? resolveMinAvailable(spec, workload.desired)
-      : Math.max(workload.minAvailable, 0) || resolveMinAvailable(budget.defaultMinAvailable, workload.desired);
+  const minAvailable = minAvailableOf(observed, budget)!;
   // A replica that is already down does not cost the budget anything more.
   const alreadyDown = observed.kind === 'pod' && observed.state.ready === false;
   return checkBudget({ desired: workload.desired, available: workload.available, minAvailable }, alreadyDown ? 0 : 1);

@@ -111,6 +111,18 @@ export function createMetrics() {
       help: 'Executions in progress on this worker',
       registers: [registry],
     }),
+    planEvents: new client.Counter({
+      name: 'arbiter_plan_events_total',
+      help: 'Plan state changes recorded by this relay, by event type (SUBMITTED, STEP_RELEASED, FAILED, ...)',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    planOutboxRelayed: new client.Counter({
+      name: 'arbiter_plan_outbox_relayed_total',
+      help: 'Outbox rows (step requests and plan events) this relay published',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
   };
   const agentLabel = boundedLabel();
   const typeLabel = boundedLabel();

@@ -70,6 +70,9 @@ async function decide(ctx: PipelineContext, part: Partition, entry: PendingReque
     const step = decideAtHead(entry, facts, part.memory.recentChanges(request.resourceArn, now), headRules(ctx), now);
     if (step.kind === 'need' && step.fact === 'dependencies') {
       facts.dependencies = await ctx.audit.dependencyStatus(request.dependsOn);
+    } else if (step.kind === 'need' && step.fact === 'plan') {
+      const plan = await ctx.plans.summary(step.planId);
+      facts.plans = new Map([...(facts.plans ?? []), [step.planId, plan && { status: plan.status, detail: plan.detail }]]);
     } else if (step.kind === 'need') {
       facts.observation = await ctx.executor.observe(request.resourceArn, ctx.shutdown).catch((error: unknown) => {
         if (ctx.shutdown.aborted) throw shuttingDown(error);
@@ -180,6 +183,9 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
   const { request, scope } = entry;
   const now = Date.now();
   if (decision.status === 'DEFERRED') {
+    // The plan that makes the precondition hold; idempotent by its derived id, so a crash between
+    // making it and recording the deferral makes it once.
+    if (decision.expand) await ctx.plans.create({ ...decision.expand, incidentId: request.incidentId }, now);
     const firstTime = entry.deferredSince === null || entry.deferRule !== decision.rule;
     if (firstTime && (await ctx.audit.recordProgress({ request, scope, decision, latencyMs: now - entry.receivedAt }))) {
       ctx.metrics.deferrals.inc({ reason: decision.rule });
@@ -258,6 +264,7 @@ function headRules(ctx: PipelineContext): HeadRules {
     clockSkewToleranceMs: config.clockSkewToleranceMs,
     conflicts: config.conflicts,
     budget: { rules: config.compiled.budget, defaultMinAvailable: config.budget.defaultMinAvailable, onBreach: config.budget.onBreach },
+    preconditions: { terminateUndrained: config.preconditions.terminateUndrained, defaultPlanDeadlineMs: config.plans.defaultDeadlineMs },
   };
 }
 

@@ -13,6 +13,8 @@ export async function ensureTopics(admin: Admin, config: Readonly<ArbiterConfig>
     { topic: names.outcomes, numPartitions: partitions },
     { topic: names.observations, numPartitions: partitions },
     { topic: names.deadLetter, numPartitions: 1 },
+    { topic: names.planCommands, numPartitions: partitions },
+    { topic: names.planEvents, numPartitions: partitions },
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length) {
     await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor })), waitForLeaders: true }).catch((error: Error) => {

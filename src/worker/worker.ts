@@ -16,6 +16,7 @@ import { takeChunk, type IntakeContext } from './intake.ts';
 import { OutcomePublisher } from './outcome-publisher.ts';
 import { Partition, windowOf } from './partition.ts';
 import { recoverPartition, sweepOutbox } from './recovery.ts';
+import { PlanRelay, PlanStore } from '../plans/index.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
 import { backoffMs, isTransient } from './transient.ts';
@@ -48,6 +49,9 @@ export class Worker {
   private readonly consumer: Consumer;
   private readonly serde: Serde;
   private readonly audit: AuditStore;
+  private readonly plans: PlanStore;
+  /** The plan relay, when this worker runs one (plans.relay). */
+  private relay: PlanRelay | undefined;
   private readonly locks: LockStore;
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly partitions = new Map<number, Promise<Partition>>();
@@ -113,6 +117,7 @@ export class Worker {
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.audit = new AuditStore(this.pool, config.worker.id);
+    this.plans = new PlanStore(this.pool);
     this.locks = new LockStore(this.pool, {
       expired: () => this.metrics.lockExpirations.inc(),
     });
@@ -138,6 +143,7 @@ export class Worker {
         config,
         workerId: config.worker.id,
         audit: this.audit,
+        plans: this.plans,
         locks: this.locks,
         executor: this.options.executor ?? new HttpExecutor({ baseUrl: config.executor.url, timeoutMs: config.executor.timeoutMs }),
         publisher: new OutcomePublisher(this.producer, this.serde, this.audit, this.topics.outcomes, this.log),
@@ -156,6 +162,10 @@ export class Worker {
       }
       this.scheduleReap();
       this.scheduleUpkeep(0);
+      if (config.plans.relay) {
+        this.relay = new PlanRelay({ ...pipeline, kafka: this.kafka, producer: this.producer, serde: this.serde, topics: this.topics });
+        await step('starting the plan relay', this.relay.start());
+      }
 
       this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
         this.health.kafkaContact();
@@ -246,6 +256,7 @@ export class Worker {
     if (this.upkeep) clearTimeout(this.upkeep);
     this.upkeep = undefined;
     await step('waiting for partition upkeep', this.upkeeping ?? Promise.resolve());
+    await step('stopping the plan relay', this.relay?.stop() ?? Promise.resolve());
     await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
     await step('disconnecting the producer', this.producer.disconnect());

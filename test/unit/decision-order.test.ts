@@ -63,6 +63,7 @@ const headRules: HeadRules = {
   clockSkewToleranceMs: 0,
   conflicts: { windowMs: 300_000, pairs: [['rollback', 'hotfix']] },
   budget: { rules: (compileBudgetRules([]) as { rules: HeadRules['budget']['rules'] }).rules, defaultMinAvailable: '50%', onBreach: 'defer' },
+  preconditions: { terminateUndrained: 'wait', defaultPlanDeadlineMs: 3_600_000 },
 };
 
 const observation = (over: Partial<Observation> = {}): Observation => ({

@@ -4,6 +4,8 @@ import worker from './worker.ts';
 import submit from './submit.ts';
 import lock from './lock.ts';
 import deadLetters from './dead-letters.ts';
+import plan from './plan.ts';
+import relay from './relay.ts';
 
 /** Every product subcommand registers itself; this list is the only place that names them. */
-export const commands: Array<(program: Command) => void> = [migrate, worker, submit, lock, deadLetters];
+export const commands: Array<(program: Command) => void> = [migrate, worker, relay, submit, plan, lock, deadLetters];

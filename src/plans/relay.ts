@@ -1,0 +1,190 @@
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { AuditStore, DeadLetterRow } from '../audit/index.ts';
+import type { ArbiterConfig } from '../config/index.ts';
+import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import type { PlanCommand, PlanSpec } from '../contract/plan.ts';
+import type { Serde } from '../contract/serde.ts';
+import { HEADERS, type TopicNames } from '../contract/topics.ts';
+import { isRequestId } from '../decide/index.ts';
+import type { Logger } from '../logging/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import { tryParseArn } from '../routing/index.ts';
+import type { OutboxRow, PlanStore } from './store.ts';
+
+export interface RelayContext {
+  config: Readonly<ArbiterConfig>;
+  kafka: Kafka;
+  producer: Producer;
+  serde: Serde;
+  plans: PlanStore;
+  audit: AuditStore;
+  topics: TopicNames;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * The plan relay: takes agents' plan commands from Kafka into PostgreSQL, advances plans whose
+ * released steps have an outcome (or whose deadline passed, or that were cancelled), and publishes
+ * the outbox — step requests to the requests topic, plan events to the plan-events topic. All its
+ * state is in PostgreSQL, so it can be killed at any point and any number can run: a plan is
+ * advanced under its row lock, the outbox is published by one relay at a time.
+ */
+export class PlanRelay {
+  private readonly consumer: Consumer;
+  private timer: NodeJS.Timeout | null = null;
+  private passing: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly ctx: RelayContext) {
+    this.consumer = ctx.kafka.consumer({
+      groupId: `${ctx.config.kafka.groupId}.plans`,
+      sessionTimeout: ctx.config.kafka.sessionTimeoutMs,
+      heartbeatInterval: ctx.config.kafka.heartbeatIntervalMs,
+      maxWaitTimeInMs: 50,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.ctx.serde.registerPlans();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.ctx.topics.planCommands, fromBeginning: true });
+    await this.consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.onCommands(payload) });
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.passing;
+    await this.consumer.disconnect().catch(() => {});
+  }
+
+  /** Runs a pass now (tests, and after a command, so a new plan's first steps go out at once). */
+  async pass(): Promise<void> {
+    this.passing ??= this.runPass().finally(() => (this.passing = null));
+    return this.passing;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.pass()
+        .catch((error) => this.ctx.log.warn({ err: error }, 'plan relay pass failed; will try again'))
+        .finally(() => this.schedule(this.ctx.config.plans.pollMs));
+    }, ms);
+  }
+
+  private async runPass(): Promise<void> {
+    const { plans, metrics } = this.ctx;
+    for (const planId of await plans.plansWithWork()) {
+      const t = await plans.advance(planId);
+      for (const e of t?.events ?? []) metrics.planEvents.inc({ type: e.type });
+    }
+    while ((await plans.relayOutbox((rows) => this.publish(rows))) > 0 && !this.stopped);
+  }
+
+  private async publish(rows: OutboxRow[]): Promise<void> {
+    const { serde, topics, config, producer, metrics } = this.ctx;
+    const requests: Message[] = [];
+    const events: Message[] = [];
+    for (const row of rows) {
+      if (row.kind === 'request') {
+        const parsed = tryParseArn(row.payload.resourceArn);
+        const key = parsed.ok ? config.compiled.scopes.scopeOf(parsed.arn) : row.payload.resourceArn;
+        requests.push({ key, value: await serde.encodeRequest(row.payload) });
+      } else {
+        events.push({ key: row.planId, value: await serde.encodePlanEvent(row.payload) });
+      }
+    }
+    const batches = [
+      ...(requests.length ? [{ topic: topics.requests, messages: requests }] : []),
+      ...(events.length ? [{ topic: topics.planEvents, messages: events }] : []),
+    ];
+    await producer.sendBatch({ topicMessages: batches, acks: -1 });
+    if (requests.length) metrics.planOutboxRelayed.inc({ kind: 'request' }, requests.length);
+    if (events.length) metrics.planOutboxRelayed.inc({ kind: 'event' }, events.length);
+  }
+
+  /**
+   * Commands are applied one by one and their offsets resolved only once PostgreSQL holds them. An
+   * undecodable one goes to the dead-letter topic and the audit trail; a malformed one becomes a
+   * REJECTED plan (with its reason as an event); neither stalls the partition.
+   */
+  private async onCommands({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+    for (const message of batch.messages) {
+      let command: PlanCommand;
+      try {
+        command = await this.ctx.serde.decodePlanCommand(message.value);
+      } catch (error) {
+        if (error instanceof ArbiterError && error.code === 'REGISTRY_UNAVAILABLE') throw error;
+        await this.deadLetter(batch.topic, batch.partition, message, error);
+        resolveOffset(message.offset);
+        continue;
+      }
+      await this.apply(command);
+      resolveOffset(message.offset);
+      await heartbeat();
+    }
+    void this.pass().catch(() => {});
+  }
+
+  private async apply(command: PlanCommand): Promise<void> {
+    const { plans, log, config } = this.ctx;
+    if (command.type === 'cancel') {
+      const plan = await plans.summary(command.planId);
+      if (!plan) return log.warn({ planId: command.planId }, 'cancel for an unknown plan ignored');
+      if (plan.agentId !== command.agentId) {
+        return log.warn({ planId: command.planId, agentId: command.agentId }, 'cancel ignored: only the agent that submitted a plan may cancel it');
+      }
+      await plans.requestCancel(command.planId, command.agentId, command.reason);
+      return;
+    }
+    await plans.create(specOf(command, Date.now() + config.plans.defaultDeadlineMs));
+  }
+
+  private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {
+    const code = error instanceof ArbiterError ? error.code : 'DECODE_FAILED';
+    const text = errorMessage(error);
+    const row: DeadLetterRow = {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key,
+      value: message.value,
+      headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, (Array.isArray(v) ? v[0] : v)?.toString('base64') ?? ''])),
+      errorCode: code,
+      error: text,
+    };
+    await this.ctx.producer.send({
+      topic: this.ctx.topics.deadLetter,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: { [HEADERS.error]: text, [HEADERS.errorCode]: code, [HEADERS.sourceTopic]: topic, [HEADERS.sourcePartition]: String(partition), [HEADERS.sourceOffset]: message.offset },
+        },
+      ],
+    });
+    await this.ctx.audit.recordArrivals({ arrivals: [], deadLetters: [row] });
+    this.ctx.metrics.deadLetters.inc({ code });
+    this.ctx.log.warn({ topic, partition, offset: message.offset, code }, 'undecodable plan command dead-lettered');
+  }
+}
+
+/** A submit command as a plan; an unknown command type or a bad id makes a plan that validation rejects. */
+export function specOf(command: PlanCommand, defaultDeadline: number): PlanSpec {
+  const steps = command.steps.map((s, step) => ({ ...s, step, requestId: isRequestId(s.requestId) ? s.requestId.toLowerCase() : s.requestId }));
+  const spec: PlanSpec = {
+    planId: command.planId.toLowerCase(),
+    agentId: command.agentId,
+    steps: command.type === 'submit' ? steps : [],
+    deadline: command.deadline ?? defaultDeadline,
+    reason: command.type === 'submit' ? command.reason : `unknown plan command type '${command.type}'`,
+    incidentId: command.incidentId,
+    parentRequestId: null,
+  };
+  return spec;
+}
