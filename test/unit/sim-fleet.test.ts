@@ -7,10 +7,12 @@ import {
   nodeArn,
   parseFleetSpec,
   podArn,
+  startSimServer,
   type ActionRequest,
   type FleetSpecInput,
   type ViolationKind,
 } from '../../tools/fleet/index.ts';
+import { FleetClient } from '../../tools/race-lab/fleet-client.ts';
 
 // 0.01: restart 3 ms, drain 4 ms, replacement 15 ms, restart settle 10 ms.
 const SCALE = 0.01;
@@ -277,7 +279,8 @@ describe('violations', () => {
     const terminate = req(node2, 'terminate', { agentId: 'agent-terminate' });
     await Promise.all([fleet.execute(drain), fleet.execute(terminate)]);
     expect(counts(fleet).terminate_before_drain).toBe(2);
-    expect(fleet.violations().violations[1]).toMatchObject({
+    // The default fleet has pods on those nodes: their capacity dips are recorded too.
+    expect(fleet.violations().violations.filter((v) => v.kind === 'terminate_before_drain')[1]).toMatchObject({
       arn: node2,
       requestIds: [drain.requestId, terminate.requestId],
       agentIds: ['agent-drain', 'agent-terminate'],
@@ -394,5 +397,245 @@ describe('fleet spec', () => {
     expect(message).toContain('deployments.1: duplicate deployment a/x');
     expect(message).toContain('failureRate.restart');
     expect(message).toContain('latencyMs: Unrecognized key: "reboot"');
+  });
+});
+
+describe('nodes: placement', () => {
+  const state = (fleet: Fleet, arn: string) => fleet.observe(arn).state;
+  const nodeOf = (fleet: Fleet, arn: string) => state(fleet, arn).node;
+
+  it('spreads each deployment round-robin over every node, from an offset per deployment', () => {
+    const fleet = makeFleet();
+    // Deployment d, replica i → node (d + i) % 4: api is d 0, worker 1, web 2.
+    expect([0, 1, 2, 3].map((i) => nodeOf(fleet, apiPod(i)))).toEqual(['node-1', 'node-2', 'node-3', 'node-4']);
+    const worker = deploymentArn('payments', 'worker');
+    expect([0, 1, 2].map((i) => nodeOf(fleet, podArn(worker, 'worker', i)))).toEqual(['node-2', 'node-3', 'node-4']);
+    const web = deploymentArn('checkout', 'web');
+    expect([0, 1, 2].map((i) => nodeOf(fleet, podArn(web, 'web', i)))).toEqual(['node-3', 'node-4', 'node-1']);
+    expect(state(fleet, NODE)).toEqual({ name: 'node-1', status: 'ready', cordoned: false, pods: [apiPod(0), podArn(web, 'web', 2)], drainsRunning: 0 });
+  });
+
+  it('pins a deployment to the nodes its spec names; a node nobody is pinned to stays empty', () => {
+    const fleet = makeFleet({
+      nodes: [{ name: 'n1' }, { name: 'n2' }, { name: 'n3' }],
+      deployments: [{ namespace: 'ns', name: 'app', replicas: 3, minAvailable: 1, revision: 'v1', nodes: ['n2', 'n3'] }],
+    });
+    const app = deploymentArn('ns', 'app');
+    expect([0, 1, 2].map((i) => nodeOf(fleet, podArn(app, 'app', i)))).toEqual(['n2', 'n3', 'n2']);
+    expect(state(fleet, nodeArn('n1')).pods).toEqual([]);
+    expect(state(fleet, nodeArn('n2')).pods).toEqual([podArn(app, 'app', 0), podArn(app, 'app', 2)]);
+  });
+
+  it('refuses a spec pinning a deployment to a node it does not have (the default nodes count)', () => {
+    const deployment = { namespace: 'ns', name: 'app', replicas: 1, minAvailable: 0, revision: 'v1' };
+    expect(() => parseFleetSpec({ nodes: [{ name: 'n1' }], deployments: [{ ...deployment, nodes: ['n1', 'nope'] }] })).toThrow(
+      'deployments.0.nodes.1: unknown node nope',
+    );
+    expect(() => parseFleetSpec({ deployments: [{ ...deployment, nodes: [] }] })).toThrow('deployments.0.nodes');
+    expect(parseFleetSpec({ deployments: [{ ...deployment, nodes: ['node-4'] }] }).deployments[0]?.nodes).toEqual(['node-4']);
+  });
+
+  it('a fleet without nodes runs pods on no node, and still evicts and replaces them', async () => {
+    const fleet = makeFleet({ nodes: [] });
+    const before = state(fleet, apiPod(0));
+    expect(before.node).toBeNull();
+    expect(await fleet.execute(req(apiPod(0), 'evict'))).toMatchObject({ ok: true });
+    await waitFor(() => fleet.observe(API).workload?.available === 4);
+    expect(state(fleet, apiPod(0))).toMatchObject({ node: null, generation: 2, ready: true });
+    expect(state(fleet, apiPod(0)).uid).not.toBe(before.uid);
+  });
+
+  it('places a generated fleet in one pass, spread by deployment offset', () => {
+    const fleet = new Fleet(generateFleetSpec({ deployments: 1_000, replicas: 9, nodes: 200 }), { latencyScale: 0 });
+    fleets.push(fleet);
+    const last = deploymentArn('bench', 'svc-0999');
+    expect(fleet.observe(podArn(deploymentArn('bench', 'svc-0000'), 'svc-0000', 0)).state.node).toBe('node-0001');
+    // (999 + 8) % 200 = 7 → the eighth node.
+    expect(fleet.observe(podArn(last, 'svc-0999', 8)).state.node).toBe('node-0008');
+    // 9,000 pods over 200 nodes: 45 each.
+    expect(fleet.list({ kind: 'node' }).resources.every((n) => (n.state.pods as string[]).length === 45)).toBe(true);
+  });
+
+  it('scale-up puts new pods on the least-loaded ready node', async () => {
+    const fleet = makeFleet({ nodes: [{ name: 'n1' }, { name: 'n2' }, { name: 'n3' }] });
+    // Default fleet over 3 nodes: n1 holds 4 pods, n2 3, n3 3. n2 is cordoned, so n3 takes the first.
+    await fleet.execute(req(nodeArn('n2'), 'cordon'));
+    await fleet.execute(req(API, 'scale', { params: { replicas: '6' } }));
+    expect([4, 5].map((i) => nodeOf(fleet, apiPod(i)))).toEqual(['n3', 'n1']);
+    // Scaled away, a pod leaves its node.
+    await fleet.execute(req(API, 'scale', { params: { replicas: '4' } }));
+    expect(state(fleet, nodeArn('n3')).pods).not.toContain(apiPod(4));
+  });
+});
+
+describe('nodes: cordon, evict, drain, terminate', () => {
+  const TWO_NODES: FleetSpecInput = {
+    nodes: [{ name: 'n1' }, { name: 'n2' }],
+    deployments: [{ namespace: 'ns', name: 'spread', replicas: 4, minAvailable: 3, revision: 'v1' }],
+  };
+  const SPREAD = deploymentArn('ns', 'spread');
+  const spreadPod = (i: number) => podArn(SPREAD, 'spread', i);
+  const N1 = nodeArn('n1');
+  const N2 = nodeArn('n2');
+
+  it('cordon: the node takes no new pods, keeps its own; idempotent; refused once terminated', async () => {
+    const fleet = makeFleet(TWO_NODES);
+    const cordon = fleet.execute(req(N1, 'cordon'));
+    expect(fleet.observe(N1).state).toMatchObject({ status: 'cordoned', cordoned: true, pods: [spreadPod(0), spreadPod(2)] });
+    expect(await cordon).toMatchObject({ ok: true, version: 2 });
+    expect(await fleet.execute(req(N1, 'cordon'))).toMatchObject({ ok: true });
+    expect(fleet.observe(N1).state.status).toBe('cordoned');
+    expect(fleet.observe(SPREAD).workload?.available).toBe(4);
+
+    await fleet.execute(req(N2, 'drain'));
+    expect(await fleet.execute(req(N2, 'cordon'))).toMatchObject({ ok: true });
+    expect(fleet.observe(N2).state.status).toBe('drained');
+    await fleet.execute(req(N2, 'terminate'));
+    expect(await fleet.execute(req(N2, 'cordon'))).toMatchObject({ ok: false, code: 'NODE_TERMINATED' });
+  });
+
+  it('evict: unready at once, off its node when done, replaced on another node with a new uid', async () => {
+    const fleet = makeFleet({ ...TWO_NODES, nodes: [{ name: 'n1' }, { name: 'n2' }, { name: 'n3' }] });
+    // 4 pods over 3 nodes: n1 holds spread-0 and spread-3, n2 and n3 one each (a tie goes to the first).
+    const before = fleet.observe(spreadPod(0)).state;
+    expect(before.node).toBe('n1');
+    const evict = fleet.execute(req(spreadPod(0), 'evict'));
+    expect(fleet.observe(spreadPod(0)).state).toMatchObject({ status: 'evicting', ready: false, node: 'n1' });
+    expect(fleet.observe(SPREAD).workload?.available).toBe(3);
+    expect(await evict).toMatchObject({ ok: true, version: 2 });
+    expect(fleet.observe(spreadPod(0)).state).toMatchObject({ status: 'replacing', ready: false, node: null });
+    expect(fleet.observe(N1).state.pods).toEqual([spreadPod(3)]);
+
+    await waitFor(() => fleet.observe(spreadPod(0)).state.ready === true);
+    const after = fleet.observe(spreadPod(0)).state;
+    expect(after).toMatchObject({ node: 'n2', generation: 2 });
+    expect(after.uid).not.toBe(before.uid);
+    expect(fleet.observe(N2).state.pods).toEqual([spreadPod(1), spreadPod(0)]);
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('evict: two at once take the workload below its minimum; a removed pod is RESOURCE_REMOVED', async () => {
+    const fleet = makeFleet(TWO_NODES);
+    const a = req(spreadPod(0), 'evict', { agentId: 'evict-a' });
+    const b = req(spreadPod(1), 'evict', { agentId: 'evict-b' });
+    await Promise.all([fleet.execute(a), fleet.execute(b)]);
+    expect(counts(fleet).below_min_available).toBe(1);
+    const [dip] = fleet.violations().violations;
+    expect(dip).toMatchObject({ arn: SPREAD, detail: expect.stringContaining('fell to 2 of 4') });
+    expect([dip!.requestIds.sort(), dip!.agentIds.sort()]).toEqual([[a.requestId, b.requestId].sort(), ['evict-a', 'evict-b']]);
+
+    await fleet.execute(req(SPREAD, 'scale', { params: { replicas: '3' } }));
+    expect(await fleet.execute(req(spreadPod(3), 'evict'))).toMatchObject({ ok: false, code: 'RESOURCE_REMOVED' });
+  });
+
+  it('evict: with no other node ready the pod stays pending, unready, retrying', async () => {
+    const fleet = makeFleet({ ...TWO_NODES, deployments: [{ namespace: 'ns', name: 'spread', replicas: 2, minAvailable: 0, revision: 'v1' }] });
+    await fleet.execute(req(N2, 'cordon'));
+    // The node it leaves does not count, though it is ready.
+    expect(await fleet.execute(req(spreadPod(0), 'evict'))).toMatchObject({ ok: true });
+    await sleep(60); // 4 replace intervals at this scale
+    expect(fleet.observe(spreadPod(0)).state).toMatchObject({ node: null, ready: false, status: 'replacing', generation: 1 });
+    expect(fleet.observe(SPREAD).workload?.available).toBe(1);
+  });
+
+  it('drain: an uncoordinated node drain evicts every pod at once, below the minimum of a workload spread over 2 nodes', async () => {
+    const fleet = makeFleet(TWO_NODES);
+    const drain = req(N1, 'drain', { agentId: 'node-drainer' });
+    const running = fleet.execute(drain);
+    expect(fleet.observe(N1).state).toMatchObject({ status: 'draining', cordoned: true, drainsRunning: 1, pods: [spreadPod(0), spreadPod(2)] });
+    expect(fleet.observe(SPREAD).workload?.available).toBe(2);
+    expect(fleet.violations().violations).toEqual([
+      expect.objectContaining({ kind: 'below_min_available', arn: SPREAD, requestIds: [drain.requestId], agentIds: ['node-drainer'] }),
+    ]);
+
+    expect(await running).toMatchObject({ ok: true, version: 2 });
+    expect(fleet.observe(N1).state).toMatchObject({ status: 'drained', pods: [], drainsRunning: 0 });
+    await waitFor(() => fleet.observe(SPREAD).workload?.available === 4);
+    expect([0, 1, 2, 3].map((i) => fleet.observe(spreadPod(i)).state.node)).toEqual(['n2', 'n2', 'n2', 'n2']);
+    // Drained, it is terminated without a violation.
+    await fleet.execute(req(N1, 'terminate'));
+    expect(counts(fleet)).toMatchObject({ below_min_available: 1, terminate_before_drain: 0 });
+  });
+
+  it('drain: a node without pods just ends drained (the last step of a drain done pod by pod)', async () => {
+    const fleet = makeFleet(TWO_NODES);
+    for (const i of [0, 2]) {
+      await fleet.execute(req(spreadPod(i), 'evict'));
+      await waitFor(() => fleet.observe(SPREAD).workload?.available === 4);
+    }
+    expect(fleet.observe(N1).state.pods).toEqual([]);
+    expect(await fleet.execute(req(N1, 'drain'))).toMatchObject({ ok: true });
+    expect(await fleet.execute(req(N1, 'terminate'))).toMatchObject({ ok: true });
+    expect(totalViolations(fleet)).toBe(0);
+  });
+
+  it('terminate: pods on an undrained node go down at once and come back elsewhere; a terminated node takes none', async () => {
+    const fleet = makeFleet({ ...TWO_NODES, nodes: [{ name: 'n1' }, { name: 'n2' }, { name: 'n3' }] });
+    const terminate = req(N1, 'terminate', { agentId: 'careless' });
+    const running = fleet.execute(terminate);
+    expect(fleet.observe(N1).state).toMatchObject({ status: 'terminating', pods: [] });
+    expect(fleet.observe(spreadPod(0)).state).toMatchObject({ node: null, ready: false });
+    expect(fleet.observe(SPREAD).workload?.available).toBe(2);
+    expect(fleet.violations().violations.map((v) => [v.kind, v.arn, v.agentIds])).toEqual([
+      ['terminate_before_drain', N1, ['careless']],
+      ['below_min_available', SPREAD, ['careless']],
+    ]);
+    await running;
+    await waitFor(() => fleet.observe(SPREAD).workload?.available === 4);
+    expect([0, 3].map((i) => fleet.observe(spreadPod(i)).state.node)).toEqual(['n2', 'n3']);
+    await fleet.execute(req(SPREAD, 'scale', { params: { replicas: '8' } }));
+    expect(fleet.observe(N1).state.pods).toEqual([]);
+  });
+});
+
+describe('execution log', () => {
+  it('records each execution started, with its start, its end and how it ended; not refusals or fenced calls', async () => {
+    const fleet = makeFleet({ failureRate: { terminate: 1 } });
+    const restart = req(apiPod(0), 'restart', { agentId: 'restarter', fencingToken: 5 });
+    const t0 = Date.now();
+    const running = fleet.execute(restart);
+    expect(fleet.executions()).toEqual([
+      { requestId: restart.requestId, agentId: 'restarter', arn: apiPod(0), action: 'restart', startedAt: expect.any(Number), finishedAt: null, ok: null },
+    ]);
+    await running;
+    await fleet.execute(req(apiPod(0), 'restart', { fencingToken: 4 })); // fenced
+    await fleet.execute(req(API, 'rollback')); // refused: no previous revision
+    const failed = req(NODE, 'terminate');
+    await fleet.execute(failed);
+
+    const log = fleet.executions();
+    expect(log.map((e) => [e.requestId, e.ok])).toEqual([
+      [restart.requestId, true],
+      [failed.requestId, false],
+    ]);
+    const [first, second] = log;
+    expect(first!.startedAt).toBeGreaterThanOrEqual(t0);
+    expect(first!.finishedAt).toBeGreaterThanOrEqual(first!.startedAt + 2);
+    expect(second!.startedAt).toBeGreaterThanOrEqual(first!.finishedAt!);
+    expect(fleet.executions('/node/').map((e) => e.requestId)).toEqual([failed.requestId]);
+    expect(fleet.executions(['/node/', '/pod/api-0']).length).toBe(2);
+  });
+
+  it('keeps the most recent ones, oldest first, when full', async () => {
+    const { ExecutionLog } = await import('../../tools/fleet/executions.ts');
+    const log = new ExecutionLog(3);
+    for (let i = 1; i <= 5; i++) log.start({ requestId: `r${i}`, agentId: 'a', arn: `arn-${i}`, action: 'restart', startedAt: i });
+    expect(log.list().map((e) => e.requestId)).toEqual(['r3', 'r4', 'r5']);
+    expect(log.list(['arn-4']).map((e) => e.requestId)).toEqual(['r4']);
+  });
+
+  it('is served at GET /executions and read by the race lab fleet client, filtered by markers', async () => {
+    const sim = await startSimServer({ port: 0, latencyScale: SCALE });
+    try {
+      const client = new FleetClient(sim.url);
+      await client.act({ requestId: 'x-1', agentId: 'a', arn: apiPod(1), action: 'restart', params: {} });
+      await client.act({ requestId: 'x-2', agentId: 'b', arn: NODE, action: 'cordon', params: {} });
+      expect((await client.executions()).map((e) => e.requestId)).toEqual(['x-1', 'x-2']);
+      expect(await client.executions('/node/')).toEqual([expect.objectContaining({ requestId: 'x-2', agentId: 'b', action: 'cordon', ok: true })]);
+      expect((await client.executions(['/node/', '/pod/api-1'])).length).toBe(2);
+      expect(await client.executions('nothing-like-this')).toEqual([]);
+    } finally {
+      await sim.close();
+    }
   });
 });

@@ -1,63 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import {
-  addPodSlot,
-  capacityChanged,
-  type Deployment,
-  type FleetNode,
-  type FleetState,
-  type Pod,
-  pushHistory,
-  type Resource,
-  type Revision,
-} from './fleet-state.ts';
+import { type ActionContext, done, type PreparedAction, type Refusal, refuse } from './action-context.ts';
+import { addPodSlot, capacityChanged, type Deployment, leaveNode, type Pod, pushHistory, type Resource, type Revision } from './fleet-state.ts';
+import { cordonNode, drainNode, evictPod, terminateNode } from './node-actions.ts';
+import { scheduleNew } from './scheduling.ts';
 
-export interface ActionRequest {
-  requestId: string;
-  agentId: string;
-  arn: string;
-  action: string;
-  params: Record<string, string>;
-  /** Absent for agents acting directly, without Arbiter: accepted, but never fenced. */
-  fencingToken?: number;
-}
-
-export type FleetErrorCode =
-  | 'BAD_REQUEST'
-  | 'NOT_FOUND'
-  | 'FENCED'
-  | 'INVALID_ACTION'
-  | 'INVALID_PARAMS'
-  | 'NO_PREVIOUS_REVISION'
-  | 'NODE_TERMINATED'
-  | 'RESOURCE_REMOVED'
-  | 'INJECTED_FAILURE';
-
-export interface Refusal {
-  ok: false;
-  code: FleetErrorCode;
-  detail: string;
-}
-
-export type Finished = { ok: true; detail: string } | Refusal;
-
-/**
- * An accepted action split at its two instants: `start` is when it begins to affect the
- * resource (a pod stops serving, a node is cordoned), `finish` when it is done, after its
- * latency. Violations are judged at those instants, as real infrastructure would show them.
- */
-export interface PreparedAction {
-  ok: true;
-  start(): void;
-  finish(): Finished;
-}
-
-export interface ActionContext {
-  state: FleetState;
-  req: ActionRequest;
-  now(): number;
-  /** Runs `fn` after `ms` unless the fleet is reset or closed first. */
-  schedule(ms: number, fn: () => void): void;
-}
+export {
+  type ActionContext,
+  type ActionRequest,
+  type FleetErrorCode,
+  type Finished,
+  type PreparedAction,
+  type Refusal,
+  refuse,
+} from './action-context.ts';
 
 export function prepareAction(ctx: ActionContext, resource: Resource): PreparedAction | Refusal {
   const { action } = ctx.req;
@@ -65,6 +20,7 @@ export function prepareAction(ctx: ActionContext, resource: Resource): PreparedA
     case 'pod':
       if (action === 'restart') return restartPod(ctx, resource);
       if (action === 'drain') return drainPod(ctx, resource);
+      if (action === 'evict') return evictPod(ctx, resource);
       break;
     case 'deployment':
       if (action === 'rollback') return rollback(ctx, resource);
@@ -73,19 +29,12 @@ export function prepareAction(ctx: ActionContext, resource: Resource): PreparedA
       if (action === 'scale') return scale(ctx, resource);
       break;
     case 'node':
+      if (action === 'cordon') return cordonNode(ctx, resource);
       if (action === 'drain') return drainNode(ctx, resource);
       if (action === 'terminate') return terminateNode(ctx, resource);
       break;
   }
   return refuse('INVALID_ACTION', `action '${action}' does not apply to a ${resource.kind}`);
-}
-
-export function refuse(code: FleetErrorCode, detail: string): Refusal {
-  return { ok: false, code, detail };
-}
-
-function done(detail: string): Finished {
-  return { ok: true, detail };
 }
 
 function restartPod(ctx: ActionContext, pod: Pod): PreparedAction {
@@ -278,70 +227,19 @@ function scale(ctx: ActionContext, deployment: Deployment): PreparedAction | Ref
         if (present === pod.present) return;
         pod.present = present;
         pod.holds.clear();
-        if (present) {
-          pod.uid = randomUUID();
-          pod.generation += 1;
-        }
+        if (!present) return leaveNode(pod);
+        pod.uid = randomUUID();
+        pod.generation += 1;
+        scheduleNew(ctx, pod);
       });
       while (deployment.pods.length < replicas) {
         const [arn, pod] = addPodSlot(deployment);
         ctx.state.resources.set(arn, pod);
+        scheduleNew(ctx, pod);
       }
       deployment.replicas = replicas;
       capacityChanged(ctx.state, deployment, ctx.req);
       return done(`scaled from ${from} to ${replicas} replicas`);
-    },
-  };
-}
-
-function nodeGone(node: FleetNode): Refusal | null {
-  return node.status === 'terminating' || node.status === 'terminated'
-    ? refuse('NODE_TERMINATED', `node ${node.name} is ${node.status}`)
-    : null;
-}
-
-function drainNode(ctx: ActionContext, node: FleetNode): PreparedAction | Refusal {
-  const gone = nodeGone(node);
-  if (gone) return gone;
-  return {
-    ok: true,
-    start() {
-      node.drains.set(ctx.req.requestId, ctx.req.agentId);
-      if (node.status === 'ready') node.status = 'draining';
-    },
-    finish() {
-      node.drains.delete(ctx.req.requestId);
-      const goneNow = nodeGone(node);
-      if (goneNow) return refuse('NODE_TERMINATED', `node ${node.name} was terminated while draining`);
-      node.status = 'drained';
-      return done('cordoned and drained');
-    },
-  };
-}
-
-function terminateNode(ctx: ActionContext, node: FleetNode): PreparedAction | Refusal {
-  const gone = nodeGone(node);
-  if (gone) return gone;
-  const { req, state } = ctx;
-  return {
-    ok: true,
-    start() {
-      if (node.status !== 'drained' || node.drains.size > 0) {
-        const drains = [...node.drains];
-        const situation = node.drains.size > 0 ? 'its drain was still running' : `it was ${node.status}`;
-        state.violations.record({
-          kind: 'terminate_before_drain',
-          arn: node.arn,
-          detail: `terminate by ${req.agentId} started while ${situation}`,
-          requestIds: [...drains.map(([requestId]) => requestId), req.requestId],
-          agentIds: [...drains.map(([, agentId]) => agentId), req.agentId],
-        });
-      }
-      node.status = 'terminating';
-    },
-    finish() {
-      node.status = 'terminated';
-      return done('terminated');
     },
   };
 }

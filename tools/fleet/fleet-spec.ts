@@ -11,6 +11,11 @@ export interface DeploymentSpec {
   replicas: number;
   minAvailable: number;
   revision: string;
+  /**
+   * Nodes its replicas start on, round-robin. Absent: every node of the spec, round-robin from an
+   * offset that differs per deployment, so workloads spread and no node holds every first replica.
+   */
+  nodes?: string[];
 }
 
 export interface NodeSpec {
@@ -71,6 +76,7 @@ const deploymentSchema = z
     replicas: z.int().min(0).max(10_000),
     minAvailable: z.int().min(0),
     revision: z.string().min(1),
+    nodes: z.array(name).min(1).optional(),
   })
   .refine((d) => d.minAvailable <= d.replicas, { message: 'minAvailable must not exceed replicas', path: ['minAvailable'] });
 
@@ -94,6 +100,13 @@ const specSchema = z
     spec.nodes?.forEach((n, i) => {
       if (nodes.has(n.name)) ctx.addIssue({ code: 'custom', message: `duplicate node ${n.name}`, path: ['nodes', i] });
       nodes.add(n.name);
+    });
+    // Pinned nodes are checked against the nodes the fleet will have, the default ones included.
+    const known = spec.nodes ? nodes : new Set(DEFAULT_FLEET_SPEC.nodes.map((n) => n.name));
+    spec.deployments?.forEach((d, i) => {
+      d.nodes?.forEach((node, j) => {
+        if (!known.has(node)) ctx.addIssue({ code: 'custom', message: `unknown node ${node}`, path: ['deployments', i, 'nodes', j] });
+      });
     });
   });
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Observation } from '../../src/index.ts';
 import { deploymentArn, nodeArn, podArn } from './arns.ts';
+import { ExecutionLog } from './executions.ts';
 import type { FleetSpec } from './fleet-spec.ts';
 import { unique, type Violation, ViolationLog } from './violations.ts';
 
@@ -21,7 +22,8 @@ interface Tracked {
 /** Why a pod is not serving, per request; a pod is ready exactly when it has no holds. */
 export interface PodHold {
   agentId: string;
-  reason: 'restart' | 'drain' | 'replace';
+  /** `replace`: off its node (or drained in place) until a replacement is running. */
+  reason: 'restart' | 'drain' | 'evict' | 'replace';
 }
 
 export interface Pod extends Tracked {
@@ -32,6 +34,8 @@ export interface Pod extends Tracked {
   present: boolean;
   uid: string;
   generation: number;
+  /** Null in a fleet without nodes, and while the pod waits for a node to run on. */
+  node: FleetNode | null;
   restarts: number;
   drains: number;
   holds: Map<string, PodHold>;
@@ -68,13 +72,17 @@ export interface Deployment extends Tracked {
   dip: { violation: Violation; lowest: number } | null;
 }
 
-export type NodeStatus = 'ready' | 'draining' | 'drained' | 'terminating' | 'terminated';
+/** Only a `ready` node takes new pods; every other status is cordoned. */
+export type NodeStatus = 'ready' | 'cordoned' | 'draining' | 'drained' | 'terminating' | 'terminated';
 
 export interface FleetNode extends Tracked {
   kind: 'node';
   name: string;
   status: NodeStatus;
+  /** Drains running on it: requestId → agentId. */
   drains: Map<string, string>;
+  /** The pods running on it now. */
+  pods: Set<Pod>;
 }
 
 export type Resource = Pod | Deployment | FleetNode;
@@ -107,17 +115,22 @@ export interface FleetState {
   spec: FleetSpec;
   latencyScale: number;
   resources: Map<string, Resource>;
+  /** In spec order: placement round-robins over them, and a tie between nodes goes to the first. */
+  nodes: FleetNode[];
   highestToken: Map<string, number>;
   violations: ViolationLog;
   fenced: FencedAttempt[];
   stats: FleetStats;
   appliedEver: Set<string>;
   timers: Set<NodeJS.Timeout>;
+  executions: ExecutionLog;
 }
 
 export function buildState(spec: FleetSpec, latencyScale: number): FleetState {
   const resources = new Map<string, Resource>();
-  for (const d of spec.deployments) {
+  const nodes = spec.nodes.map((n): FleetNode => ({ ...tracked(nodeArn(n.name)), kind: 'node', name: n.name, status: 'ready', drains: new Map(), pods: new Set() }));
+  const byName = new Map(nodes.map((node) => [node.name, node]));
+  spec.deployments.forEach((d, index) => {
     const deployment: Deployment = {
       ...tracked(deploymentArn(d.namespace, d.name)),
       kind: 'deployment',
@@ -133,22 +146,28 @@ export function buildState(spec: FleetSpec, latencyScale: number): FleetState {
       dip: null,
     };
     resources.set(deployment.arn, deployment);
-    for (let i = 0; i < d.replicas; i++) resources.set(...addPodSlot(deployment));
-  }
-  for (const n of spec.nodes) {
-    const node: FleetNode = { ...tracked(nodeArn(n.name)), kind: 'node', name: n.name, status: 'ready', drains: new Map() };
-    resources.set(node.arn, node);
-  }
+    // Pinned nodes were validated with the spec; the offset spreads first replicas over the nodes.
+    const hosts = d.nodes ? d.nodes.map((name) => byName.get(name)!) : nodes;
+    const offset = d.nodes ? 0 : index;
+    for (let i = 0; i < d.replicas; i++) {
+      const [arn, pod] = addPodSlot(deployment);
+      resources.set(arn, pod);
+      if (hosts.length > 0) placeOn(pod, hosts[(offset + i) % hosts.length]!);
+    }
+  });
+  for (const node of nodes) resources.set(node.arn, node);
   return {
     spec,
     latencyScale,
     resources,
+    nodes,
     highestToken: new Map(),
     violations: new ViolationLog(),
     fenced: [],
     stats: { executions: {}, completed: {}, failed: {}, total: 0, inFlight: 0, rejected: 0, fenced: 0 },
     appliedEver: new Set(),
     timers: new Set(),
+    executions: new ExecutionLog(),
   };
 }
 
@@ -156,6 +175,7 @@ function tracked(arn: string): Tracked {
   return { arn, version: 1, applied: [], inProgress: [] };
 }
 
+/** A new pod slot, on no node yet: the caller places it. */
 export function addPodSlot(deployment: Deployment): [string, Pod] {
   const index = deployment.pods.length;
   const pod: Pod = {
@@ -166,6 +186,7 @@ export function addPodSlot(deployment: Deployment): [string, Pod] {
     present: true,
     uid: randomUUID(),
     generation: 1,
+    node: null,
     restarts: 0,
     drains: 0,
     holds: new Map(),
@@ -173,6 +194,27 @@ export function addPodSlot(deployment: Deployment): [string, Pod] {
   };
   deployment.pods.push(pod);
   return [pod.arn, pod];
+}
+
+export function placeOn(pod: Pod, node: FleetNode): void {
+  leaveNode(pod);
+  pod.node = node;
+  node.pods.add(pod);
+}
+
+export function leaveNode(pod: Pod): void {
+  pod.node?.pods.delete(pod);
+  pod.node = null;
+}
+
+/** Where the scheduler puts a pod: the ready node with the fewest pods, never `exclude` (the node it left). */
+export function leastLoaded(state: FleetState, exclude: FleetNode | null = null): FleetNode | null {
+  let best: FleetNode | null = null;
+  for (const node of state.nodes) {
+    if (node.status !== 'ready' || node === exclude) continue;
+    if (!best || node.pods.size < best.pods.size) best = node;
+  }
+  return best;
 }
 
 export function recordApplied(state: FleetState, resource: Resource, requestId: string): void {
@@ -233,15 +275,21 @@ export function capacityChanged(state: FleetState, deployment: Deployment, cause
   }
 }
 
-export function podStatus(pod: Pod): 'ready' | 'restarting' | 'draining' | 'replacing' | 'removed' {
+export type PodStatus = 'ready' | 'restarting' | 'draining' | 'evicting' | 'replacing' | 'removed';
+
+/** A pod held for several reasons shows the most disruptive one, in this order. */
+const HOLD_STATUS: Array<[PodHold['reason'], PodStatus]> = [
+  ['drain', 'draining'],
+  ['evict', 'evicting'],
+  ['replace', 'replacing'],
+  ['restart', 'restarting'],
+];
+
+export function podStatus(pod: Pod): PodStatus {
   if (!pod.present) return 'removed';
-  let status: 'ready' | 'restarting' | 'draining' | 'replacing' = 'ready';
-  for (const hold of pod.holds.values()) {
-    if (hold.reason === 'drain') return 'draining';
-    if (hold.reason === 'replace') status = 'replacing';
-    else if (status === 'ready') status = 'restarting';
-  }
-  return status;
+  if (pod.holds.size === 0) return 'ready';
+  const reasons = new Set([...pod.holds.values()].map((hold) => hold.reason));
+  return HOLD_STATUS.find(([reason]) => reasons.has(reason))![1];
 }
 
 export function unknownObservation(arn: string): Observation {
@@ -274,6 +322,7 @@ export function describe(resource: Resource): Record<string, unknown> {
         name: `${resource.deployment.name}-${resource.index}`,
         uid: resource.uid,
         generation: resource.generation,
+        node: resource.node?.name ?? null,
         status,
         ready: status === 'ready',
         restarts: resource.restarts,
@@ -292,7 +341,13 @@ export function describe(resource: Resource): Record<string, unknown> {
         history: resource.history.map((r) => r.id),
       };
     case 'node':
-      return { name: resource.name, status: resource.status, cordoned: resource.status !== 'ready' };
+      return {
+        name: resource.name,
+        status: resource.status,
+        cordoned: resource.status !== 'ready',
+        pods: [...resource.pods].map((pod) => pod.arn),
+        drainsRunning: resource.drains.size,
+      };
   }
 }
 

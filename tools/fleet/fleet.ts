@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Observation } from '../../src/index.ts';
 import { type ActionContext, type ActionRequest, type FleetErrorCode, prepareAction, refuse } from './fleet-actions.ts';
+import type { ExecutionRecord } from './executions.ts';
 import { type FleetSpec, parseFleetSpec } from './fleet-spec.ts';
 import {
   buildState,
@@ -63,9 +64,14 @@ export class Fleet {
     // Everything below uses the state the action started in: a reset meanwhile leaves it alone.
     const state = this.state;
     const resource = state.resources.get(req.arn);
-    if (!resource || (resource.kind === 'pod' && !resource.present)) {
+    if (!resource) {
       state.stats.rejected += 1;
       return refuse('NOT_FOUND', `no resource ${req.arn}`);
+    }
+    // A pod slot that existed and was scaled away: gone (410), not unknown.
+    if (resource.kind === 'pod' && !resource.present) {
+      state.stats.rejected += 1;
+      return refuse('RESOURCE_REMOVED', `pod ${req.arn} was scaled away`);
     }
 
     const highest = state.highestToken.get(req.arn);
@@ -101,6 +107,8 @@ export class Fleet {
     state.stats.total += 1;
     state.stats.inFlight += 1;
     resource.inProgress.push({ requestId: req.requestId, agentId: req.agentId });
+    const execution = state.executions.start({ requestId: req.requestId, agentId: req.agentId, arn: req.arn, action: req.action, startedAt: Date.now() });
+    let ok = false;
     // Decided up front: an action doomed to fail has no effect at all, not even a transient one.
     const doomed = this.random() < (state.spec.failureRate[req.action as keyof FleetSpec['failureRate']] ?? 0);
     try {
@@ -113,8 +121,11 @@ export class Fleet {
       }
       recordApplied(state, resource, req.requestId);
       count(state.stats.completed, req.action);
+      ok = true;
       return { ok: true, version: resource.version, detail: finished.detail };
     } finally {
+      execution.finishedAt = Date.now();
+      execution.ok = ok;
       const index = resource.inProgress.findIndex((p) => p.requestId === req.requestId);
       if (index >= 0) resource.inProgress.splice(index, 1);
       state.stats.inFlight -= 1;
@@ -144,6 +155,14 @@ export class Fleet {
 
   violations(): ViolationReport {
     return this.state.violations.report();
+  }
+
+  /**
+   * Executions started (the last 100,000), oldest first; with markers, those on an ARN containing
+   * one of them. Rejected and fenced calls are not executions.
+   */
+  executions(markers: string | readonly string[] = []): ExecutionRecord[] {
+    return this.state.executions.list(typeof markers === 'string' ? [markers] : markers);
   }
 
   fenced(): FencedAttempt[] {

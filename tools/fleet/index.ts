@@ -1,6 +1,7 @@
 export { Fleet, type ActionResult, type FleetOptions, type FleetResourceSummary } from './fleet.ts';
 export type { ActionRequest, FleetErrorCode } from './fleet-actions.ts';
 export type { FencedAttempt, FleetStats } from './fleet-state.ts';
+export type { ExecutionRecord } from './executions.ts';
 export {
   DEFAULT_FLEET_SPEC,
   DEFAULT_LATENCY_MS,

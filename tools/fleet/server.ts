@@ -107,6 +107,11 @@ async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): P
     }
     case 'GET /violations':
       return send(res, 200, fleet.violations());
+    case 'GET /executions': {
+      // Several markers select executions on any of them (a scenario's pods and its nodes).
+      const executions = fleet.executions(url.searchParams.getAll('marker').filter((m) => m !== ''));
+      return send(res, 200, { executions, started: fleet.stats().total });
+    }
     case 'GET /fenced': {
       const fenced = fleet.fenced();
       return send(res, 200, { fenced, total: fleet.stats().fenced });
