@@ -95,6 +95,13 @@ function atHead(
   return decideAtHead(q, facts, recent, rules, NOW);
 }
 
+const NODE = 'arn:aws:k8s:us-east-1:123456789012:cluster/prod/node/ip-10-0-0-1';
+const nodeObservation = (status: string, pods: string[], drainsRunning = 0): Observation =>
+  observation({ arn: NODE, kind: 'node', state: { status, pods, drainsRunning }, workload: undefined });
+/** The plan fact for whatever plan id the rule asks about (ids are derived from the request). */
+const planFact = (plan: { status: string; detail: string | null } | null): HeadFacts['plans'] =>
+  ({ has: () => true, get: () => plan }) as unknown as HeadFacts['plans'];
+
 const decided = (step: HeadStep) => (step.kind === 'decided' ? { status: step.decision.status, rule: step.decision.rule } : step.kind);
 
 describe('arrival: one row per decision, in rule order', () => {
@@ -191,6 +198,32 @@ describe('head of the queue: one row per decision, in rule order', () => {
       'an earlier attempt is still running it',
       () => atHead(queued(request({ requestId: PRIMARY }), { observeFirst: true }), { observation: observation({ inProgressRequestIds: [PRIMARY] }) }),
       { status: 'DEFERRED', rule: 'recovery' },
+    ],
+    [
+      'a terminate of a node that is not drained (preconditions.terminateUndrained: wait)',
+      () => atHead(queued(request({ resourceArn: NODE, action: 'terminate' })), { observation: nodeObservation('ready', [POD]) }),
+      { status: 'DEFERRED', rule: 'precondition' },
+    ],
+    [
+      'waiting on a precondition past maxDeferMs',
+      () => atHead(queued(request({ resourceArn: NODE, action: 'terminate' }), { deferredSince: NOW - 120_000, deferRule: 'precondition', deferDetail: 'not drained' })),
+      { status: 'REJECTED_PRECONDITION', rule: 'give-up' },
+    ],
+    [
+      'a rollback with no previous revision (waiting cannot help)',
+      () => atHead(queued(request({ resourceArn: DEPLOYMENT, action: 'rollback' })), { observation: observation({ arn: DEPLOYMENT, kind: 'deployment', state: { history: [] } }) }),
+      { status: 'REJECTED_PRECONDITION', rule: 'precondition' },
+    ],
+    ['a node drain with pods on the node, its plan not looked up yet', () => atHead(queued(request({ resourceArn: NODE, action: 'drain' })), { observation: nodeObservation('ready', [POD]) }), 'need'],
+    [
+      'a node drain with pods on the node, no plan made yet',
+      () => atHead(queued(request({ resourceArn: NODE, action: 'drain' })), { observation: nodeObservation('ready', [POD]), plans: planFact(null) }),
+      { status: 'DEFERRED', rule: 'plan' },
+    ],
+    [
+      'a node drain whose eviction plan failed',
+      () => atHead(queued(request({ resourceArn: NODE, action: 'drain' })), { observation: nodeObservation('cordoned', [POD]), plans: planFact({ status: 'FAILED', detail: 'x' }) }),
+      { status: 'FAILED', rule: 'plan' },
     ],
     ['based on another version', () => atHead(queued(request({ expectedVersion: 2 }))), { status: 'REJECTED_STALE', rule: 'stale' }],
     [

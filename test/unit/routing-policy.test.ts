@@ -128,7 +128,7 @@ describe('compilePolicy', () => {
       `reservedTypes['node'] must be one exact agent id, got ""`,
       `reservedTypes['pod'] must be one exact agent id, got "a*"`,
       "policy rule 0: agents must be a non-empty list (use ['*'] for any)",
-      "policy rule 1 ('typo'): action 'restrat' matches no known action (restart, rollback, hotfix, deploy, scale, drain, terminate)",
+      "policy rule 1 ('typo'): action 'restrat' matches no known action (restart, rollback, hotfix, deploy, scale, drain, terminate, cordon, evict)",
       "policy rule 1 ('typo'): ARN pattern 'cluster/prod/**' can never match; ARN patterns start with 'arn:' (or '*')",
       `policy rule 2: effect must be 'allow' or 'deny', got "block"`,
       'policy rule 3: must be an object',
