@@ -14,7 +14,7 @@ import { renderChart, renderMarkdown, resultsTable } from './report.ts';
 import type { RunResult } from './results.ts';
 import { runArbitrated } from './run-arbitrated.ts';
 import { runUncoordinated } from './run-uncoordinated.ts';
-import { demoFleet, scenarios, type ScenarioScale } from './scenarios.ts';
+import { demoFleet, type Scenario, scenarios, type ScenarioScale } from './scenarios.ts';
 import { prepareWorkers, startWorkers as startWorkerProcesses, type WorkerProcess } from '../support/index.ts';
 
 export interface RaceLabOptions extends ScenarioScale {
@@ -43,6 +43,7 @@ export interface RaceLabReport {
  */
 export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceLabOptions): Promise<RaceLabReport> {
   const { log } = options;
+  const chosen = chooseScenarios(options);
   const cleanups: Array<() => Promise<unknown>> = [];
   const results: RunResult[] = [];
   try {
@@ -73,7 +74,6 @@ export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceL
     const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     cleanups.push(() => db.end());
 
-    const chosen = scenarios(options).filter((s) => !options.only?.length || options.only.includes(s.name));
     const total = chosen.reduce((n, s) => n + 2 * s.intents.length, 0);
     const bar = options.progress
       ? new cliProgress.SingleBar({ format: ' {bar} {value}/{total} requests | {scenario} ({mode})', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -94,6 +94,14 @@ export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceL
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
+}
+
+/** `--scenario` names, checked before anything starts: a misspelt name would otherwise run nothing and pass. */
+function chooseScenarios(options: RaceLabOptions): Scenario[] {
+  const all = scenarios(options);
+  const unknown = (options.only ?? []).filter((name) => !all.some((s) => s.name === name));
+  if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
+  return all.filter((s) => !options.only?.length || options.only.includes(s.name));
 }
 
 async function startWorkers(
