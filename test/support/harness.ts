@@ -37,8 +37,14 @@ export interface TestEnv {
   config: Readonly<ArbiterConfig>;
   db: pg.Pool;
   workers: WorkerProcess[];
+  /** Plan relays started apart from the workers (`arbiter relay`). */
+  relays: WorkerProcess[];
+  /** The environment and config file the workers got: for running `arbiter …` commands against this installation. */
+  cliEnv: NodeJS.ProcessEnv;
+  configFile: string;
   client(agentId?: string): Promise<ArbiterClient>;
   startWorker(): Promise<WorkerProcess>;
+  startRelay(): Promise<WorkerProcess>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +62,7 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
   const databaseUrl = databaseUrlFor(dbName);
   const clients: ArbiterClient[] = [];
   const workers: WorkerProcess[] = [];
+  const relays: WorkerProcess[] = [];
   const teardown = new Teardown(`test environment ${prefix}`);
   return teardown.guard(async () => {
     teardown.add(() => dropDatabase(databaseUrl));
@@ -76,7 +83,7 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
     db.on('error', () => undefined);
     teardown.add(() => db.end());
     // Undone first: the clients, then the workers, before the topics they would still be using.
-    teardown.add(() => Promise.all(workers.map((w) => w.stop('SIGTERM'))));
+    teardown.add(() => Promise.all([...workers, ...relays].map((w) => w.stop('SIGTERM'))));
     teardown.add(() => Promise.all(clients.map((c) => c.close())));
 
     const startWorker = async (): Promise<WorkerProcess> => {
@@ -84,6 +91,13 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
       workers.push(worker);
       await worker.waitReady();
       return worker;
+    };
+
+    const startRelay = async (): Promise<WorkerProcess> => {
+      const relay = await spawnWorker({ id: `r${relays.length + 1}-${suffix}`, configFile, env: baseEnv, command: 'relay' });
+      relays.push(relay);
+      await relay.waitReady();
+      return relay;
     };
 
     for (let i = 0; i < (options.workers ?? 1); i++) await startWorker();
@@ -96,7 +110,11 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
       config,
       db,
       workers,
+      relays,
+      cliEnv: { ...baseEnv, ARBITER_CONFIG: configFile },
+      configFile,
       startWorker,
+      startRelay,
       async client(agentId = 'test-agent') {
         const client = new ArbiterClient({
           brokers: [endpoints.kafkaBrokers],

@@ -77,6 +77,8 @@ export interface WorkerLaunch {
   env: NodeJS.ProcessEnv;
   /** Write a V8 CPU profile into this directory when the worker exits (`node --cpu-prof`). */
   cpuProfileDir?: string;
+  /** `worker` (the default) or `relay` (the plan relay alone). */
+  command?: 'worker' | 'relay';
 }
 
 /**
@@ -87,8 +89,8 @@ export async function spawnWorker(launch: WorkerLaunch): Promise<WorkerProcess> 
   const port = await freePort();
   const profile = launch.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfileDir}`, `--cpu-prof-name=${launch.id}.cpuprofile`] : [];
   const node = launchNode({
-    label: `worker ${launch.id}`,
-    args: [...profile, ARBITER_BIN, 'worker', '--config', launch.configFile],
+    label: `${launch.command ?? 'worker'} ${launch.id}`,
+    args: [...profile, ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
     env: { ...launch.env, ARBITER_WORKER_ID: launch.id, ARBITER_METRICS_PORT: String(port) },
   });
   const metricsUrl = `http://127.0.0.1:${port}`;
