@@ -99,7 +99,9 @@ function drainPlan(request: RemediationRequest, node: NodeView, rules: Precondit
   const planId = derivedId(`${request.requestId}/drain/${pods.join(',')}`);
   const steps: PlanStep[] = [
     { step: 0, requestId: derivedId(`${planId}/0`), action: 'cordon', resourceArn: request.resourceArn, params: {}, after: [] },
-    ...pods.map((pod, i) => ({ step: i + 1, requestId: derivedId(`${planId}/${i + 1}`), action: 'evict', resourceArn: pod, params: {}, after: [0] })),
+    // The node and plan in the params keep this eviction from being coalesced into an earlier one
+    // of the same pod slot: that pod may since have been replaced onto this node, and is still here.
+    ...pods.map((pod, i) => ({ step: i + 1, requestId: derivedId(`${planId}/${i + 1}`), action: 'evict', resourceArn: pod, params: { node: request.resourceArn, plan: planId }, after: [0] })),
   ];
   return expansion(request, planId, steps, `node drain ${request.requestId}: cordon, then evict ${pods.length} pods`, rules, now);
 }

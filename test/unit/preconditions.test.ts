@@ -56,6 +56,7 @@ describe('preconditions', () => {
       ['evict', POD_B, [0]],
     ]);
     expect(check.plan.deadline).toBe(NOW + 60_000);
+    expect(check.plan.steps[1]!.params).toEqual({ node: NODE, plan: check.plan.planId });
     // Other pods on the node (one landed before the cordon): another plan, for what is left.
     const later = checkPrecondition(req('drain'), node('cordoned', [POD_B]), rules(), NOW);
     expect(later.kind === 'expand' && later.plan.planId).not.toBe(check.plan.planId);
