@@ -25,27 +25,26 @@ describe('`arbiter demo --json`: the race lab', () => {
   const databaseUrl = databaseUrlFor(`arbiter_race_lab_${randomUUID().slice(0, 8)}`);
   const out = mkdtempSync(join(tmpdir(), 'arbiter-race-lab-report-'));
   /** Known once the lab has printed its report: its topics and subjects are named with it. */
-  let topicPrefix: string | undefined;
+  const topicPrefixes: Array<string | undefined> = [];
 
   afterAll(() =>
     cleanUp('the race lab run', [
-      () => {
+      ...topicPrefixes.map((topicPrefix) => () => {
         // Said, not skipped: without the prefix this run's topics cannot be told from another
         // run's (race-lab-*), so they stay behind.
         if (topicPrefix === undefined) throw new Error('the race lab printed no topic prefix, so its topics and subjects were not removed');
         return removeInstallation(topicPrefix);
-      },
+      }),
       () => dropDatabase(databaseUrl),
       () => rmSync(out, { recursive: true, force: true }),
     ]),
   );
 
-  it('uncoordinated agents cause every seed race; through Arbiter there is no violation and every request has exactly one final outcome', async () => {
-    // The lab exits 1 when it found problems, still printing its report: read it either way, for
-    // its prefix (cleanup) and for the problems it names.
+  /** Runs `arbiter demo --json …`; the lab exits 1 when it found problems, still printing its report: read it either way. */
+  async function demo(args: string[]): Promise<{ code: number; report: DemoReport }> {
     const { code, stdout, stderr } = await run(
       process.execPath,
-      ['bin/arbiter.js', 'demo', '--json', '--agents', '20', '--duration', '2', '--out', out],
+      ['bin/arbiter.js', 'demo', '--json', ...args],
       { env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 240_000, maxBuffer: 10_000_000 },
     ).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
@@ -55,10 +54,16 @@ describe('`arbiter demo --json`: the race lab', () => {
     try {
       report = JSON.parse(stdout) as DemoReport;
     } catch {
+      topicPrefixes.push(undefined);
       throw new Error(`the race lab printed no JSON report (exit ${code}):\n${stderr.slice(-4_000)}`);
     }
-    topicPrefix = report.topicPrefix;
-    expect(topicPrefix).toMatch(/^race-lab-[0-9a-f]{8}$/);
+    topicPrefixes.push(report.topicPrefix);
+    expect(report.topicPrefix).toMatch(/^race-lab-[0-9a-f]{8}$/);
+    return { code, report };
+  }
+
+  it('uncoordinated agents cause every seed race; through Arbiter there is no violation and every request has exactly one final outcome', async () => {
+    const { code, report } = await demo(['--agents', '20', '--duration', '2', '--out', out]);
     const get = (scenario: string, mode: string) => report.results.find((r) => r.scenario === scenario && r.mode === mode)!;
 
     expect(get('same-pod-restart', 'uncoordinated').violations.overlapping_restart).toBeGreaterThan(0);
@@ -77,5 +82,23 @@ describe('`arbiter demo --json`: the race lab', () => {
     expect(report.ok).toBe(true);
     expect(code).toBe(0);
     for (const file of ['report.json', 'report.md', 'chart.svg']) expect(existsSync(join(report.reportDir, file)), file).toBe(true);
+  }, 240_000);
+
+  it('`--scenario node-replacement`: nodes replaced while agents work on their pods; violations only on the uncoordinated side', async () => {
+    const { code, report } = await demo(['--scenario', 'node-replacement', '--out', out]);
+    expect(report.results.map((r) => `${r.scenario}/${r.mode}`)).toEqual(['node-replacement/uncoordinated', 'node-replacement/arbiter']);
+    const [uncoordinated, arbiter] = report.results as [RunResult, RunResult];
+    expect(uncoordinated.violations.below_min_available).toBeGreaterThan(0);
+    expect(uncoordinated.violations.terminate_before_drain).toBeGreaterThan(0);
+    expect(arbiter.violationsTotal).toBe(0);
+    expect(arbiter.missingOutcomes).toBe(0);
+    expect(arbiter.duplicateFinals).toBe(0);
+    // Nothing refused or failed: every drain went through the budgets, every terminate ran once its node was drained.
+    expect(arbiter.failed).toBe(0);
+    expect(arbiter.rejected).toEqual({});
+    // Terminates waited for their nodes' drains (the careless one included) rather than being refused.
+    expect(arbiter.deferred).toBeGreaterThan(0);
+    expect(report.ok).toBe(true);
+    expect(code).toBe(0);
   }, 240_000);
 });
