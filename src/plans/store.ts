@@ -100,7 +100,7 @@ export class PlanStore {
 
   /**
    * One pass of the state machine over one plan, under its row lock (a plan another relay is
-   * advancing is skipped, not waited for). Returns null when skipped or already finished.
+   * advancing is skipped, not waited for). Returns null when skipped.
    */
   async advance(planId: string, now: number = Date.now()): Promise<PlanTransition | null> {
     return inTransaction(this.pool, async (client) => {
@@ -109,7 +109,8 @@ export class PlanStore {
         [planId],
       );
       const row = plan.rows[0];
-      if (!row || row.status !== 'RUNNING') return null;
+      // A plan that ended (cancelled, failed) still records what its released steps did.
+      if (!row) return null;
       const steps = await this.loadSteps(client, planId);
       const state: PlanState = { status: row.status, deadline: row.deadline ? row.deadline.getTime() : null, steps };
       const input: PlanInput = { now, finished: await this.finishedSteps(client, planId) };

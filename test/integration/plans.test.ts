@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArbiterClient } from '../../src/agent-sdk/index.ts';
+import { ArbiterLocks, type ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { runArbiterCli } from '../support/cli.ts';
 import { eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
@@ -9,7 +9,8 @@ import { PlanEventTap } from '../support/plan-events.ts';
 const WEB = deploymentArn('shop', 'web');
 const FLEET = {
   deployments: [{ namespace: 'shop', name: 'web', replicas: 3, minAvailable: 1, revision: 'v1' }],
-  nodes: [{ name: 'n1' }, { name: 'n2' }],
+  // n3 stays: pods evicted from n1 and n2 need somewhere to go.
+  nodes: [{ name: 'n1' }, { name: 'n2' }, { name: 'n3' }],
 };
 
 describe('plans: ordered steps, released only after their predecessors executed', () => {
@@ -18,7 +19,7 @@ describe('plans: ordered steps, released only after their predecessors executed'
   let client: ArbiterClient;
 
   beforeAll(async () => {
-    env = await startTestEnv({ workers: 1, fleet: FLEET, latencyScale: 0.2, config: { deferral: { recheckMs: 100 }, plans: { pollMs: 100 } } });
+    env = await startTestEnv({ workers: 1, fleet: FLEET, latencyScale: 0.2, config: { deferral: { recheckMs: 100 }, plans: { pollMs: 100 }, preconditions: { terminateUndrained: 'expand' } } });
     client = await env.client('planner');
     tap = await new PlanEventTap(env.prefix).start();
   }, 120_000);
@@ -54,7 +55,7 @@ describe('plans: ordered steps, released only after their predecessors executed'
     ]);
     expect(events.at(-1)!.detail).toMatch(/step 1 \(rollback .*\) ended REJECTED_PRECONDITION/);
     // The cancelled step never reached Kafka, let alone the fleet.
-    const executed = (await env.sim.fleet.executions()).map((e) => e.requestId);
+    const executed = (env.sim.fleet.executions()).map((e) => e.requestId);
     expect(executed).toContain(plan.requestIds[0]);
     expect(executed).not.toContain(plan.requestIds[2]);
     const steps = await env.db.query('SELECT step, status FROM arbiter.plan_steps WHERE plan_id = $1 ORDER BY step', [plan.planId]);
@@ -72,7 +73,7 @@ describe('plans: ordered steps, released only after their predecessors executed'
     expect(submitted.code, submitted.stderr).toBe(0);
     const result = JSON.parse(submitted.stdout) as { planId: string; status: string; requestIds: string[] };
     expect(result.status).toBe('SUCCEEDED');
-    const log = await env.sim.fleet.executions();
+    const log = env.sim.fleet.executions();
     const at = (id: string) => log.find((e) => e.requestId === id)!;
     // Each step started only after the one before it had finished.
     expect(at(result.requestIds[1]!).startedAt).toBeGreaterThanOrEqual(at(result.requestIds[0]!).finishedAt!);
@@ -97,12 +98,33 @@ describe('plans: ordered steps, released only after their predecessors executed'
     expect(plans).toHaveLength(1 + expansions.length);
   });
 
+  it('preconditions.terminateUndrained: expand — a terminate of an undrained node is expanded into its drain, then runs', async () => {
+    const node = 'arn:sim:k8s:local:000000000000:cluster/prod/node/n1';
+    expect((env.sim.fleet.observe(node).state.pods as string[]).length).toBeGreaterThan(0);
+    const outcome = await client.submitAndWait({ agentId: 'careless-bot', resourceArn: node, action: 'terminate' }, { timeoutMs: 60_000 });
+    expect(outcome.status).toBe('EXECUTED');
+    const { rows } = await env.db.query(
+      `SELECT p.status, s.action, s.request_id FROM arbiter.plans p JOIN arbiter.plan_steps s USING (plan_id) WHERE p.parent_request_id = $1`,
+      [outcome.requestId],
+    );
+    expect(rows).toEqual([{ status: 'SUCCEEDED', action: 'drain', request_id: expect.any(String) }]);
+    const log = env.sim.fleet.executions();
+    const drain = log.find((e) => e.requestId === rows[0].request_id)!;
+    const terminate = log.find((e) => e.requestId === outcome.requestId)!;
+    expect(terminate.startedAt).toBeGreaterThanOrEqual(drain.finishedAt!);
+    expect(env.sim.fleet.violations().violations).toEqual([]);
+  });
+
   it('cancelled by its agent: steps not yet released end CANCELLED; another agent cannot cancel it', async () => {
     const pod = podArn(WEB, 'web', 2);
+    // Another agent holds the pod's lock: the first step waits (DEFERRED), so the cancellation
+    // reaches the plan while its second step is certainly not released yet.
+    const holder = new ArbiterLocks(env.databaseUrl, 'lock-holder');
+    const held = await holder.acquire(pod, 60_000);
+    if (!held.acquired) throw new Error('could not take the lock for the test');
     const plan = await client
       .plan(
         [
-          // Held back by its deadline-free deferral: a lock another agent holds on the pod.
           { action: 'restart', resourceArn: pod },
           { action: 'restart', resourceArn: podArn(WEB, 'web', 0) },
         ],
@@ -116,6 +138,14 @@ describe('plans: ordered steps, released only after their predecessors executed'
     expect(result.events.at(-1)).toMatchObject({ type: 'CANCELLED', detail: 'cancelled by planner: changed my mind' });
     const steps = await env.db.query('SELECT step, status FROM arbiter.plan_steps WHERE plan_id = $1 ORDER BY step', [plan.planId]);
     expect(steps.rows[1]).toEqual({ step: 1, status: 'CANCELLED' });
+    // The released first step still runs to its own end once the lock is free, and is recorded.
+    await holder.release(pod, held.fencingToken);
+    await holder.close();
+    expect((await client.awaitOutcome(plan.requestIds[0]!, { timeoutMs: 30_000 })).status).toBe('EXECUTED');
+    await eventually(async () => {
+      const { rows } = await env.db.query('SELECT status FROM arbiter.plan_steps WHERE plan_id = $1 AND step = 0', [plan.planId]);
+      return rows[0]?.status === 'EXECUTED';
+    }, 30_000, 'the released step of the cancelled plan recorded EXECUTED');
   });
 
   it('a malformed plan is REJECTED with every reason; an undecodable command is dead-lettered and audited; neither stalls', async () => {
