@@ -71,6 +71,10 @@ export const ConfigSchema = z
         outboxSweepMs: ms.min(500).default(30_000),
         /** Pause a partition when this many of its requests wait in memory (backpressure). */
         maxPendingPerPartition: z.number().int().min(1).default(20_000),
+        /** Consumer lag is read from the broker this often, whether or not records arrive. */
+        lagRefreshMs: ms.min(500).default(5_000),
+        /** How often the lock-log metrics (acquire failures, TTL expirations from every path) are brought up to date. */
+        lockLogMetricsMs: ms.min(200).default(2_000),
       })
       .strict()
       .prefault({}),
@@ -148,6 +152,22 @@ export const ConfigSchema = z
         /** Audit partitions and finished working state older than this are dropped; 0 keeps everything. */
         retentionDays: z.number().int().min(0).default(0),
         upkeepIntervalMs: ms.min(1_000).default(3_600_000),
+        /**
+         * Password of the LOGIN role `arbiter_analyst` (read-only, analyst views only), set by
+         * `migrate`; null leaves the role unable to log in. Env ARBITER_ANALYST_PASSWORD.
+         */
+        analystPassword: z.string().min(8).nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    detection: z
+      .object({
+        /** Run the inconsistency detector in the workers (one at a time does the work). */
+        enabled: z.boolean().default(true),
+        /** How often the detector compares observations with Arbiter's verified changes. */
+        intervalMs: ms.min(100).default(2_000),
+        /** A resource not observed for this long after Arbiter changed it is a stale_observation. */
+        staleObservationMs: ms.min(1_000).default(300_000),
       })
       .strict()
       .prefault({}),
@@ -271,6 +291,7 @@ export const ENV_VARS = {
   ARBITER_WORKER_ID: 'worker.id',
   ARBITER_METRICS_PORT: 'worker.metricsPort',
   ARBITER_LOCK_TTL_MS: 'locks.ttlMs',
+  ARBITER_ANALYST_PASSWORD: 'audit.analystPassword',
   ARBITER_CONFIG: 'path of the config file (same as --config)',
 } as const;
 
@@ -295,6 +316,7 @@ function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
     executor: { url: text(env.ARBITER_EXECUTOR_URL) },
     worker: { id: text(env.ARBITER_WORKER_ID), metricsPort: number(env.ARBITER_METRICS_PORT) },
     locks: { ttlMs: number(env.ARBITER_LOCK_TTL_MS) },
+    audit: { analystPassword: text(env.ARBITER_ANALYST_PASSWORD) },
   };
 }
 
