@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArbiterClient, RemediationOutcome } from '../../src/agent-sdk/index.ts';
-import { deploymentArn, nodeArn, podArn } from '../../tools/fleet/index.ts';
+import { deploymentArn, nodeArn } from '../../tools/fleet/index.ts';
 import { startTestEnv, type TestEnv } from '../support/harness.ts';
 import { sampleAvailable } from '../support/races.ts';
 
 const A = deploymentArn('shop', 'a');
 const B = deploymentArn('shop', 'b');
-const C = deploymentArn('batch', 'c');
 const SHARED = ['d1', 'd2', 'd3'];
 const PAIRS = 20;
 const PAIR_NODES = Array.from({ length: PAIRS }, (_, i) => `t${i + 1}`);
