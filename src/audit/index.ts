@@ -3,3 +3,4 @@ export type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceC
 export { isSameRequest, storableRequest } from './storable.ts';
 export { runUpkeep, type UpkeepResult, type UpkeepSettings } from './upkeep.ts';
 export { listDeadLetters, markReplayed, type DeadLetter, type DeadLetterSelection } from './dead-letters.ts';
+export { deadLetterOf } from './dead-letter-side.ts';

@@ -118,7 +118,7 @@ export const ConfigSchema = z
       .prefault({}),
     deferral: z
       .object({
-        /** A deferred request without its own deadline gives up after this long. */
+        /** A deferred request gives up after this long, or at its own deadline if that comes first (waiting on a plan Arbiter made: at the plan's end). */
         maxDeferMs: ms.default(120_000),
         recheckMs: ms.min(10).default(500),
       })

@@ -36,7 +36,8 @@ export interface PreconditionRules {
 
 interface NodeView {
   status: string;
-  pods: string[];
+  /** null: the executor does not say which pods run on the node. */
+  pods: string[] | null;
   drainsRunning: number;
 }
 
@@ -51,12 +52,13 @@ export function checkPrecondition(request: RemediationRequest, observed: Observa
         return gone ? { kind: 'reject', detail: `node is ${node.status}` } : HOLDS;
       case 'drain':
         if (gone) return { kind: 'reject', detail: `node is ${node.status}` };
-        if (node.pods.length === 0) return HOLDS;
-        return { kind: 'expand', detail: `${node.pods.length} pods on the node: cordon, then evict each through its workload's budget`, plan: drainPlan(request, node, rules, now) };
+        // Without the list of pods there is nothing to evict one by one: the executor's drain runs as it is.
+        if (node.pods === null || node.pods.length === 0) return HOLDS;
+        return { kind: 'expand', detail: `${node.pods.length} pods on the node: cordon, then evict each through its workload's budget`, plan: drainPlan(request, node.pods, rules, now) };
       case 'terminate': {
         if (gone) return { kind: 'reject', detail: `node is already ${node.status}` };
-        if (node.status === 'drained' && node.pods.length === 0 && node.drainsRunning === 0) return HOLDS;
-        const detail = `node is not drained (status ${node.status}, ${node.pods.length} pods, ${node.drainsRunning} drains running)`;
+        if (node.status === 'drained' && node.pods !== null && node.pods.length === 0 && node.drainsRunning === 0) return HOLDS;
+        const detail = `node is not drained (status ${node.status}, ${node.pods === null ? 'pods unknown' : `${node.pods.length} pods`}, ${node.drainsRunning} drains running)`;
         if (rules.terminateUndrained === 'wait') return { kind: 'wait', detail };
         return { kind: 'expand', detail: `${detail}: draining it first`, plan: terminatePlan(request, rules, now) };
       }
@@ -79,12 +81,12 @@ export function checkPrecondition(request: RemediationRequest, observed: Observa
   return HOLDS;
 }
 
-/** What the executor reports about a node; a field it leaves out counts as "not drained". */
+/** What the executor reports about a node; a missing status or pod list never counts as "drained". */
 function nodeView(observed: Observation): NodeView {
   const s = observed.state;
   return {
     status: typeof s.status === 'string' ? s.status : 'unknown',
-    pods: Array.isArray(s.pods) ? s.pods.filter((p): p is string => typeof p === 'string') : [],
+    pods: Array.isArray(s.pods) ? s.pods.filter((p): p is string => typeof p === 'string') : null,
     drainsRunning: typeof s.drainsRunning === 'number' ? s.drainsRunning : 0,
   };
 }
@@ -94,8 +96,8 @@ function nodeView(observed: Observation): NodeView {
  * request and the pods it covers: the same pods give the same plan on every re-evaluation; a pod
  * that landed on the node before the cordon gives a second plan for what is left.
  */
-function drainPlan(request: RemediationRequest, node: NodeView, rules: PreconditionRules, now: number): ExpansionPlan {
-  const pods = [...node.pods].sort();
+function drainPlan(request: RemediationRequest, podsOnNode: readonly string[], rules: PreconditionRules, now: number): ExpansionPlan {
+  const pods = [...podsOnNode].sort();
   const planId = derivedId(`${request.requestId}/drain/${pods.join(',')}`);
   const steps: PlanStep[] = [
     { step: 0, requestId: derivedId(`${planId}/0`), action: 'cordon', resourceArn: request.resourceArn, params: {}, after: [] },

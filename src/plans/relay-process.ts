@@ -34,7 +34,7 @@ export async function startRelayProcess(config: Readonly<ArbiterConfig>, log: Lo
     kafka,
     producer,
     serde,
-    plans: new PlanStore(pool),
+    plans: new PlanStore(pool, (events) => events.forEach((e) => metrics.planEvents.inc({ type: e.type }))),
     audit: new AuditStore(pool, `relay:${config.worker.id}`),
     topics,
     metrics,

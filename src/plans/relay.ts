@@ -1,10 +1,10 @@
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import type { AuditStore, DeadLetterRow } from '../audit/index.ts';
+import { deadLetterOf, type AuditStore } from '../audit/index.ts';
 import type { ArbiterConfig } from '../config/index.ts';
-import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import { ArbiterError } from '../contract/errors.ts';
 import type { PlanCommand, PlanSpec } from '../contract/plan.ts';
 import type { Serde } from '../contract/serde.ts';
-import { HEADERS, type TopicNames } from '../contract/topics.ts';
+import type { TopicNames } from '../contract/topics.ts';
 import { isRequestId } from '../decide/index.ts';
 import type { Logger } from '../logging/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -77,11 +77,8 @@ export class PlanRelay {
   }
 
   private async runPass(): Promise<void> {
-    const { plans, metrics } = this.ctx;
-    for (const planId of await plans.plansWithWork()) {
-      const t = await plans.advance(planId);
-      for (const e of t?.events ?? []) metrics.planEvents.inc({ type: e.type });
-    }
+    const { plans } = this.ctx;
+    for (const planId of await plans.plansWithWork()) await plans.advance(planId);
     while ((await plans.relayOutbox((rows) => this.publish(rows))) > 0 && !this.stopped);
   }
 
@@ -145,32 +142,11 @@ export class PlanRelay {
   }
 
   private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {
-    const code = error instanceof ArbiterError ? error.code : 'DECODE_FAILED';
-    const text = errorMessage(error);
-    const row: DeadLetterRow = {
-      topic,
-      partition,
-      offset: message.offset,
-      key: message.key,
-      value: message.value,
-      headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, (Array.isArray(v) ? v[0] : v)?.toString('base64') ?? ''])),
-      errorCode: code,
-      error: text,
-    };
-    await this.ctx.producer.send({
-      topic: this.ctx.topics.deadLetter,
-      acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value: message.value,
-          headers: { [HEADERS.error]: text, [HEADERS.errorCode]: code, [HEADERS.sourceTopic]: topic, [HEADERS.sourcePartition]: String(partition), [HEADERS.sourceOffset]: message.offset },
-        },
-      ],
-    });
+    const { record, row } = deadLetterOf(topic, partition, message, error);
+    await this.ctx.producer.send({ topic: this.ctx.topics.deadLetter, acks: -1, messages: [record] });
     await this.ctx.audit.recordArrivals({ arrivals: [], deadLetters: [row] });
-    this.ctx.metrics.deadLetters.inc({ code });
-    this.ctx.log.warn({ topic, partition, offset: message.offset, code }, 'undecodable plan command dead-lettered');
+    this.ctx.metrics.deadLetters.inc({ code: row.errorCode });
+    this.ctx.log.warn({ topic, partition, offset: message.offset, code: row.errorCode }, 'undecodable plan command dead-lettered');
   }
 }
 

@@ -29,14 +29,18 @@ const OUTBOX_LOCK = 0x6172_6269; // 'arbi'
  * outbox rows together: a relay killed at any point leaves either all of it or none.
  */
 export class PlanStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Told of every event recorded (after its transaction committed): the metrics. */
+    private readonly onEvents: (events: readonly PlanEvent[]) => void = () => {},
+  ) {}
 
   /**
    * Stores a plan and releases its first steps; idempotent by plan id (a resubmitted command, or a
    * request expanded again after its owner died, changes nothing). Returns the plan's status.
    */
   async create(spec: PlanSpec, now: number = Date.now()): Promise<PlanStatus> {
-    return inTransaction(this.pool, async (client) => {
+    return inTransaction(this.pool, async (client): Promise<{ status: PlanStatus; events: PlanEvent[] }> => {
       const problems = validatePlan(spec);
       if (!problems.length) problems.push(...(await usedRequestIds(client, spec)));
       const status: PlanStatus = problems.length ? 'REJECTED' : 'RUNNING';
@@ -49,11 +53,11 @@ export class PlanStore {
       );
       if (!inserted.rowCount) {
         const { rows } = await client.query('SELECT status FROM arbiter.plans WHERE plan_id = $1', [spec.planId]);
-        return rows[0].status as PlanStatus;
+        return { status: rows[0].status as PlanStatus, events: [] as PlanEvent[] };
       }
       if (status === 'REJECTED') {
-        await this.write(client, spec.planId, spec.agentId, { status, steps: [], release: [], events: [{ type: 'REJECTED', step: null, stepStatus: null, detail }] }, spec, [], now);
-        return status;
+        const events = await this.write(client, spec.planId, spec.agentId, { status, steps: [], release: [], events: [{ type: 'REJECTED', step: null, stepStatus: null, detail }] }, spec, [], now, 'RUNNING');
+        return { status, events };
       }
       for (const s of spec.steps) {
         await client.query(
@@ -65,8 +69,11 @@ export class PlanStore {
       const state: PlanState = { status, deadline: spec.deadline, steps: spec.steps.map((step) => ({ step, status: 'WAITING', detail: null })) };
       const first = advancePlan(state, { now });
       first.events.unshift({ type: 'SUBMITTED', step: null, stepStatus: null, detail: `${spec.steps.length} steps${spec.reason ? `: ${spec.reason}` : ''}` });
-      await this.write(client, spec.planId, spec.agentId, first, spec, spec.steps, now);
-      return first.status;
+      const events = await this.write(client, spec.planId, spec.agentId, first, spec, spec.steps, now, 'RUNNING');
+      return { status: first.status, events };
+    }).then(({ status, events }) => {
+      this.onEvents(events);
+      return status;
     });
   }
 
@@ -103,7 +110,8 @@ export class PlanStore {
    * advancing is skipped, not waited for). Returns null when skipped.
    */
   async advance(planId: string, now: number = Date.now()): Promise<PlanTransition | null> {
-    return inTransaction(this.pool, async (client) => {
+    let events: PlanEvent[] = [];
+    const transition = await inTransaction(this.pool, async (client) => {
       const plan = await client.query(
         `SELECT agent_id, status, deadline, reason, incident_id, cancel_requested FROM arbiter.plans WHERE plan_id = $1 FOR UPDATE SKIP LOCKED`,
         [planId],
@@ -117,9 +125,11 @@ export class PlanStore {
       if (row.cancel_requested) input.cancel = row.cancel_requested;
       const transition = advancePlan(state, input);
       const spec = { deadline: state.deadline, reason: row.reason as string | null, incidentId: row.incident_id as string | null };
-      await this.write(client, planId, row.agent_id, transition, spec, steps.map((s) => s.step), now);
+      events = await this.write(client, planId, row.agent_id, transition, spec, steps.map((s) => s.step), now, row.status);
       return transition;
     });
+    this.onEvents(events);
+    return transition;
   }
 
   /**
@@ -218,7 +228,8 @@ export class PlanStore {
     spec: Pick<PlanSpec, 'deadline' | 'reason' | 'incidentId'>,
     allSteps: readonly PlanStep[],
     now: number,
-  ): Promise<void> {
+    previousStatus: PlanStatus,
+  ): Promise<PlanEvent[]> {
     for (const s of t.steps) {
       await client.query(
         `UPDATE arbiter.plan_steps SET status = $3, detail = $4,
@@ -233,14 +244,17 @@ export class PlanStore {
       const request = stepRequest(planId, agentId, step, spec, dependsOn, now);
       await client.query(`INSERT INTO arbiter.plan_outbox (plan_id, kind, payload) VALUES ($1, 'request', $2)`, [planId, JSON.stringify(request)]);
     }
-    if (!t.events.length) return;
+    if (!t.events.length) return [];
+    // The plan's detail says why it ended; a step finishing after that does not overwrite it.
+    const ending = t.status !== previousStatus ? (t.events.at(-1)?.detail ?? null) : null;
     const seqRow = await client.query(
       `UPDATE arbiter.plans SET next_seq = next_seq + $2, status = $3, updated_at = now(),
               detail = COALESCE($4, detail), finished_at = CASE WHEN $3 = 'RUNNING' THEN NULL ELSE COALESCE(finished_at, now()) END
         WHERE plan_id = $1 RETURNING next_seq - $2 AS first`,
-      [planId, t.events.length, t.status, t.status === 'RUNNING' ? null : (t.events.at(-1)?.detail ?? null)],
+      [planId, t.events.length, t.status, ending],
     );
     let seq = Number(seqRow.rows[0].first);
+    const written: PlanEvent[] = [];
     for (const e of t.events) {
       const event: PlanEvent = {
         planId,
@@ -261,7 +275,9 @@ export class PlanStore {
         [planId, event.seq, event.type, event.planStatus, event.step, event.requestId, event.stepStatus, event.detail, new Date(now)],
       );
       await client.query(`INSERT INTO arbiter.plan_outbox (plan_id, kind, payload) VALUES ($1, 'event', $2)`, [planId, JSON.stringify(event)]);
+      written.push(event);
     }
+    return written;
   }
 }
 

@@ -146,6 +146,14 @@ describe('plans: ordered steps, released only after their predecessors executed'
       const { rows } = await env.db.query('SELECT status FROM arbiter.plan_steps WHERE plan_id = $1 AND step = 0', [plan.planId]);
       return rows[0]?.status === 'EXECUTED';
     }, 30_000, 'the released step of the cancelled plan recorded EXECUTED');
+    // ...without overwriting why the plan ended.
+    const ended = await env.db.query('SELECT status, detail FROM arbiter.plans WHERE plan_id = $1', [plan.planId]);
+    expect(ended.rows[0]).toEqual({ status: 'CANCELLED', detail: 'cancelled by planner: changed my mind' });
+    // Every plan event is counted, the first ones (recorded when a command is taken) included.
+    const metrics = await (await fetch(`${env.workers[0]!.metricsUrl}/metrics`)).text();
+    for (const type of ['SUBMITTED', 'STEP_RELEASED', 'CANCELLED', 'STEP_FINISHED']) {
+      expect(metrics, type).toMatch(new RegExp(`arbiter_plan_events_total\\{type="${type}"\\} [1-9]`));
+    }
   });
 
   it('a malformed plan is REJECTED with every reason; an undecodable command is dead-lettered and audited; neither stalls', async () => {

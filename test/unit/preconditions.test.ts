@@ -36,6 +36,7 @@ describe('preconditions', () => {
     expect(checkPrecondition(req('terminate'), node('terminated'), rules(), NOW)).toMatchObject({ kind: 'reject' });
     // An executor that reports nothing about the node is not taken to mean "drained".
     expect(checkPrecondition(req('terminate'), { ...node('x'), state: {} }, rules(), NOW)).toMatchObject({ kind: 'wait' });
+    expect(checkPrecondition(req('terminate'), { ...node('x'), state: { status: 'drained' } }, rules(), NOW)).toMatchObject({ kind: 'wait', detail: expect.stringContaining('pods unknown') });
   });
 
   it('terminate, where configured, expands into a drain plan whose ids are the same every time', () => {
