@@ -5,6 +5,19 @@ import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { compileScopeRules, DEFAULT_SCOPE_RULES, tryParseArn, type ScopeResolver, type ScopeRule } from '../routing/index.ts';
 import type { PlanCommand, PlanEvent, PlanStepInput } from '../contract/plan.ts';
+import type { ObservedChange, ResourceObservation } from '../contract/observation.ts';
+
+/** An observation as an agent or executor writes it; the SDK fills the id and the time. */
+export interface ObservationInput {
+  resourceArn: string;
+  version?: number | null;
+  state?: Record<string, unknown>;
+  source: string;
+  observationId?: string;
+  observedAt?: number;
+  effectiveRequestIds?: string[] | null;
+  recentChanges?: ObservedChange[];
+}
 import { OutcomeWatcher } from './outcome-watcher.ts';
 import { PlanWatcher, type PlanResult } from './plan-watcher.ts';
 
@@ -118,6 +131,31 @@ export class ArbiterClient {
       requestedAt: Date.now(),
     };
     return new PlanHandle(this, command);
+  }
+
+  /**
+   * Publishes what this agent (or executor) sees of a resource, keyed by its scope like requests.
+   * Arbiter's detector compares observations with the changes it verified (docs/DETECTION.md).
+   */
+  async observe(input: ObservationInput): Promise<ResourceObservation> {
+    return (await this.observeMany([input]))[0]!;
+  }
+
+  async observeMany(inputs: ObservationInput[]): Promise<ResourceObservation[]> {
+    if (!this.connected) await this.connect({ watchOutcomes: false });
+    const observations = inputs.map((i): ResourceObservation => ({
+      observationId: i.observationId ?? crypto.randomUUID(),
+      resourceArn: i.resourceArn,
+      version: i.version ?? null,
+      state: JSON.stringify(i.state ?? {}),
+      source: i.source,
+      observedAt: i.observedAt ?? Date.now(),
+      effectiveRequestIds: i.effectiveRequestIds ?? null,
+      recentChanges: i.recentChanges ?? [],
+    }));
+    const messages = await Promise.all(observations.map(async (o) => ({ key: this.scopeOf(o.resourceArn), value: await this.serde.encodeObservation(o) })));
+    await this.producer.send({ topic: this.topics.observations, acks: -1, messages });
+    return observations;
   }
 
   /** Asks for a plan to stop: steps not yet released end CANCELLED. Only the agent that submitted it may. */

@@ -1,4 +1,5 @@
-export { ArbiterClient, PlanHandle, type ArbiterClientOptions } from './client.ts';
+export { ArbiterClient, PlanHandle, type ArbiterClientOptions, type ObservationInput } from './client.ts';
+export type { ObservedChange, ResourceObservation } from '../contract/observation.ts';
 export type { PlanResult } from './plan-watcher.ts';
 export type { PlanEvent, PlanStatus, PlanStepInput, StepStatus } from '../contract/plan.ts';
 export { ArbiterLocks } from './locks.ts';

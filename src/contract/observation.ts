@@ -14,3 +14,30 @@ export interface Observation {
   /** RequestIds currently executing on this resource. */
   inProgressRequestIds: string[];
 }
+
+/** One change applied to a resource, as an observer reports it. */
+export interface ObservedChange {
+  requestId: string;
+  agentId: string | null;
+  action: string;
+  /** The version the change produced. */
+  version: number;
+  /** The version it was based on, when its author said (expectedVersion / basedOnVersion). */
+  basedOnVersion: number | null;
+  at: number;
+}
+
+/** An observation as it travels on `<prefix>.observations` (schemas/observation.avsc), keyed by scope. */
+export interface ResourceObservation {
+  observationId: string;
+  resourceArn: string;
+  version: number | null;
+  /** JSON object text. */
+  state: string;
+  /** executor:<name>, agent:<id>, person:<id>. */
+  source: string;
+  observedAt: number;
+  /** Requests whose change is still in effect; null when the observer cannot tell. */
+  effectiveRequestIds: string[] | null;
+  recentChanges: ObservedChange[];
+}

@@ -5,6 +5,7 @@ import { ArbiterError, errorMessage } from './errors.ts';
 import type { RemediationRequest } from './request.ts';
 import type { RemediationOutcome } from './outcome.ts';
 import type { PlanCommand, PlanEvent } from './plan.ts';
+import type { ResourceObservation } from './observation.ts';
 import { valueSubject, type TopicNames } from './topics.ts';
 import { packagePath } from '../package-files.ts';
 
@@ -12,6 +13,22 @@ export const REQUEST_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 're
 export const OUTCOME_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'remediation-outcome.avsc'), 'utf8'));
 export const PLAN_COMMAND_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'plan-command.avsc'), 'utf8'));
 export const PLAN_EVENT_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'plan-event.avsc'), 'utf8'));
+export const OBSERVATION_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'observation.avsc'), 'utf8'));
+export const INCONSISTENCY_SCHEMA = JSON.parse(readFileSync(packagePath('schemas', 'inconsistency.avsc'), 'utf8'));
+
+/** A detector finding as published on `<prefix>.inconsistencies` (schemas/inconsistency.avsc). */
+export interface InconsistencyEvent {
+  findingId: string;
+  kind: string;
+  resourceArn: string;
+  scope: string | null;
+  detail: string;
+  requestIds: string[];
+  agents: string[];
+  /** JSON object text. */
+  evidence: string;
+  detectedAt: number;
+}
 
 /**
  * Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) through a
@@ -111,6 +128,41 @@ export class Serde {
 
   async decodePlanEvent(buffer: Buffer | null): Promise<PlanEvent> {
     return (await this.decode(buffer, PLAN_EVENT_SCHEMA)) as PlanEvent;
+  }
+
+  private observationSchemaId = 0;
+
+  /** Registered by those who publish observations (executors, agents) on first use. */
+  async encodeObservation(observation: ResourceObservation): Promise<Buffer> {
+    if (!this.observationSchemaId) {
+      try {
+        this.observationSchemaId = await this.registerOne(this.topics.observations, OBSERVATION_SCHEMA);
+      } catch (error) {
+        throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, { cause: error });
+      }
+    }
+    return this.registry.encode(this.observationSchemaId, observation);
+  }
+
+  private inconsistencySchemaId = 0;
+
+  async encodeInconsistency(event: InconsistencyEvent): Promise<Buffer> {
+    if (!this.inconsistencySchemaId) {
+      try {
+        this.inconsistencySchemaId = await this.registerOne(this.topics.inconsistencies, INCONSISTENCY_SCHEMA);
+      } catch (error) {
+        throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry: ${errorMessage(error)}`, { cause: error });
+      }
+    }
+    return this.registry.encode(this.inconsistencySchemaId, event);
+  }
+
+  async decodeInconsistency(buffer: Buffer | null): Promise<InconsistencyEvent> {
+    return (await this.decode(buffer, INCONSISTENCY_SCHEMA)) as InconsistencyEvent;
+  }
+
+  async decodeObservation(buffer: Buffer | null): Promise<ResourceObservation> {
+    return (await this.decode(buffer, OBSERVATION_SCHEMA)) as ResourceObservation;
   }
 
   get schemaIds(): { request: number; outcome: number } {

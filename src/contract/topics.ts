@@ -8,6 +8,8 @@ export interface TopicNames {
   planCommands: string;
   /** Every plan state change, keyed by plan id. */
   planEvents: string;
+  /** Each finding of the inconsistency detector, once. */
+  inconsistencies: string;
 }
 
 export function topicNames(prefix = 'arbiter'): TopicNames {
@@ -18,6 +20,7 @@ export function topicNames(prefix = 'arbiter'): TopicNames {
     deadLetter: `${prefix}.dead-letter`,
     planCommands: `${prefix}.plan-commands`,
     planEvents: `${prefix}.plan-events`,
+    inconsistencies: `${prefix}.inconsistencies`,
   };
 }
 

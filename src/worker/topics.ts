@@ -15,6 +15,7 @@ export async function ensureTopics(admin: Admin, config: Readonly<ArbiterConfig>
     { topic: names.deadLetter, numPartitions: 1 },
     { topic: names.planCommands, numPartitions: partitions },
     { topic: names.planEvents, numPartitions: partitions },
+    { topic: names.inconsistencies, numPartitions: 1 },
   ].filter((t) => !existing.has(t.topic));
   if (wanted.length) {
     await admin.createTopics({ topics: wanted.map((t) => ({ ...t, replicationFactor })), waitForLeaders: true }).catch((error: Error) => {
