@@ -1,74 +1,123 @@
 import client from 'prom-client';
-import { isAction } from '../contract/actions.ts';
-import type { DecisionStatus } from '../contract/decision.ts';
+import { ACTIONS } from '../contract/actions.ts';
+import type { DecisionStatus, DeferRule } from '../contract/decision.ts';
+import { ERROR_CODES } from '../contract/errors.ts';
+import { OUTCOME_STATUSES } from '../contract/outcome.ts';
+import { PLAN_EVENT_TYPES } from '../contract/plan.ts';
+import { firstSeen, integerBelow, oneOf, withBoundedLabels, type LabelBounds } from './labels.ts';
 
-/** Distinct values a free-form label (agent id, resource type) may take before the rest count as `other`. */
-const MAX_LABEL_VALUES = 100;
-
+/** Every status a decision can have (the DecisionStatus union, at run time). */
+export const DECISION_STATUSES = [...OUTCOME_STATUSES, 'ACCEPTED', 'REROUTED'] as const satisfies readonly DecisionStatus[];
+/** Why a request waits (the DeferRule union, at run time). */
+export const DEFER_RULES = ['dependencies', 'precondition', 'plan', 'budget', 'lock', 'executor', 'recovery', 'error'] as const satisfies readonly DeferRule[];
 /**
- * Keeps a label's cardinality bounded: the first MAX_LABEL_VALUES distinct values are kept, every
- * later one is `other`. Labels from a closed set (actions) map anything unknown to `other`.
+ * Kinds of inconsistent state (issue 10): found lazily at the head of a queue (`unexpected_version`)
+ * or by the detector. A kind not listed here is exported as `other`: add it here when adding one.
  */
-function boundedLabel(): (value: string) => string {
-  const seen = new Set<string>();
-  return (value) => {
-    if (seen.has(value)) return value;
-    if (seen.size >= MAX_LABEL_VALUES || value.length > 128) return 'other';
-    seen.add(value);
-    return value;
-  };
-}
-const actionLabel = (action: string) => (isAction(action) ? action : 'other');
+export const INCONSISTENCY_KINDS = ['drift', 'lost_change', 'conflicting_commits', 'stale_observation', 'unexpected_version'] as const;
+/** Outbox rows the plan relay publishes. */
+export const OUTBOX_KINDS = ['request', 'event'] as const;
+/** Partitions of arbiter.requests: config kafka.requestPartitions is at most 10 000. */
+const MAX_PARTITIONS = 10_000;
+
+// Compile-time checks that the run-time lists cover their unions.
+type Covers<Union, List extends readonly unknown[]> = [Exclude<Union, List[number]>] extends [never] ? true : never;
+const coversStatuses: Covers<DecisionStatus, typeof DECISION_STATUSES> = true;
+const coversDeferRules: Covers<DeferRule, typeof DEFER_RULES> = true;
+void [coversStatuses, coversDeferRules];
 
 /**
  * Every metric Arbiter exports, in one place, on a registry of our own (so tests and several
  * workers in one process never collide on the global registry). Names are part of the interface:
- * they are documented in the README and tested.
+ * docs/METRICS.md is their reference, and the alert rules and dashboard use them.
+ *
+ * Every label is bounded (labels.ts): closed sets map unknown values to `other`, open sets
+ * (agents, resource types) keep their first 100 values. `labelBounds` lists each metric's bounds;
+ * the unit tests check that none is missing.
  */
 export function createMetrics() {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  const labelBounds = new Map<string, LabelBounds<string>>();
+  /** Registers the bounds of a metric's labels and makes the metric apply them. */
+  function bounded<M extends object, T extends string>(metric: M, labelNames: readonly T[], bounds: LabelBounds<T>): M {
+    labelBounds.set((metric as unknown as { name: string }).name, bounds);
+    return withBoundedLabels(metric, labelNames, bounds);
+  }
+  const action = () => oneOf(ACTIONS);
   const metrics = {
     registry,
-    decisions: new client.Counter({
-      name: 'arbiter_decisions_total',
-      help: 'Decisions by status (final and progress)',
-      labelNames: ['status', 'action'] as const,
-      registers: [registry],
-    }),
-    coalesced: new client.Counter({
-      name: 'arbiter_coalesced_total',
-      help: 'Requests merged into an identical primary',
-      labelNames: ['action'] as const,
-      registers: [registry],
-    }),
-    deferrals: new client.Counter({
-      name: 'arbiter_deferrals_total',
-      help: 'Requests deferred, by reason',
-      labelNames: ['reason'] as const,
-      registers: [registry],
-    }),
-    deadLetters: new client.Counter({
-      name: 'arbiter_dead_letters_total',
-      help: 'Records sent to the dead-letter topic, by error code',
-      labelNames: ['code'] as const,
-      registers: [registry],
-    }),
+    decisions: bounded(
+      new client.Counter({
+        name: 'arbiter_decisions_total',
+        help: 'Decisions by status (final and progress)',
+        labelNames: ['status', 'action'] as const,
+        registers: [registry],
+      }),
+      ['status', 'action'],
+      { status: oneOf(DECISION_STATUSES), action: action() },
+    ),
+    coalesced: bounded(
+      new client.Counter({
+        name: 'arbiter_coalesced_total',
+        help: 'Requests merged into an identical primary',
+        labelNames: ['action'] as const,
+        registers: [registry],
+      }),
+      ['action'],
+      { action: action() },
+    ),
+    deferrals: bounded(
+      new client.Counter({
+        name: 'arbiter_deferrals_total',
+        help: 'Requests deferred, by reason',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+      ['reason'],
+      { reason: oneOf(DEFER_RULES) },
+    ),
+    deadLetters: bounded(
+      new client.Counter({
+        name: 'arbiter_dead_letters_total',
+        help: 'Records sent to the dead-letter topic, by error code',
+        labelNames: ['code'] as const,
+        registers: [registry],
+      }),
+      ['code'],
+      { code: oneOf(Object.keys(ERROR_CODES)) },
+    ),
     rerouted: new client.Counter({
       name: 'arbiter_rerouted_total',
       help: 'Records keyed onto the wrong partition and moved to their scope partition',
       registers: [registry],
     }),
-    lockAcquireFailures: new client.Counter({
-      name: 'arbiter_lock_acquire_failures_total',
-      help: 'Lock acquisitions refused because another owner held the lock',
-      labelNames: ['resource_type', 'agent'] as const,
-      registers: [registry],
-    }),
-    lockExpirations: new client.Counter({
-      name: 'arbiter_lock_ttl_expirations_total',
-      help: 'Locks that expired unreleased (recorded by the reaper)',
+    /** From the lock log (lock-log.ts), exported by one worker at a time: every path that takes locks is counted. */
+    lockAcquireFailures: bounded(
+      new client.Counter({
+        name: 'arbiter_lock_acquire_failures_total',
+        help: 'acquire_failed rows in the lock log (workers, SDK and `arbiter lock` alike): refused because another owner held the lock, by resource type and waiting agent; exported by one worker at a time',
+        labelNames: ['resource_type', 'agent'] as const,
+        registers: [registry],
+      }),
+      ['resource_type', 'agent'],
+      { resource_type: firstSeen(), agent: firstSeen() },
+    ),
+    /** From the lock log (lock-log.ts), exported by one worker at a time. */
+    lockExpirations: bounded(
+      new client.Counter({
+        name: 'arbiter_lock_ttl_expirations_total',
+        help: 'expired rows in the lock log: locks that expired unreleased, by resource type and the agent that held them; exported by one worker at a time',
+        labelNames: ['resource_type', 'agent'] as const,
+        registers: [registry],
+      }),
+      ['resource_type', 'agent'],
+      { resource_type: firstSeen(), agent: firstSeen() },
+    ),
+    lockLogExporter: new client.Gauge({
+      name: 'arbiter_lock_log_exporter',
+      help: '1 on the one worker that exports the lock-log counters (it holds their advisory lock), 0 on the others',
       registers: [registry],
     }),
     fencedWrites: new client.Counter({
@@ -76,31 +125,43 @@ export function createMetrics() {
       help: 'Executions refused by the executor because the fencing token was stale',
       registers: [registry],
     }),
-    inconsistencies: new client.Counter({
-      name: 'arbiter_inconsistencies_total',
-      help: 'Inconsistent state detected, by kind',
-      labelNames: ['kind'] as const,
-      registers: [registry],
-    }),
+    inconsistencies: bounded(
+      new client.Counter({
+        name: 'arbiter_inconsistencies_total',
+        help: 'Inconsistent state detected, by kind',
+        labelNames: ['kind'] as const,
+        registers: [registry],
+      }),
+      ['kind'],
+      { kind: oneOf(INCONSISTENCY_KINDS) },
+    ),
     decisionLatency: new client.Histogram({
       name: 'arbiter_decision_latency_seconds',
       help: 'From the record being appended to Kafka to its first durable decision',
       buckets: latencyBuckets,
       registers: [registry],
     }),
-    executionLatency: new client.Histogram({
-      name: 'arbiter_execution_latency_seconds',
-      help: 'Executor call plus verification, by action',
-      labelNames: ['action'] as const,
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
-    consumerLag: new client.Gauge({
-      name: 'arbiter_consumer_lag',
-      help: 'High watermark minus the next offset to process, by partition',
-      labelNames: ['partition'] as const,
-      registers: [registry],
-    }),
+    executionLatency: bounded(
+      new client.Histogram({
+        name: 'arbiter_execution_latency_seconds',
+        help: 'Executor call plus verification, by action',
+        labelNames: ['action'] as const,
+        buckets: latencyBuckets,
+        registers: [registry],
+      }),
+      ['action'],
+      { action: action() },
+    ),
+    consumerLag: bounded(
+      new client.Gauge({
+        name: 'arbiter_consumer_lag',
+        help: 'Records on arbiter.requests not yet processed (high watermark minus the next offset to process), by partition this worker owns; read from the broker every worker.lagRefreshMs',
+        labelNames: ['partition'] as const,
+        registers: [registry],
+      }),
+      ['partition'],
+      { partition: integerBelow(MAX_PARTITIONS) },
+    ),
     pending: new client.Gauge({
       name: 'arbiter_pending_requests',
       help: 'Requests accepted and not yet final, held by this worker',
@@ -111,36 +172,45 @@ export function createMetrics() {
       help: 'Executions in progress on this worker',
       registers: [registry],
     }),
-    planEvents: new client.Counter({
-      name: 'arbiter_plan_events_total',
-      help: 'Plan state changes recorded by this relay, by event type (SUBMITTED, STEP_RELEASED, FAILED, ...)',
-      labelNames: ['type'] as const,
-      registers: [registry],
-    }),
-    planOutboxRelayed: new client.Counter({
-      name: 'arbiter_plan_outbox_relayed_total',
-      help: 'Outbox rows (step requests and plan events) this relay published',
-      labelNames: ['kind'] as const,
-      registers: [registry],
-    }),
+    planEvents: bounded(
+      new client.Counter({
+        name: 'arbiter_plan_events_total',
+        help: 'Plan state changes recorded by this relay, by event type (SUBMITTED, STEP_RELEASED, FAILED, ...)',
+        labelNames: ['type'] as const,
+        registers: [registry],
+      }),
+      ['type'],
+      { type: oneOf(PLAN_EVENT_TYPES) },
+    ),
+    planOutboxRelayed: bounded(
+      new client.Counter({
+        name: 'arbiter_plan_outbox_relayed_total',
+        help: 'Outbox rows (step requests and plan events) this relay published',
+        labelNames: ['kind'] as const,
+        registers: [registry],
+      }),
+      ['kind'],
+      { kind: oneOf(OUTBOX_KINDS) },
+    ),
   };
-  const agentLabel = boundedLabel();
-  const typeLabel = boundedLabel();
+  // Series of closed sets that alerts watch start at 0, so the first increment is an increase
+  // Prometheus can see (a series born at 1 has no increase).
+  for (const kind of INCONSISTENCY_KINDS) metrics.inconsistencies.inc({ kind }, 0);
+  for (const code of Object.keys(ERROR_CODES)) metrics.deadLetters.inc({ code }, 0);
+  metrics.lockLogExporter.set(0);
   return {
     ...metrics,
+    /** The bounds of each labelled metric, by name (for tests and docs). */
+    labelBounds: labelBounds as ReadonlyMap<string, LabelBounds<string>>,
     /** Counts a decision; the status is the one union shared with the audit rows and the outcome event. */
     countDecision(status: DecisionStatus, action: string): void {
-      metrics.decisions.inc({ status, action: actionLabel(action) });
+      metrics.decisions.inc({ status, action });
     },
     countCoalesced(action: string): void {
-      metrics.coalesced.inc({ action: actionLabel(action) });
+      metrics.coalesced.inc({ action });
     },
     observeExecution(action: string, seconds: number): void {
-      metrics.executionLatency.observe({ action: actionLabel(action) }, seconds);
-    },
-    /** Contention by resource type and agent, both bounded (agents and types are open sets). */
-    countLockAcquireFailure(resourceType: string, agent: string): void {
-      metrics.lockAcquireFailures.inc({ resource_type: typeLabel(resourceType), agent: agentLabel(agent) });
+      metrics.executionLatency.observe({ action }, seconds);
     },
   };
 }

@@ -7,7 +7,6 @@ import { decideAtHead, decideExecution, decideOnError, type HeadFacts, type Head
 import type { ExecutionRow } from '../audit/index.ts';
 import type { ExecuteInput } from '../executor/index.ts';
 import { withLease } from '../locks/index.ts';
-import { tryParseArn } from '../routing/index.ts';
 import type { PipelineContext } from './context.ts';
 import type { Answer, Partition } from './partition.ts';
 import type { PendingRequest } from './pending.ts';
@@ -33,9 +32,6 @@ export async function runHead(ctx: PipelineContext, part: Partition, entry: Pend
     }
     if (error instanceof ArbiterError && error.code === 'DECIDED_ELSEWHERE') return settleDecidedElsewhere(ctx, part, entry);
     if (!(error instanceof ArbiterError && error.retryable)) entry.errors++;
-    if (error instanceof ArbiterError && error.code === 'LOCK_HELD') {
-      ctx.metrics.countLockAcquireFailure(resourceType(entry), entry.request.agentId);
-    }
     decision = decideOnError(error, entry.errors, retryPolicy(ctx), Date.now());
     if (decision.status === 'FAILED' || decision.rule === 'error') {
       ctx.log.error({ err: thrown, requestId: entry.request.requestId, attempt: entry.errors }, 'unexpected error at the head of the queue');
@@ -283,11 +279,6 @@ function lostLease(signal: AbortSignal): ArbiterError {
 
 function shuttingDown(cause: unknown): ArbiterError {
   return new ArbiterError('SHUTTING_DOWN', 'the worker is shutting down', { cause });
-}
-
-function resourceType(entry: PendingRequest): string {
-  const parsed = tryParseArn(entry.request.resourceArn);
-  return parsed.ok ? parsed.arn.resourceType : 'unknown';
 }
 
 function executionBase(entry: PendingRequest) {

@@ -8,7 +8,7 @@ import { createPool, type Pool } from '../db/index.ts';
 import { HttpExecutor, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
 import { createLogger, type Logger } from '../logging/index.ts';
-import { createMetrics, startMetricsServer, type Metrics } from '../metrics/index.ts';
+import { createMetrics, LagMonitor, LockLogExporter, startMetricsServer, type Metrics } from '../metrics/index.ts';
 import { systemClock } from './clock.ts';
 import type { PipelineContext } from './context.ts';
 import { runHead } from './head-runner.ts';
@@ -67,6 +67,9 @@ export class Worker {
   private lastSweepAt = Date.now();
   private upkeeping: Promise<void> | null = null;
   private metricsServer: Server | undefined;
+  /** Consumer lag from the broker every worker.lagRefreshMs, and the lock-log counters (one worker at a time): with /metrics only. */
+  private lag: LagMonitor | undefined;
+  private lockLog: LockLogExporter | undefined;
   private joined = false;
   private stopping: Promise<void> | null = null;
   private readonly health: StoreHealth;
@@ -118,9 +121,8 @@ export class Worker {
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.audit = new AuditStore(this.pool, config.worker.id);
     this.plans = new PlanStore(this.pool);
-    this.locks = new LockStore(this.pool, {
-      expired: () => this.metrics.lockExpirations.inc(),
-    });
+    // Acquire failures and expirations are counted from the lock log (LockLogExporter), every path alike.
+    this.locks = new LockStore(this.pool);
   }
 
   /** starting → running → draining → stopped (or failed). Read-only from outside. */
@@ -159,6 +161,17 @@ export class Worker {
           config.worker.metricsPort,
           config.worker.metricsHost,
         );
+        this.lockLog = new LockLogExporter({ databaseUrl: config.databaseUrl, intervalMs: config.worker.lockLogMetricsMs, metrics: this.metrics, log: this.log });
+        this.lockLog.start();
+        this.lag = new LagMonitor({
+          admin: this.kafka.admin(),
+          groupId: config.kafka.groupId,
+          topic: this.topics.requests,
+          intervalMs: config.worker.lagRefreshMs,
+          metrics: this.metrics,
+          log: this.log,
+        });
+        this.lag.start();
       }
       this.scheduleReap();
       this.scheduleUpkeep(0);
@@ -256,6 +269,7 @@ export class Worker {
     if (this.upkeep) clearTimeout(this.upkeep);
     this.upkeep = undefined;
     await step('waiting for partition upkeep', this.upkeeping ?? Promise.resolve());
+    await step('stopping the metrics refreshers', Promise.all([this.lag?.stop(), this.lockLog?.stop()]));
     await step('stopping the plan relay', this.relay?.stop() ?? Promise.resolve());
     await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
@@ -272,8 +286,8 @@ export class Worker {
       // Revoked: stop scheduling; the new owner recovers everything pending from Postgres.
       this.partitions.delete(partition);
       void state.then((s) => s.revoke()).catch(() => {});
-      this.metrics.consumerLag.remove({ partition: String(partition) });
     }
+    this.lag?.assigned(owned);
     // Recover newly assigned partitions now, not when their next record arrives: the previous owner
     // committed its offsets, so a partition may never get another record, and the requests it left
     // open (deferred, or killed mid-action) would wait forever.
@@ -320,7 +334,7 @@ export class Worker {
       await heartbeat();
     }
     const last = batch.messages[batch.messages.length - 1];
-    if (last) this.metrics.consumerLag.set({ partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1));
+    if (last) this.lag?.batchProcessed(batch.partition, batch.highWatermark, last.offset);
     this.metrics.pending.set([...this.partitions.values()].length ? await this.pendingTotal() : 0);
     if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(batch.partition)) {
       this.paused.add(batch.partition);
