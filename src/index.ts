@@ -5,6 +5,7 @@ export { Worker, type WorkerOptions, type WorkerState } from './worker/index.ts'
 export { loadConfig, type ArbiterConfig } from './config/index.ts';
 export { migrate } from './db/index.ts';
 export { HttpExecutor, type Executor, type ExecuteInput, type ExecuteResult, type Observation } from './executor/index.ts';
+export type { ObservedChange, ResourceObservation } from './contract/observation.ts';
 export { ArbiterError, errorMessage, type ErrorCode } from './contract/errors.ts';
 export { ACTIONS, type ActionName } from './contract/actions.ts';
 export { isFinal, type Decision, type DecisionStatus, type FinalDecision } from './contract/decision.ts';

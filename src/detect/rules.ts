@@ -82,6 +82,8 @@ function lostChanges(o: ResourceObservation, view: ArbiterView): Finding[] {
     if (madeVersion === null) continue; // Too old to judge: the observer no longer lists it.
     const remover = o.recentChanges.find((c) => c.version > madeVersion && PERSISTENT.has(c.action));
     if (!remover) continue;
+    // Arbiter decided the remover: its stale and conflict rules already judged it against this change.
+    if (view.decidedByArbiter.has(remover.requestId)) continue;
     // The remover knew about it (based on a version that had it): an intended undo, not a loss.
     if (remover.basedOnVersion !== null && remover.basedOnVersion >= madeVersion) continue;
     findings.push({
@@ -116,6 +118,8 @@ function conflictingCommits(o: ResourceObservation, view: ArbiterView): Finding[
       const first = changes[j]!;
       if (second.at - first.at > view.conflictWindowMs) break;
       if (first.agentId === second.agentId || second.basedOnVersion >= first.version) continue;
+      // Both decided by Arbiter: it ordered them itself (stale and conflict rules).
+      if (view.decidedByArbiter.has(first.requestId) && view.decidedByArbiter.has(second.requestId)) continue;
       findings.push(conflictFinding(o, view, first, second));
     }
   }

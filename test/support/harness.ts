@@ -27,6 +27,8 @@ export interface TestEnvOptions {
   config?: Partial<Record<keyof ConfigInput, unknown>>;
   workers?: number;
   partitions?: number;
+  /** The fleet publishes observations (after every change, and a snapshot this often) for the detector. */
+  observe?: { snapshotMs: number };
 }
 
 export interface TestEnv {
@@ -72,7 +74,17 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
     teardown.add(() => removeInstallation(prefix));
     const dir = mkdtempSync(join(tmpdir(), 'arbiter-test-'));
     teardown.add(() => rmSync(dir, { recursive: true, force: true }));
-    const sim = await startSimServer({ port: 0, ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}), latencyScale: options.latencyScale ?? 0.2 });
+    let observer: ArbiterClient | null = null;
+    if (options.observe) {
+      observer = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: prefix, clientId: 'sim-fleet' });
+      teardown.add(() => observer!.close());
+    }
+    const sim = await startSimServer({
+      port: 0,
+      ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}),
+      latencyScale: options.latencyScale ?? 0.2,
+      ...(observer && options.observe ? { observations: { sink: observer, snapshotMs: options.observe.snapshotMs, onError: (e: unknown) => console.warn(`sim fleet: publishing observations failed: ${String(e)}`) } } : {}),
+    });
     teardown.add(() => sim.close());
     const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
     const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});

@@ -201,7 +201,7 @@ function deploy(ctx: ActionContext, deployment: Deployment): PreparedAction | Re
     finish() {
       deployment.revisionChanges.delete(ctx.req.requestId);
       const from = deployment.revision;
-      const to: Revision = { id: target, hotfixes: [] };
+      const to: Revision = { id: target, hotfixes: [], setBy: ctx.req.requestId };
       checkLostHotfixes(ctx, deployment, from, to);
       pushHistory(deployment, from);
       deployment.revision = to;

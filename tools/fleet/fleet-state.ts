@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Observation } from '../../src/index.ts';
+import type { Observation, ObservedChange } from '../../src/index.ts';
 import { deploymentArn, nodeArn, podArn } from './arns.ts';
 import { ExecutionLog } from './executions.ts';
 import type { FleetSpec } from './fleet-spec.ts';
@@ -10,11 +10,15 @@ const APPLIED_KEPT = 50;
 /** Like a Deployment's revisionHistoryLimit: how far back rollbacks can go. */
 const HISTORY_KEPT = 10;
 const FENCED_KEPT = 1_000;
+/** Changes an observation reports per resource. */
+const CHANGES_KEPT = 20;
 
 interface Tracked {
   arn: string;
   version: number;
   applied: string[];
+  /** The latest changes applied, oldest first (bounded): what observations report as recentChanges. */
+  changes: ObservedChange[];
   /** An array, not a set: a duplicate execution of one requestId must show up twice. */
   inProgress: Array<{ requestId: string; agentId: string }>;
 }
@@ -54,6 +58,8 @@ export interface Hotfix {
 export interface Revision {
   id: string;
   hotfixes: Hotfix[];
+  /** The deploy request that made this revision, when one did. */
+  setBy?: string;
 }
 
 export interface Deployment extends Tracked {
@@ -172,7 +178,7 @@ export function buildState(spec: FleetSpec, latencyScale: number): FleetState {
 }
 
 function tracked(arn: string): Tracked {
-  return { arn, version: 1, applied: [], inProgress: [] };
+  return { arn, version: 1, applied: [], changes: [], inProgress: [] };
 }
 
 /** A new pod slot, on no node yet: the caller places it. */
@@ -217,11 +223,31 @@ export function leastLoaded(state: FleetState, exclude: FleetNode | null = null)
   return best;
 }
 
-export function recordApplied(state: FleetState, resource: Resource, requestId: string): void {
+export function recordApplied(state: FleetState, resource: Resource, req: { requestId: string; agentId: string; action: string; params: Record<string, string> }): void {
   resource.version += 1;
-  resource.applied.push(requestId);
+  resource.applied.push(req.requestId);
   if (resource.applied.length > APPLIED_KEPT) resource.applied.splice(0, resource.applied.length - APPLIED_KEPT);
-  state.appliedEver.add(requestId);
+  const basis = Number(req.params.basedOnVersion ?? req.params.expectedVersion ?? Number.NaN);
+  resource.changes.push({
+    requestId: req.requestId,
+    agentId: req.agentId,
+    action: req.action,
+    version: resource.version,
+    basedOnVersion: Number.isInteger(basis) ? basis : null,
+    at: Date.now(),
+  });
+  if (resource.changes.length > CHANGES_KEPT) resource.changes.shift();
+  state.appliedEver.add(req.requestId);
+}
+
+/**
+ * Requests whose change is still in effect: for a deployment, the deploy that set its running
+ * revision and the hotfixes in it; other kinds cannot tell (null).
+ */
+export function effectiveRequestIds(resource: Resource): string[] | null {
+  if (resource.kind !== 'deployment') return null;
+  const { revision } = resource;
+  return [...(revision.setBy ? [revision.setBy] : []), ...revision.hotfixes.map((h) => h.requestId)];
 }
 
 export function pushHistory(deployment: Deployment, revision: Revision): void {

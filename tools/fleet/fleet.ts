@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Observation } from '../../src/index.ts';
+import type { Observation, ObservedChange } from '../../src/index.ts';
 import { type ActionContext, type ActionRequest, type FleetErrorCode, prepareAction, refuse } from './fleet-actions.ts';
 import type { ExecutionRecord } from './executions.ts';
 import { type FleetSpec, parseFleetSpec } from './fleet-spec.ts';
 import {
   buildState,
   describe,
+  effectiveRequestIds,
   type FencedAttempt,
   type FleetState,
   type FleetStats,
@@ -20,6 +21,16 @@ import type { ViolationReport } from './violations.ts';
 export type ActionResult =
   | { ok: true; version: number; detail: string }
   | { ok: false; code: FleetErrorCode; detail: string; version?: number; highestToken?: number };
+
+/** What the fleet reports of a resource to Arbiter's detector (an observation without id and time). */
+export interface FleetObservation {
+  resourceArn: string;
+  version: number;
+  state: Record<string, unknown>;
+  source: string;
+  effectiveRequestIds: string[] | null;
+  recentChanges: ObservedChange[];
+}
 
 export interface FleetOptions {
   /** Multiplies every latency and the restart settle time, so tests and benchmarks can compress time (0.01). */
@@ -119,7 +130,8 @@ export class Fleet {
         count(state.stats.failed, req.action);
         return { ...finished, version: resource.version };
       }
-      recordApplied(state, resource, req.requestId);
+      recordApplied(state, resource, req);
+      this.changed(resource);
       count(state.stats.completed, req.action);
       ok = true;
       return { ok: true, version: resource.version, detail: finished.detail };
@@ -130,6 +142,32 @@ export class Fleet {
       if (index >= 0) resource.inProgress.splice(index, 1);
       state.stats.inFlight -= 1;
     }
+  }
+
+  /** Told of every applied change (an observation feed publishes them). */
+  onChange: ((observation: FleetObservation) => void) | null = null;
+
+  private changed(resource: Resource): void {
+    if (this.onChange) this.onChange(this.report(resource));
+  }
+
+  /** The resource as an observer reports it to Arbiter's detector. */
+  report(resource: Resource): FleetObservation {
+    return {
+      resourceArn: resource.arn,
+      version: resource.version,
+      state: describe(resource),
+      source: 'executor:sim-fleet',
+      effectiveRequestIds: effectiveRequestIds(resource),
+      recentChanges: resource.changes.map((c) => ({ ...c })),
+    };
+  }
+
+  /** Every resource as reported (removed pods left out): a periodic snapshot. */
+  reportAll(): FleetObservation[] {
+    const all: FleetObservation[] = [];
+    for (const resource of this.state.resources.values()) if (resource.kind !== 'pod' || resource.present) all.push(this.report(resource));
+    return all;
   }
 
   observe(arn: string): Observation {

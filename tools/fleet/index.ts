@@ -1,4 +1,5 @@
-export { Fleet, type ActionResult, type FleetOptions, type FleetResourceSummary } from './fleet.ts';
+export { Fleet, type ActionResult, type FleetObservation, type FleetOptions, type FleetResourceSummary } from './fleet.ts';
+export { ObservationFeed, type ObservationSink } from './observation-feed.ts';
 export type { ActionRequest, FleetErrorCode } from './fleet-actions.ts';
 export type { FencedAttempt, FleetStats } from './fleet-state.ts';
 export type { ExecutionRecord } from './executions.ts';

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ArbiterError, errorMessage } from '../../src/index.ts';
 import type { ActionRequest, FleetErrorCode } from './fleet-actions.ts';
 import { type FleetSpec, parseFleetSpec } from './fleet-spec.ts';
 import { Fleet } from './fleet.ts';
+import { ObservationFeed, type ObservationSink } from './observation-feed.ts';
 
 export interface SimServerOptions {
   /** 0 picks a free port. */
@@ -12,6 +14,8 @@ export interface SimServerOptions {
   spec?: FleetSpec;
   latencyScale?: number;
   random?: () => number;
+  /** Publish an observation after every change and a snapshot every snapshotMs (Arbiter's detector reads them). */
+  observations?: { sink: ObservationSink; snapshotMs: number; onError?: (error: unknown) => void };
 }
 
 export interface SimServer {
@@ -53,6 +57,9 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     ...(options.random ? { random: options.random } : {}),
   });
 
+  const feed = options.observations ? new ObservationFeed(fleet, options.observations.sink, options.observations.snapshotMs, options.observations.onError) : null;
+  feed?.start();
+
   const server = createServer((req, res) => {
     route(fleet, req, res).catch((error: unknown) => {
       if (error instanceof HttpError) send(res, error.status, { ok: false, code: error.code, detail: error.message });
@@ -75,6 +82,7 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
     fleet,
     close: () =>
       new Promise<void>((resolve) => {
+        void feed?.stop();
         fleet.close();
         server.close(() => resolve());
         // Held /actions responses and idle keep-alive sockets would otherwise keep close() waiting.
@@ -93,6 +101,15 @@ async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): P
       const result = await fleet.execute(action);
       if (result.ok) return send(res, 200, result);
       return send(res, STATUS_OF[result.code], result);
+    }
+    case 'POST /out-of-band': {
+      // A change made behind Arbiter's back — a person with kubectl, an agent going around it: no
+      // fencing token, applied like any other action, so the detector can be shown drift.
+      const body = await readJson(req);
+      const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+      const action = parseAction({ requestId: randomUUID(), agentId: 'person:kubectl', params: {}, ...b }, undefined);
+      const result = await fleet.execute(action);
+      return send(res, result.ok ? 200 : STATUS_OF[result.code], { ...result, requestId: action.requestId });
     }
     case 'GET /resources': {
       const arn = url.searchParams.get('arn');

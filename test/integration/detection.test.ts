@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArbiterLocks, type ArbiterClient } from '../../src/agent-sdk/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
+
+const THROUGH = deploymentArn('ok', 'through-arbiter');
+const DRIFTED = deploymentArn('ops', 'drifted');
+const HOTFIXED = deploymentArn('shop', 'hotfixed');
+const RACED = deploymentArn('pay', 'raced');
+const FLEET = {
+  deployments: [THROUGH, DRIFTED, HOTFIXED, RACED].map((arn) => {
+    const [, namespace, , name] = arn.split('/').slice(-4);
+    return { namespace: namespace!, name: name!, replicas: 2, minAvailable: 1, revision: 'v1' };
+  }),
+  nodes: [{ name: 'n1' }],
+};
+
+interface FindingRow {
+  finding_id: string;
+  kind: string;
+  resource_arn: string;
+  detail: string;
+  evidence: { agents: string[]; versions: Record<string, number | null>; observationIds: string[]; [k: string]: unknown };
+  detected_at: Date;
+}
+
+describe('the inconsistency detector: out-of-band changes found once, with evidence; none for changes through Arbiter', () => {
+  let env: TestEnv;
+  let client: ArbiterClient;
+
+  beforeAll(async () => {
+    env = await startTestEnv({ workers: 1, fleet: FLEET, latencyScale: 0.2, observe: { snapshotMs: 1_000 }, config: { detection: { intervalMs: 500 } } });
+    client = await env.client('sre-bot');
+  }, 120_000);
+
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  const findings = async (arn: string): Promise<FindingRow[]> =>
+    (await env.db.query('SELECT finding_id, kind, resource_arn, detail, evidence, detected_at FROM arbiter.inconsistencies WHERE resource_arn = $1 AND fingerprint IS NOT NULL ORDER BY detected_at', [arn])).rows;
+  const outOfBand = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${env.sim.url}/out-of-band`, { method: 'POST', body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { requestId: string; version: number };
+  };
+  /** Found within 10 s, then still exactly once after a few more snapshots. */
+  const foundOnce = async (arn: string, kind: string, since: number): Promise<FindingRow> => {
+    const first = await eventually(async () => (await findings(arn)).find((f) => f.kind === kind), 10_000, `a ${kind} finding for ${arn}`);
+    expect(first.detected_at.getTime() - since).toBeLessThan(10_000);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await findings(arn)).filter((f) => f.kind === kind)).toHaveLength(1);
+    return first;
+  };
+
+  it('changes made through Arbiter raise nothing', async () => {
+    expect((await client.submitAndWait({ agentId: 'sre-bot', resourceArn: THROUGH, action: 'hotfix', params: { patch: 'p1' } })).status).toBe('EXECUTED');
+    expect((await client.submitAndWait({ agentId: 'sre-bot', resourceArn: podArn(THROUGH, 'through-arbiter', 0), action: 'restart' })).status).toBe('EXECUTED');
+    expect((await client.submitAndWait({ agentId: 'sre-bot', resourceArn: THROUGH, action: 'scale', params: { replicas: '3' } })).status).toBe('EXECUTED');
+    // Several snapshots go by, each compared with what Arbiter verified.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const { rows } = await env.db.query('SELECT count(*)::int AS n FROM arbiter.observations WHERE resource_arn = $1', [THROUGH]);
+    expect(rows[0].n).toBeGreaterThan(3);
+    expect(await findings(THROUGH)).toEqual([]);
+  });
+
+  it('drift: a change behind Arbiter’s back, after its last verified change', async () => {
+    const verified = await client.submitAndWait({ agentId: 'sre-bot', resourceArn: DRIFTED, action: 'hotfix', params: { patch: 'fix-1' } });
+    expect(verified.status).toBe('EXECUTED');
+    const since = Date.now();
+    const kubectl = await outOfBand({ arn: DRIFTED, action: 'scale', params: { replicas: '5' }, agentId: 'person:alice' });
+    const finding = await foundOnce(DRIFTED, 'drift', since);
+    expect(finding.evidence.agents).toContain('person:alice');
+    expect(finding.evidence.change).toMatchObject({ requestId: kubectl.requestId, action: 'scale' });
+    expect(finding.evidence.versions).toMatchObject({ arbiter: verified.resourceVersion, change: kubectl.version });
+    expect(finding.evidence.observationIds.length).toBeGreaterThan(0);
+  });
+
+  it('lost_change: a hotfix verified through Arbiter, erased by a rollback that went around it', async () => {
+    const hotfix = await client.submitAndWait({ agentId: 'hotfix-bot', resourceArn: HOTFIXED, action: 'hotfix', params: { patch: 'cve-fix' } });
+    expect(hotfix.status).toBe('EXECUTED');
+    const since = Date.now();
+    const rollback = await outOfBand({ arn: HOTFIXED, action: 'rollback', agentId: 'rollback-script' });
+    const finding = await foundOnce(HOTFIXED, 'lost_change', since);
+    expect(finding.evidence).toMatchObject({ lostRequestId: hotfix.requestId, removedBy: { requestId: rollback.requestId, agentId: 'rollback-script' } });
+    expect(finding.evidence.agents).toEqual(['hotfix-bot', 'rollback-script']);
+  });
+
+  it('conflicting_commits: two agents using the lock API directly, the second based on a version from before the first', async () => {
+    const a = new ArbiterLocks(env.databaseUrl, 'agent-a');
+    const b = new ArbiterLocks(env.databaseUrl, 'agent-b');
+    try {
+      const seen = env.sim.fleet.observe(RACED).version; // both agents read the deployment now
+      const since = Date.now();
+      for (const [locks, agentId, action, params] of [
+        [a, 'agent-a', 'hotfix', { patch: 'a' }],
+        [b, 'agent-b', 'deploy', { revision: 'v9' }],
+      ] as const) {
+        const lease = await locks.acquire(RACED, 30_000);
+        if (!lease.acquired) throw new Error(`${agentId} did not get the lock`);
+        const res = await fetch(`${env.sim.url}/actions`, {
+          method: 'POST',
+          body: JSON.stringify({ requestId: randomUUID(), agentId, arn: RACED, action, params: { ...params, basedOnVersion: String(seen) }, fencingToken: lease.fencingToken }),
+        });
+        expect(res.status).toBe(200);
+        await locks.release(RACED, lease.fencingToken);
+      }
+      const finding = await foundOnce(RACED, 'conflicting_commits', since);
+      expect(finding.evidence.agents).toEqual(['agent-a', 'agent-b']);
+      expect(finding.evidence.versions).toMatchObject({ secondBasedOn: seen });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    // Counted on /metrics exactly as recorded (a staged race can support more than one kind: the
+    // rollback that erased the hotfix was also drift).
+    const metrics = await (await fetch(`${env.workers[0]!.metricsUrl}/metrics`)).text();
+    const { rows } = await env.db.query(`SELECT kind, count(*)::int AS n FROM arbiter.inconsistencies WHERE fingerprint IS NOT NULL GROUP BY kind`);
+    expect(rows.map((r) => r.kind).sort()).toEqual(['conflicting_commits', 'drift', 'lost_change']);
+    for (const r of rows) expect(metrics, r.kind).toMatch(new RegExp(`arbiter_inconsistencies_total\\{kind="${r.kind}"\\} ${r.n}\\b`));
+  });
+});
