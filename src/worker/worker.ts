@@ -16,6 +16,7 @@ import { takeChunk, type IntakeContext } from './intake.ts';
 import { OutcomePublisher } from './outcome-publisher.ts';
 import { Partition, windowOf } from './partition.ts';
 import { recoverPartition, sweepOutbox } from './recovery.ts';
+import { Detector, DetectionStore } from '../detect/index.ts';
 import { PlanRelay, PlanStore } from '../plans/index.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
@@ -52,6 +53,8 @@ export class Worker {
   private readonly plans: PlanStore;
   /** The plan relay, when this worker runs one (plans.relay). */
   private relay: PlanRelay | undefined;
+  /** The inconsistency detector, when this worker runs one (detection.enabled). */
+  private detector: Detector | undefined;
   private readonly locks: LockStore;
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly partitions = new Map<number, Promise<Partition>>();
@@ -120,7 +123,7 @@ export class Worker {
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.audit = new AuditStore(this.pool, config.worker.id);
-    this.plans = new PlanStore(this.pool);
+    this.plans = new PlanStore(this.pool, (events) => events.forEach((e) => this.metrics.planEvents.inc({ type: e.type })));
     // Acquire failures and expirations are counted from the lock log (LockLogExporter), every path alike.
     this.locks = new LockStore(this.pool);
   }
@@ -178,6 +181,11 @@ export class Worker {
       if (config.plans.relay) {
         this.relay = new PlanRelay({ ...pipeline, kafka: this.kafka, producer: this.producer, serde: this.serde, topics: this.topics });
         await step('starting the plan relay', this.relay.start());
+      }
+      if (config.detection.enabled) {
+        const store = new DetectionStore(this.pool);
+        this.detector = new Detector({ ...pipeline, kafka: this.kafka, producer: this.producer, serde: this.serde, store, pool: this.pool, topics: this.topics });
+        await step('starting the inconsistency detector', this.detector.start());
       }
 
       this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
@@ -271,6 +279,7 @@ export class Worker {
     await step('waiting for partition upkeep', this.upkeeping ?? Promise.resolve());
     await step('stopping the metrics refreshers', Promise.all([this.lag?.stop(), this.lockLog?.stop()]));
     await step('stopping the plan relay', this.relay?.stop() ?? Promise.resolve());
+    await step('stopping the inconsistency detector', this.detector?.stop() ?? Promise.resolve());
     await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
     await step('disconnecting the producer', this.producer.disconnect());
