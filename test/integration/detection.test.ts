@@ -65,6 +65,18 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
     expect(await findings(THROUGH)).toEqual([]);
   });
 
+  it('`arbiter observe` publishes a person’s observation; the detector stores it with its source', async () => {
+    const { runArbiterCli } = await import('../support/cli.ts');
+    const run = await runArbiterCli(['observe', '--arn', THROUGH, '--version', '3', '--state', 'replicas=3', '--source', 'person:bob', '--json'], env.cliEnv);
+    expect(run.code, run.stderr).toBe(0);
+    const { observationId } = JSON.parse(run.stdout) as { observationId: string };
+    const row = await eventually(async () => {
+      const { rows } = await env.db.query('SELECT source, version, state FROM arbiter.observations WHERE observation_id = $1', [observationId]);
+      return rows[0];
+    }, 10_000, 'the observation in arbiter.observations');
+    expect({ ...row, version: Number(row.version) }).toEqual({ source: 'person:bob', version: 3, state: { replicas: '3' } });
+  });
+
   it('drift: a change behind Arbiter’s back, after its last verified change', async () => {
     const verified = await client.submitAndWait({ agentId: 'sre-bot', resourceArn: DRIFTED, action: 'hotfix', params: { patch: 'fix-1' } });
     expect(verified.status).toBe('EXECUTED');
