@@ -1,3 +1,4 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import { packagePath } from '../package-files.ts';
@@ -30,6 +31,19 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
 export interface MigrateResult {
   createdDatabase: boolean;
   applied: string[];
+  /** What migrate did to the role `arbiter_analyst`: gave it LOGIN with a password, made it NOLOGIN, or left it alone. */
+  analystLogin: 'enabled' | 'disabled' | 'unchanged';
+}
+
+export interface MigrateOptions {
+  partitionMonthsAhead?: number;
+  /**
+   * The password of the read-only role `arbiter_analyst` (config audit.analystPassword): a string
+   * gives it LOGIN with that password, null makes it NOLOGIN, and leaving it out does not touch
+   * the role. The role belongs to the whole server, not to this database: the last migrate that
+   * sets it wins for every database on the server.
+   */
+  analystPassword?: string | null;
 }
 
 /**
@@ -39,7 +53,7 @@ export interface MigrateResult {
 export async function migrate(
   databaseUrl: string,
   log: (line: string) => void = () => {},
-  options: { partitionMonthsAhead?: number } = {},
+  options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const createdDatabase = await ensureDatabase(databaseUrl);
   const applied = await runner({
@@ -63,8 +77,50 @@ export async function migrate(
   await client.connect();
   try {
     await client.query('SELECT arbiter.ensure_partitions($1)', [options.partitionMonthsAhead ?? 2]);
+    if (options.analystPassword !== undefined) await setAnalystLogin(client, options.analystPassword);
   } finally {
     await client.end();
   }
-  return { createdDatabase, applied: applied.map((m) => m.name) };
+  const analystLogin = options.analystPassword === undefined ? 'unchanged' : options.analystPassword === null ? 'disabled' : 'enabled';
+  return { createdDatabase, applied: applied.map((m) => m.name), analystLogin };
+}
+
+/** The LOGIN role that may read the analyst views only (migrations/0008_analyst-role.sql). */
+export const ANALYST_ROLE = 'arbiter_analyst';
+
+/**
+ * Gives `arbiter_analyst` LOGIN with this password, or takes LOGIN away (null). The password is
+ * sent as a SCRAM-SHA-256 verifier computed here, so the plain text never reaches the server (its
+ * statement log, pg_stat_activity); a password outside printable ASCII, where the server's SASLprep
+ * could differ from ours, is sent as a quoted literal and hashed by the server.
+ */
+export async function setAnalystLogin(client: pg.Client | pg.PoolClient, password: string | null): Promise<void> {
+  const role = pg.escapeIdentifier(ANALYST_ROLE);
+  const secret = password === null ? null : /^[\x20-\x7e]*$/.test(password) ? scramSha256Verifier(password) : password;
+  const sql = secret === null ? `ALTER ROLE ${role} NOLOGIN PASSWORD NULL` : `ALTER ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(secret)}`;
+  // Two databases of one server migrating at once alter the same shared row: the loser sees
+  // "tuple concurrently updated" and tries again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query(sql);
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !/tuple concurrently updated/.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
+/**
+ * A PostgreSQL SCRAM-SHA-256 password verifier (RFC 5802/7677, the form pg_authid stores):
+ * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+ */
+export function scramSha256Verifier(password: string, options: { salt?: Buffer; iterations?: number } = {}): string {
+  const salt = options.salt ?? randomBytes(16);
+  const iterations = options.iterations ?? 4096;
+  const salted = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }

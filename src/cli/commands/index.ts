@@ -6,6 +6,8 @@ import lock from './lock.ts';
 import deadLetters from './dead-letters.ts';
 import plan from './plan.ts';
 import relay from './relay.ts';
+import audit from './audit.ts';
+import observe from './observe.ts';
 
 /** Every product subcommand registers itself; this list is the only place that names them. */
-export const commands: Array<(program: Command) => void> = [migrate, worker, relay, submit, plan, lock, deadLetters];
+export const commands: Array<(program: Command) => void> = [migrate, worker, relay, submit, plan, observe, lock, deadLetters, audit];

@@ -9,11 +9,14 @@ export default function register(program: Command): void {
       runCommand(async () => {
         const config = await configFrom(options);
         const { migrate } = await import('../../db/index.ts');
-        const result = await migrate(config.databaseUrl, (line) => process.stderr.write(`${line}\n`));
+        const result = await migrate(config.databaseUrl, (line) => process.stderr.write(`${line}\n`), {
+          analystPassword: config.audit.analystPassword,
+        });
         if (options.json) printJson(result);
         else {
           if (result.createdDatabase) console.log('created the database');
           console.log(result.applied.length ? `applied: ${result.applied.join(', ')}` : 'already current');
+          console.log(`role arbiter_analyst: ${result.analystLogin === 'enabled' ? 'LOGIN with the configured password' : 'NOLOGIN (no audit.analystPassword)'}`);
         }
       }),
     );

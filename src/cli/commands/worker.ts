@@ -14,7 +14,7 @@ export default function register(program: Command): void {
           import('../../worker/index.ts'),
         ]);
         const log = createLogger();
-        if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line));
+        if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line), { analystPassword: config.audit.analystPassword });
         const worker = await new Worker(config, { logger: log }).start();
         await new Promise<void>((resolve) => {
           let signals = 0;
