@@ -31,6 +31,8 @@ export interface ArbiterView {
 
 /** Changes whose effect persists and can be undone by a later one: these can be lost or conflict. */
 const PERSISTENT = new Set(['hotfix', 'deploy', 'rollback', 'scale']);
+/** Changes that add to what runs and stay in effect until a later change removes them: they can be lost. */
+const ADDITIVE = new Set(['hotfix']);
 
 /**
  * The findings one observation supports, pure. Each rule needs only what an executor reports
@@ -70,10 +72,12 @@ function drift(o: ResourceObservation, view: ArbiterView): Finding[] {
 function lostChanges(o: ResourceObservation, view: ArbiterView): Finding[] {
   if (o.effectiveRequestIds === null) return [];
   const now = new Set(o.effectiveRequestIds);
+  // What was in effect at some point: the previous observation's, Arbiter's last verified change,
+  // and the hotfixes the observer lists among its recent changes (so one missed
+  // observation does not hide a loss).
   const before = new Set(view.previous?.effectiveRequestIds ?? []);
-  if (view.lastVerified && PERSISTENT.has(view.lastVerified.action) && view.lastVerified.action !== 'rollback' && view.lastVerified.action !== 'scale') {
-    before.add(view.lastVerified.requestId);
-  }
+  if (view.lastVerified && ADDITIVE.has(view.lastVerified.action)) before.add(view.lastVerified.requestId);
+  for (const c of o.recentChanges) if (ADDITIVE.has(c.action)) before.add(c.requestId);
   const findings: Finding[] = [];
   for (const lost of before) {
     if (now.has(lost)) continue;

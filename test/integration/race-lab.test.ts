@@ -76,6 +76,11 @@ describe('`arbiter demo --json`: the race lab', () => {
       expect(r.missingOutcomes, `${r.scenario} requests without a final outcome`).toBe(0);
       expect(r.duplicateFinals, `${r.scenario} requests with two final decisions`).toBe(0);
     }
+    // The detector: the rollbacks that erased hotfixes are found (lost_change, and conflicting_commits
+    // where a rollback's basis predates a hotfix); through Arbiter it finds nothing.
+    expect(get('rollback-vs-hotfix', 'uncoordinated').findings.lost_change).toBeGreaterThan(0);
+    expect(get('rollback-vs-hotfix', 'uncoordinated').findings.conflicting_commits).toBeGreaterThan(0);
+    for (const r of report.results.filter((x) => x.mode === 'arbiter')) expect(r.findings, `${r.scenario} findings through Arbiter`).toEqual({});
     expect(get('same-pod-restart', 'arbiter')).toMatchObject({ executions: 1, coalesced: 19 });
     expect(get('rollback-vs-hotfix', 'arbiter').executions).toBe(1);
     expect(report.problems).toEqual([]);

@@ -186,7 +186,8 @@ function hotfix(ctx: ActionContext, deployment: Deployment): PreparedAction | Re
         version: deployment.version + 1,
       };
       pushHistory(deployment, base);
-      deployment.revision = { id: `${base.id}+hotfix.${deployment.hotfixCount}`, hotfixes: [...base.hotfixes, applied] };
+      // A hotfix patches the running revision: the deploy that made it is still in effect.
+      deployment.revision = { id: `${base.id}+hotfix.${deployment.hotfixCount}`, hotfixes: [...base.hotfixes, applied], ...(base.setBy ? { setBy: base.setBy } : {}) };
       return done(`hotfix '${patch}' applied as ${deployment.revision.id}`);
     },
   };

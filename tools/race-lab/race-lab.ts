@@ -9,6 +9,7 @@ import type { ArbiterConfig } from '../../src/config/index.ts';
 import { migrate } from '../../src/db/index.ts';
 import { parseFleetSpec, startSimServer, type SimServer } from '../fleet/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
+import { findingsThroughArbiter, findingsWithoutArbiter } from './findings.ts';
 import { FleetClient } from './fleet-client.ts';
 import { renderChart, renderMarkdown, resultsTable } from './report.ts';
 import type { RunResult } from './results.ts';
@@ -54,12 +55,15 @@ export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceL
     await migrate(databaseUrl);
 
     const spec = parseFleetSpec(demoFleet(options, options.latencyScale));
-    const direct = await startSimServer({ port: 0, spec });
-    const arbitrated = await startSimServer({ port: 0, spec });
-    cleanups.push(() => direct.close(), () => arbitrated.close());
-
     const run = randomUUID().slice(0, 8);
     const prefix = `race-lab-${run}`;
+    // The fleet Arbiter drives reports what it looks like, as an executor would, for the detector.
+    const observer = new ArbiterClient({ brokers: stack.kafkaBrokers, schemaRegistryUrl: stack.schemaRegistryUrl, topicPrefix: prefix, clientId: 'race-lab-fleet' });
+    cleanups.push(() => observer.close());
+    const direct = await startSimServer({ port: 0, spec });
+    const arbitrated = await startSimServer({ port: 0, spec, observations: { sink: observer, snapshotMs: 1_000 } });
+    cleanups.push(() => direct.close(), () => arbitrated.close());
+
     const dir = mkdtempSync(join(tmpdir(), 'arbiter-race-lab-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const workers = await startWorkers(options.workers, dir, prefix, run, arbitrated, stack, databaseUrl, log);
@@ -80,13 +84,22 @@ export async function runRaceLab(config: Readonly<ArbiterConfig>, options: RaceL
       : null;
     bar?.start(total, 0, { scenario: '', mode: '' });
     const tick = () => bar?.increment();
+    const labStarted = new Date();
     for (const scenario of chosen) {
       bar?.update({ scenario: scenario.name, mode: 'uncoordinated' });
-      results.push(await runUncoordinated(scenario, new FleetClient(direct.url), tick));
+      const uncoordinated = await runUncoordinated(scenario, new FleetClient(direct.url), tick);
+      uncoordinated.findings = findingsWithoutArbiter(direct.fleet, scenario.marker, config.conflicts.windowMs);
+      results.push(uncoordinated);
       bar?.update({ scenario: scenario.name, mode: 'arbiter' });
       results.push(await runArbitrated(scenario, new FleetClient(arbitrated.url), clients, db, tick));
     }
     bar?.stop();
+    // A snapshot and a detector pass after the last change, then what the detector recorded.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    for (const scenario of chosen) {
+      const result = results.find((r) => r.scenario === scenario.name && r.mode === 'arbiter')!;
+      result.findings = await findingsThroughArbiter(db, scenario.marker, labStarted);
+    }
 
     const problems = judge(results, chosen.map((s) => ({ name: s.name, expected: s.expectedViolations })));
     const reportDir = writeReport(results, options, problems);
@@ -128,6 +141,8 @@ function judge(results: RunResult[], chosen: Array<{ name: string; expected: str
     if (r.violationsTotal) problems.push(`${r.scenario}: ${r.violationsTotal} violation(s) through Arbiter`);
     if (r.missingOutcomes) problems.push(`${r.scenario}: ${r.missingOutcomes} request(s) without a final outcome`);
     if (r.duplicateFinals) problems.push(`${r.scenario}: ${r.duplicateFinals} request(s) with more than one final decision`);
+    const found = Object.values(r.findings).reduce((a, b) => a + b, 0);
+    if (found) problems.push(`${r.scenario}: the detector found ${found} inconsistenc(ies) through Arbiter`);
   }
   for (const s of chosen) {
     const direct = results.find((r) => r.scenario === s.name && r.mode === 'uncoordinated');

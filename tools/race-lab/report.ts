@@ -10,7 +10,7 @@ const fmtCounts = (counts: Record<string, number>) =>
 
 const fmtLatency = (p: { p50: number; p99: number } | null) => (p ? `${p.p50} / ${p.p99}` : '-');
 
-const COLUMNS = ['scenario', 'mode', 'requests', 'executions', 'coalesced', 'rejected', 'deferred', 'violations', 'decision ms p50/p99', 'outcome ms p50/p99'];
+const COLUMNS = ['scenario', 'mode', 'requests', 'executions', 'coalesced', 'rejected', 'deferred', 'violations', 'findings', 'decision ms p50/p99', 'outcome ms p50/p99'];
 
 function row(r: RunResult): string[] {
   return [
@@ -22,6 +22,7 @@ function row(r: RunResult): string[] {
     fmtCounts(r.rejected),
     String(r.deferred),
     r.violationsTotal ? fmtCounts(r.violations) : '0',
+    fmtCounts(r.findings),
     fmtLatency(r.decisionLatencyMs),
     fmtLatency(r.outcomeLatencyMs),
   ];

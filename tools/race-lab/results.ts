@@ -20,6 +20,8 @@ export interface RunResult {
   expired: number;
   violations: Record<string, number>;
   violationsTotal: number;
+  /** Inconsistencies by kind: found by Arbiter's detector, or (uncoordinated) by its rules on the fleet's final observations. */
+  findings: Record<string, number>;
   /** Arrival to first durable decision (Arbiter only). */
   decisionLatencyMs: Percentiles | null;
   /** Agent's view: from acting to knowing the result. */

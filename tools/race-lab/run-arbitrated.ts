@@ -72,6 +72,8 @@ export async function runArbitrated(
     expired: outcomes.filter((o) => o.status === 'EXPIRED').length,
     violations: countBy(violations, (v) => v.kind),
     violationsTotal: violations.length,
+    // Filled in by the lab once the run is over (findings.ts).
+    findings: {},
     decisionLatencyMs: audit.decisionLatency,
     outcomeLatencyMs: percentiles(results.map((r) => r.ms)),
     missingOutcomes: ids.filter((id, i) => !results[i]!.outcome || !audit.finalIds.has(id)).length,

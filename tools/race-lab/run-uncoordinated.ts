@@ -40,6 +40,8 @@ export async function runUncoordinated(scenario: Scenario, fleet: FleetClient, o
     expired: 0,
     violations: byKind,
     violationsTotal: violations.length,
+    // Filled in by the lab once the run is over (findings.ts).
+    findings: {},
     decisionLatencyMs: null,
     outcomeLatencyMs: percentiles(results.map((r) => r.ms)),
     missingOutcomes: 0,
