@@ -86,3 +86,15 @@ describe('provisioning', () => {
     expect(read('helm/arbiter/.helmignore')).toContain('files/grafana/provisioning/');
   });
 });
+
+describe('docs/METRICS.md', () => {
+  it('has a reference row, with an anchor, for every metric Arbiter registers', () => {
+    const doc = read('docs/METRICS.md');
+    const names = createMetrics()
+      .registry.getMetricsAsArray()
+      .map((m) => m.name)
+      .filter((name) => !name.startsWith('arbiter_process_'));
+    expect(names.length).toBeGreaterThanOrEqual(17);
+    for (const name of names) expect(doc, name).toContain(`<a id="${name}"></a>\`${name}\``);
+  });
+});
