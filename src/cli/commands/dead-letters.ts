@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../audit/index.ts';
 import { ArbiterError } from '../../contract/errors.ts';
+import { parseTimeFilter } from '../../contract/time-filter.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
 interface DeadLetterOptions {
@@ -132,12 +133,6 @@ function describe(d: DeadLetter) {
   };
 }
 
-const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 function parseTime(text: string): Date {
-  const ago = /^(\d+)([smhd])$/.exec(text);
-  if (ago !== null) return new Date(Date.now() - Number(ago[1]) * UNITS[ago[2]!]!);
-  const at = new Date(text);
-  if (Number.isNaN(at.getTime())) throw new ArbiterError('INVALID_REQUEST', `"${text}" is neither an ISO 8601 time nor a duration like 15m`);
-  return at;
+  return parseTimeFilter(text);
 }
