@@ -81,6 +81,15 @@ describe('lock acquisition failures and TTL expirations, counted from the lock l
       `SELECT agent_id, count(*)::int AS n FROM arbiter.lock_events WHERE event = 'acquire_failed' GROUP BY agent_id ORDER BY agent_id`,
     );
     for (const { agent_id: agent, n } of byAgent.rows) expect(summed(pages, FAILURES, { agent, resource_type: 'node' }), agent).toBe(n);
+    // `arbiter audit contention --json` names the same races by agent pair (who held, who waited).
+    const report = await runArbiterCli(['audit', 'contention', '--json'], env.cliEnv);
+    expect(report.code, report.stderr).toBe(0);
+    const { byPair } = JSON.parse(report.stdout) as { byPair: Array<{ holding: string; waiting: string; failedAcquires: number }> };
+    const pairs = await env.db.query(
+      `SELECT holder_agent AS holding, agent_id AS waiting, count(*)::int AS n FROM arbiter.lock_events WHERE event = 'acquire_failed' GROUP BY 1, 2`,
+    );
+    expect(byPair.map((p) => `${p.holding} > ${p.waiting}: ${p.failedAcquires}`).sort()).toEqual(pairs.rows.map((r) => `${r.holding} > ${r.waiting}: ${r.n}`).sort());
+    expect(byPair.reduce((n, p) => n + p.failedAcquires, 0)).toBe(37);
     console.log(
       `lock signals: ${results.length} CLI acquires by ${AGENTS.length} agents, ${acquired} acquired, ` +
         `acquire_failed rows ${await rows('acquire_failed')}, sum(${FAILURES}) ${summed(pages, FAILURES)}`,
