@@ -138,11 +138,15 @@ export class Detector {
         }),
       })),
     );
-    await producer.send({ topic: topics.inconsistencies, acks: -1, messages });
+    // Counted as soon as recorded: the metric follows the table even if the event cannot be sent.
     for (const f of findings) {
       metrics.inconsistencies.inc({ kind: f.kind });
       log.warn({ kind: f.kind, arn: f.resourceArn, findingId: f.findingId }, f.detail);
     }
+    await producer.send({ topic: topics.inconsistencies, acks: -1, messages }).catch((error: unknown) =>
+      // The finding is in PostgreSQL already (and will not be raised again): say the event was lost.
+      log.warn({ err: error, findings: findings.map((f) => f.findingId) }, 'publishing inconsistency events failed; the findings are recorded'),
+    );
   }
 
   private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {
