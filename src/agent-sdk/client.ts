@@ -1,4 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { parsePrivateKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
@@ -28,6 +30,11 @@ export interface ArbiterClientOptions {
   clientId?: string;
   /** The same scope rules the workers use; a mismatch is harmless (workers re-route) but costs a hop. */
   scopeRules?: ScopeRule[];
+  /**
+   * This agent's Ed25519 private key (PEM, from `arbiter keys generate`): every request is signed
+   * with it, so no one else can send requests in this agent's name (docs/SECURITY.md).
+   */
+  signingKey?: string;
 }
 
 /**
@@ -43,6 +50,7 @@ export class ArbiterClient {
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly watcher: OutcomeWatcher;
   private planWatcher: PlanWatcher | null = null;
+  private readonly signingKey: KeyObject | null;
   private connected = false;
 
   constructor(options: ArbiterClientOptions) {
@@ -56,6 +64,7 @@ export class ArbiterClient {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.serde = new Serde(options.schemaRegistryUrl, this.topics);
+    this.signingKey = options.signingKey ? parsePrivateKey(options.signingKey) : null;
     this.scopes = compileScopeRules([...(options.scopeRules ?? []), ...DEFAULT_SCOPE_RULES]);
     this.watcher = new OutcomeWatcher(this.kafka, this.serde, this.topics.outcomes);
   }
@@ -85,7 +94,10 @@ export class ArbiterClient {
     if (!this.connected) await this.connect();
     const requests = inputs.map((i) => buildRequest(i));
     const messages = await Promise.all(
-      requests.map(async (r) => ({ key: this.scopeOf(r.resourceArn), value: await this.serde.encodeRequest(r) })),
+      requests.map(async (r) => {
+        const value = await this.serde.encodeRequest(r);
+        return { key: this.scopeOf(r.resourceArn), value, ...(this.signingKey ? { headers: { [SIGNATURE_HEADER]: signValue(this.signingKey, value) } } : {}) };
+      }),
     );
     await this.producer.send({ topic: this.topics.requests, acks: -1, messages });
     return requests;

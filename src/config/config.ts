@@ -1,11 +1,14 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTIONS, type ActionName } from '../contract/actions.ts';
-import { ArbiterError } from '../contract/errors.ts';
-import { compileBudgetRules, type ArrivalRules, type BudgetRules } from '../decide/index.ts';
+import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import { parsePrivateKey, parsePublicKey } from '../contract/signing.ts';
+import { compileBudgetRules, type ArrivalRules, type BudgetRules, type SignatureRules } from '../decide/index.ts';
 import {
+  agentGlob,
   compilePolicy,
   compileScopeRules,
   DEFAULT_SCOPE_RULES,
@@ -186,6 +189,25 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Agent identity (docs/SECURITY.md): Ed25519 signatures on requests. `agentKeys` maps agent ids
+     * to public keys (`arbiter keys generate` prints the line); an agent with a key must sign.
+     */
+    signatures: z
+      .object({
+        /** Every agent must sign, except `unsignedAgents` (patterns, `*` wildcard; for migration). */
+        required: z.boolean().default(false),
+        unsignedAgents: z.array(z.string()).default([]),
+        agentKeys: z.record(z.string(), z.string()).default({}),
+        /** A signed request made longer ago than this (by requestedAt) is a replay. */
+        maxAgeMs: ms.min(1_000).default(600_000),
+        /** Arbiter's own key (PEM), to sign the plan steps it releases on an agent's behalf. Env ARBITER_SIGNING_KEY. */
+        arbiterPrivateKey: z.string().nullable().default(null),
+        /** Public keys of Arbiter's signing keys (every worker's and relay's): accepted for any agent. */
+        arbiterKeys: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
     scopeRules: z.array(z.object({ match: z.string(), scope: z.string() }).strict()).default([]),
     policy: z
       .object({
@@ -243,6 +265,9 @@ export interface CompiledMatchers {
   scopes: ScopeResolver;
   policy: Policy;
   budget: BudgetRules;
+  signatures: SignatureRules;
+  /** Arbiter's own signing key, when configured. */
+  arbiterSigningKey: KeyObject | null;
 }
 
 function compileMatchers(c: ParsedConfig): { matchers?: CompiledMatchers; problems: Array<{ path: Array<string | number>; message: string }> } {
@@ -264,8 +289,42 @@ function compileMatchers(c: ParsedConfig): { matchers?: CompiledMatchers; proble
   if ('problems' in budget) {
     for (const p of budget.problems) problems.push({ path: ['budget', 'workloads', p.index, 'match'], message: p.message });
   }
-  if (!scopes || !policy || 'problems' in budget) return { problems };
-  return { matchers: { scopes, policy, budget: budget.rules }, problems };
+  const signatures = compileSignatures(c.signatures, problems);
+  if (!scopes || !policy || 'problems' in budget || !signatures) return { problems };
+  return { matchers: { scopes, policy, budget: budget.rules, ...signatures }, problems };
+}
+
+/** Keys parsed once; a key that is not Ed25519 (or not a key) is a start-up error naming its agent. */
+function compileSignatures(
+  c: ParsedConfig['signatures'],
+  problems: Array<{ path: Array<string | number>; message: string }>,
+): { signatures: SignatureRules; arbiterSigningKey: KeyObject | null } | null {
+  const before = problems.length;
+  const parse = <T>(path: Array<string | number>, build: () => T): T | null => {
+    try {
+      return build();
+    } catch (error) {
+      problems.push({ path, message: `not a usable Ed25519 key: ${errorMessage(error)}` });
+      return null;
+    }
+  };
+  const keys = new Map(Object.entries(c.agentKeys).map(([agent, text]) => [agent, parse(['signatures', 'agentKeys', agent], () => parsePublicKey(text))]));
+  const arbiterKeys = c.arbiterKeys.map((text, i) => parse(['signatures', 'arbiterKeys', i], () => parsePublicKey(text)));
+  const arbiterSigningKey = c.arbiterPrivateKey === null ? null : parse(['signatures', 'arbiterPrivateKey'], () => parsePrivateKey(c.arbiterPrivateKey!));
+  if (problems.length > before) return null;
+  // Arbiter trusts its own signature even when only the private key is configured.
+  const trusted = [...(arbiterKeys as KeyObject[]), ...(arbiterSigningKey ? [createPublicKey(arbiterSigningKey)] : [])];
+  const unsigned = c.unsignedAgents.map(agentGlob);
+  return {
+    arbiterSigningKey,
+    signatures: {
+      required: c.required,
+      unsignedAllowed: (agent) => unsigned.some((re) => re.test(agent)),
+      keyOf: (agent) => keys.get(agent) ?? null,
+      arbiterKeys: trusted,
+      maxAgeMs: c.maxAgeMs,
+    },
+  };
 }
 
 export type ArbiterConfig = ParsedConfig & { locks: { renewEveryMs: number }; readonly compiled: CompiledMatchers };
@@ -292,6 +351,7 @@ export const ENV_VARS = {
   ARBITER_METRICS_PORT: 'worker.metricsPort',
   ARBITER_LOCK_TTL_MS: 'locks.ttlMs',
   ARBITER_ANALYST_PASSWORD: 'audit.analystPassword',
+  ARBITER_SIGNING_KEY: 'signatures.arbiterPrivateKey (PEM)',
   ARBITER_CONFIG: 'path of the config file (same as --config)',
 } as const;
 
@@ -317,6 +377,7 @@ function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
     worker: { id: text(env.ARBITER_WORKER_ID), metricsPort: number(env.ARBITER_METRICS_PORT) },
     locks: { ttlMs: number(env.ARBITER_LOCK_TTL_MS) },
     audit: { analystPassword: text(env.ARBITER_ANALYST_PASSWORD) },
+    signatures: { arbiterPrivateKey: text(env.ARBITER_SIGNING_KEY) },
   };
 }
 

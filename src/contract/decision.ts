@@ -13,6 +13,7 @@ export type DecisionStatus = OutcomeStatus | 'ACCEPTED' | 'REROUTED';
 export type DecisionRule =
   // on arrival, in this order
   | 'arn'
+  | 'authenticate'
   | 'route'
   | 'validate'
   | 'authorize'
@@ -61,7 +62,7 @@ export type Decision =
   | (Common & { status: 'FAILED'; rule: 'dependencies' | 'plan' | 'execute' | 'verify' | 'error' })
   | (Common & { status: 'EXPIRED'; rule: 'deadline' | 'give-up' })
   | (Common & { status: 'REJECTED_INVALID'; rule: 'arn' | 'validate' | 'observe' })
-  | (Common & { status: 'REJECTED_UNAUTHORIZED'; rule: 'authorize' })
+  | (Common & { status: 'REJECTED_UNAUTHORIZED'; rule: 'authenticate' | 'authorize' })
   /** The request id was decided already for a different request: the id is an agent's bug. */
   | (Common & { status: 'REJECTED_DUPLICATE_ID'; rule: 'idempotency' })
   | (Common & { status: 'REJECTED_STALE'; rule: 'stale' })

@@ -3,6 +3,7 @@ import { followerDecision, inFlightFollower, type Decision } from '../contract/d
 import type { RemediationRequest } from '../contract/request.ts';
 import { coalesceKey, type CoalesceMatch } from '../coalesce/index.ts';
 import { partitionForKey, tryParseArn, type Policy, type ScopeResolver } from '../routing/index.ts';
+import type { Authentication } from './authenticate.ts';
 import { validateRequest, type RequestLimits } from './validate.ts';
 
 /** What the arrival rules need to know about the partition the record was read from. */
@@ -42,6 +43,8 @@ export function decideArrival(
   view: ArrivalView,
   rules: ArrivalRules,
   now: number,
+  /** Who sent the record (authenticate.ts), checked by the worker on the record's bytes. */
+  authentication: Authentication = { ok: true, signedBy: null },
 ): Arrival {
   const parsed = tryParseArn(request.resourceArn);
   if (!parsed.ok) {
@@ -53,6 +56,9 @@ export function decideArrival(
   // Only a valid request has a coalesce key (it holds the params): a rejected one is never merged.
   let key = '';
   const arrival = (decision: Decision): Arrival => ({ scope, coalesceKey: key, decision });
+
+  // Before anything else about the request: a forged or replayed record is refused wherever it landed.
+  if (!authentication.ok) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authenticate', detail: authentication.reason });
 
   const owner = partitionForKey(scope, view.partitions);
   if (owner !== view.partition) {

@@ -13,3 +13,4 @@ export {
   type MinAvailableSpec,
 } from './budget.ts';
 export { isRequestId, validateRequest, type RequestLimits } from './validate.ts';
+export { authenticate, type Authentication, type SignatureRules } from './authenticate.ts';

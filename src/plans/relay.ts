@@ -4,6 +4,7 @@ import type { ArbiterConfig } from '../config/index.ts';
 import { ArbiterError } from '../contract/errors.ts';
 import type { PlanCommand, PlanSpec } from '../contract/plan.ts';
 import type { Serde } from '../contract/serde.ts';
+import { SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import type { TopicNames } from '../contract/topics.ts';
 import { isRequestId } from '../decide/index.ts';
 import type { Logger } from '../logging/index.ts';
@@ -90,7 +91,10 @@ export class PlanRelay {
       if (row.kind === 'request') {
         const parsed = tryParseArn(row.payload.resourceArn);
         const key = parsed.ok ? config.compiled.scopes.scopeOf(parsed.arn) : row.payload.resourceArn;
-        requests.push({ key, value: await serde.encodeRequest(row.payload) });
+        const value = await serde.encodeRequest(row.payload);
+        // Released on the plan's agent's behalf: signed by Arbiter, whose key the workers trust.
+        const signer = config.compiled.arbiterSigningKey;
+        requests.push({ key, value, ...(signer ? { headers: { [SIGNATURE_HEADER]: signValue(signer, value) } } : {}) });
       } else {
         events.push({ key: row.planId, value: await serde.encodePlanEvent(row.payload) });
       }

@@ -9,5 +9,5 @@ export {
 } from './scope-rules.ts';
 export type { ScopeResolution, ScopeResolver, ScopeRule } from './scope-rules.ts';
 export { murmur2, partitionForKey, partitionForKeyBytes } from './partitioner.ts';
-export { compilePolicy, InvalidPolicyError } from './policy.ts';
+export { agentGlob, compilePolicy, InvalidPolicyError } from './policy.ts';
 export type { Authorization, Policy, PolicyConfig, PolicyEffect, PolicyRule } from './policy.ts';

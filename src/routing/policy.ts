@@ -174,6 +174,11 @@ function plainGlobSource(pattern: string): string {
   return pattern.split('*').map(escapeRegex).join('.*');
 }
 
+/** An agent-name pattern (`*` matches anything), as the policy's `agents` use them. */
+export function agentGlob(pattern: string): RegExp {
+  return plainGlob(pattern);
+}
+
 function plainGlob(pattern: string): RegExp {
   return new RegExp(`^(?:${plainGlobSource(pattern)})$`);
 }

@@ -3,11 +3,12 @@ import { isFinal, toOutcome, type FinalDecision } from '../contract/decision.ts'
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
+import { SIGNATURE_HEADER } from '../contract/signing.ts';
 import { HEADERS } from '../contract/topics.ts';
 import { isSameRequest, storableRequest, type ArrivalRow, type DeadLetterRow } from '../audit/index.ts';
 import { isConnectionError } from '../db/index.ts';
 import { arrivalRules } from '../config/index.ts';
-import { decideArrival, isRequestId } from '../decide/index.ts';
+import { authenticate, decideArrival, isRequestId } from '../decide/index.ts';
 import type { PipelineContext } from './context.ts';
 import type { Partition } from './partition.ts';
 
@@ -112,7 +113,8 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
       continue;
     }
     seen.set(request.requestId, request);
-    const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now);
+    const authentication = authenticate(request, message.value, headerText(message, SIGNATURE_HEADER), ctx.config.compiled.signatures, now);
+    const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now, authentication);
     chunkState.note(request.requestId, arrival.coalesceKey, arrival.decision);
     const rerouted = headerText(message, HEADERS.reroutedFrom);
     arrivals.push({
@@ -129,7 +131,12 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
         partition: arrival.decision.toPartition,
         key: arrival.scope,
         value: message.value,
-        headers: { [HEADERS.reroutedFrom]: String(chunk.partition), 'arbiter-original-key': message.key?.toString() ?? '' },
+        headers: {
+          [HEADERS.reroutedFrom]: String(chunk.partition),
+          'arbiter-original-key': message.key?.toString() ?? '',
+          // The signature covers the value, which moves unchanged: its owner verifies it again.
+          ...(headerText(message, SIGNATURE_HEADER) !== undefined ? { [SIGNATURE_HEADER]: headerText(message, SIGNATURE_HEADER)! } : {}),
+        },
       });
     }
   }

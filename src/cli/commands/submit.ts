@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ArbiterError } from '../../contract/errors.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
@@ -22,6 +23,7 @@ export default function register(program: Command): void {
     .option('--incident <id>', 'incident id')
     .option('--wait', 'wait for the final outcome')
     .option('--timeout <seconds>', 'how long --wait waits', (v) => Number(v), 60)
+    .option('--key-file <file>', "the agent's Ed25519 private key (PEM) to sign with; env ARBITER_AGENT_KEY_FILE")
     .option('--json', 'print JSON')
     .action(
       (options: {
@@ -37,6 +39,7 @@ export default function register(program: Command): void {
         incident?: string;
         wait?: boolean;
         timeout: number;
+        keyFile?: string;
         json?: boolean;
       }) =>
         runCommand(async () => {
@@ -47,6 +50,7 @@ export default function register(program: Command): void {
             schemaRegistryUrl: config.schemaRegistryUrl,
             topicPrefix: config.kafka.topicPrefix,
             scopeRules: [...config.scopeRules],
+            ...signingKeyFrom(options.keyFile ?? process.env.ARBITER_AGENT_KEY_FILE),
           });
           try {
             await client.connect({ watchOutcomes: Boolean(options.wait) });
@@ -89,4 +93,8 @@ export default function register(program: Command): void {
           }
         }),
     );
+}
+
+function signingKeyFrom(file: string | undefined): { signingKey?: string } {
+  return file ? { signingKey: readFileSync(file, 'utf8') } : {};
 }
