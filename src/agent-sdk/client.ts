@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { parsePrivateKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
+import { parsePrivateKey, parsePublicKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
@@ -35,6 +35,11 @@ export interface ArbiterClientOptions {
    * with it, so no one else can send requests in this agent's name (docs/SECURITY.md).
    */
   signingKey?: string;
+  /**
+   * Arbiter's public keys (signatures.arbiterKeys): when given, only outcomes signed by one of them
+   * are believed; a forged or unsigned outcome on the topic is ignored.
+   */
+  outcomeKeys?: string[];
 }
 
 /**
@@ -66,7 +71,7 @@ export class ArbiterClient {
     this.serde = new Serde(options.schemaRegistryUrl, this.topics);
     this.signingKey = options.signingKey ? parsePrivateKey(options.signingKey) : null;
     this.scopes = compileScopeRules([...(options.scopeRules ?? []), ...DEFAULT_SCOPE_RULES]);
-    this.watcher = new OutcomeWatcher(this.kafka, this.serde, this.topics.outcomes);
+    this.watcher = new OutcomeWatcher(this.kafka, this.serde, this.topics.outcomes, (options.outcomeKeys ?? []).map(parsePublicKey));
   }
 
   /** Connects the producer and starts following outcomes; call before submitting if you will await. */

@@ -1,4 +1,6 @@
-import type { Kafka } from 'kafkajs';
+import type { KeyObject } from 'node:crypto';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { SIGNATURE_HEADER, verifyValue } from '../contract/signing.ts';
 import { ArbiterError } from '../contract/errors.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import type { Serde } from '../contract/serde.ts';
@@ -20,9 +22,17 @@ export class OutcomeWatcher {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly finals = new Map<string, RemediationOutcome>();
 
-  constructor(kafka: Kafka, serde: Serde, topic: string) {
+  /** Outcomes dropped because their signature did not verify with any trusted key. */
+  unverified = 0;
+
+  constructor(kafka: Kafka, serde: Serde, topic: string, trustedKeys: readonly KeyObject[] = []) {
     this.tail = new TopicTail(kafka, topic, async (message) => {
       try {
+        if (trustedKeys.length && !signedByOneOf(message, trustedKeys)) {
+          // A forged or unsigned answer: never handed to anyone waiting.
+          this.unverified += 1;
+          return;
+        }
         this.deliver(await serde.decodeOutcome(message.value));
       } catch {
         // Not ours to judge: a record we cannot decode is ignored by an agent.
@@ -73,4 +83,10 @@ export class OutcomeWatcher {
     this.waiters.clear();
     await this.tail.close();
   }
+}
+
+function signedByOneOf(message: KafkaMessage, keys: readonly KeyObject[]): boolean {
+  const header = message.headers?.[SIGNATURE_HEADER];
+  const signature = (Array.isArray(header) ? header[0] : header)?.toString();
+  return Boolean(signature && message.value && keys.some((k) => verifyValue(k, message.value!, signature)));
 }

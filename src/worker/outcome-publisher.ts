@@ -1,4 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import type { Producer } from 'kafkajs';
+import { SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import type { Serde } from '../contract/serde.ts';
 import type { AuditStore } from '../audit/index.ts';
@@ -31,6 +33,8 @@ export class OutcomePublisher {
     private readonly audit: AuditStore,
     private readonly topic: string,
     private readonly log: Logger,
+    /** Arbiter's key: each outcome is signed, so an agent can tell a worker's answer from a forgery. */
+    private readonly signingKey: KeyObject | null = null,
   ) {}
 
   /** Sends in slices of MAX_SEND, each on its own: one failing slice does not hold the others back. */
@@ -44,7 +48,11 @@ export class OutcomePublisher {
     this.inFlight += outcomes.length;
     try {
       const messages = await Promise.all(
-        outcomes.map(async (o) => ({ key: o.scope, value: await this.serde.encodeOutcome(o), headers: { 'arbiter-request-id': o.requestId } })),
+        outcomes.map(async (o) => {
+          const value = await this.serde.encodeOutcome(o);
+          const signature = this.signingKey ? { [SIGNATURE_HEADER]: signValue(this.signingKey, value) } : {};
+          return { key: o.scope, value, headers: { 'arbiter-request-id': o.requestId, ...signature } };
+        }),
       );
       await this.producer.send({ topic: this.topic, acks: -1, messages });
     } catch (error) {

@@ -151,7 +151,7 @@ export class Worker {
         plans: this.plans,
         locks: this.locks,
         executor: this.options.executor ?? new HttpExecutor({ baseUrl: config.executor.url, timeoutMs: config.executor.timeoutMs }),
-        publisher: new OutcomePublisher(this.producer, this.serde, this.audit, this.topics.outcomes, this.log),
+        publisher: new OutcomePublisher(this.producer, this.serde, this.audit, this.topics.outcomes, this.log, config.compiled.arbiterSigningKey),
         metrics: this.metrics,
         log: this.log,
         shutdown: this.shutdown.signal,

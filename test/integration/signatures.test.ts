@@ -11,12 +11,20 @@ const API = deploymentArn('payments', 'api');
 const POD = podArn(API, 'api', 0);
 const P = generateSigningKeys();
 const Q = generateSigningKeys();
+/** Arbiter's own key: it signs outcomes (and plan steps). */
+const ARBITER = generateSigningKeys();
 
 describe('agent identity: signed requests, verified before anything else', () => {
   let env: TestEnv;
   const clients: ArbiterClient[] = [];
-  const client = async (signingKey?: string) => {
-    const c = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: env.prefix, ...(signingKey ? { signingKey } : {}) });
+  const client = async (signingKey?: string, outcomeKeys?: string[]) => {
+    const c = new ArbiterClient({
+      brokers: [endpoints.kafkaBrokers],
+      schemaRegistryUrl: endpoints.schemaRegistryUrl,
+      topicPrefix: env.prefix,
+      ...(signingKey ? { signingKey } : {}),
+      ...(outcomeKeys ? { outcomeKeys } : {}),
+    });
     clients.push(c);
     return c.connect();
   };
@@ -26,7 +34,10 @@ describe('agent identity: signed requests, verified before anything else', () =>
   beforeAll(async () => {
     env = await startTestEnv({
       workers: 1,
-      config: { signatures: { required: true, unsignedAgents: ['legacy-*'], agentKeys: { 'agent-p': P.publicKey, 'agent-q': Q.publicKey }, maxAgeMs: 600_000 } },
+      config: {
+        signatures: { required: true, unsignedAgents: ['legacy-*'], agentKeys: { 'agent-p': P.publicKey, 'agent-q': Q.publicKey }, maxAgeMs: 600_000, arbiterPrivateKey: ARBITER.privateKeyPem },
+        locks: { retryMs: 200 },
+      },
     });
   }, 120_000);
 
@@ -88,6 +99,35 @@ describe('agent identity: signed requests, verified before anything else', () =>
       expect(statuses.rows.map((r) => r.status)).toContain('REROUTED');
     } finally {
       await producer.disconnect();
+    }
+  });
+
+  it('outcomes are signed by Arbiter: an SDK that trusts its key ignores a forged outcome and gets the real one', async () => {
+    const pod = podArn(API, 'api', 3);
+    const { ArbiterLocks } = await import('../../src/agent-sdk/index.ts');
+    const holder = new ArbiterLocks(env.databaseUrl, 'lock-holder');
+    const lease = await holder.acquire(pod, 60_000);
+    if (!lease.acquired) throw new Error('could not take the lock');
+    const serde = new Serde(endpoints.schemaRegistryUrl, topicNames(env.prefix));
+    const producer = new Kafka({ brokers: [endpoints.kafkaBrokers], logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    try {
+      const p = await client(P.privateKeyPem, [ARBITER.publicKey]);
+      const request = await p.submit({ agentId: 'agent-p', resourceArn: pod, action: 'restart' });
+      const answer = p.awaitOutcome(request.requestId, { timeoutMs: 60_000 });
+      // While the worker waits for the lock, someone publishes a final outcome of their own making.
+      const forged = { requestId: request.requestId, agentId: 'agent-p', resourceArn: pod, action: 'restart', scope: API, status: 'EXECUTED' as const, final: true, primaryRequestId: null, resourceVersion: 99, fencingToken: null, detail: 'forged', requestedAt: null, decidedAt: Date.now(), completedAt: Date.now(), workerId: 'forger' };
+      const value = await serde.encodeOutcome(forged);
+      await producer.send({ topic: topicNames(env.prefix).outcomes, messages: [{ key: API, value }, { key: API, value, headers: { [SIGNATURE_HEADER]: signValue(parsePrivateKey(P.privateKeyPem), value) } }] });
+      await new Promise((r) => setTimeout(r, 1_500));
+      await holder.release(pod, lease.fencingToken);
+      const outcome = await answer;
+      expect(outcome).toMatchObject({ status: 'EXECUTED' });
+      expect(outcome.workerId).not.toBe('forger');
+      expect(outcome.detail).not.toBe('forged');
+    } finally {
+      await producer.disconnect();
+      await holder.close();
     }
   });
 
