@@ -191,7 +191,9 @@ export class ArbiterClient {
     await this.serde.registerPlans();
     // Following plan events before the command goes out, so none of its events can be missed.
     await this.plans().start();
-    await this.producer.send({ topic: this.topics.planCommands, acks: -1, messages: [{ key: command.planId, value: await this.serde.encodePlanCommand(command) }] });
+    const value = await this.serde.encodePlanCommand(command);
+    const headers = this.signingKey ? { [SIGNATURE_HEADER]: signValue(this.signingKey, value) } : undefined;
+    await this.producer.send({ topic: this.topics.planCommands, acks: -1, messages: [{ key: command.planId, value, ...(headers ? { headers } : {}) }] });
   }
 
   private plans(): PlanWatcher {

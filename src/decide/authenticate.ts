@@ -18,11 +18,17 @@ export interface SignatureRules {
 export type Authentication = { ok: true; signedBy: 'agent' | 'arbiter' | null } | { ok: false; reason: string };
 
 /**
- * Who sent this record: verified before any other rule. `value` is the record's bytes as written,
+ * Who sent this record (a request, or a plan command): verified before any other rule. `value` is the record's bytes as written,
  * `signature` the header. A request claiming an agent with a registered key must carry that key's
  * signature (or Arbiter's, for plan steps); an unsigned one is let through only where allowed.
  */
-export function authenticate(request: RemediationRequest, value: Buffer | null, signature: string | undefined, rules: SignatureRules, now: number): Authentication {
+export function authenticate(
+  request: Pick<RemediationRequest, 'agentId' | 'requestedAt'>,
+  value: Buffer | null,
+  signature: string | undefined,
+  rules: SignatureRules,
+  now: number,
+): Authentication {
   const key = rules.keyOf(request.agentId);
   if (!signature) {
     if (key) return { ok: false, reason: `agent ${request.agentId} has a registered key but the request is not signed` };

@@ -6,7 +6,7 @@ import type { PlanCommand, PlanSpec } from '../contract/plan.ts';
 import type { Serde } from '../contract/serde.ts';
 import { SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import type { TopicNames } from '../contract/topics.ts';
-import { isRequestId } from '../decide/index.ts';
+import { authenticate, isRequestId } from '../decide/index.ts';
 import type { Logger } from '../logging/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { tryParseArn } from '../routing/index.ts';
@@ -124,16 +124,20 @@ export class PlanRelay {
         resolveOffset(message.offset);
         continue;
       }
-      await this.apply(command);
+      const signature = message.headers?.[SIGNATURE_HEADER];
+      const auth = authenticate(command, message.value, (Array.isArray(signature) ? signature[0] : signature)?.toString(), this.ctx.config.compiled.signatures, Date.now());
+      await this.apply(command, auth.ok ? null : auth.reason);
       resolveOffset(message.offset);
       await heartbeat();
     }
     void this.pass().catch(() => {});
   }
 
-  private async apply(command: PlanCommand): Promise<void> {
+  /** `refusal`: why the command's sender could not be verified; such a plan is REJECTED, such a cancel ignored. */
+  private async apply(command: PlanCommand, refusal: string | null): Promise<void> {
     const { plans, log, config } = this.ctx;
     if (command.type === 'cancel') {
+      if (refusal) return log.warn({ planId: command.planId, agentId: command.agentId, refusal }, 'cancel ignored: its sender could not be verified');
       const plan = await plans.summary(command.planId);
       if (!plan) return log.warn({ planId: command.planId }, 'cancel for an unknown plan ignored');
       if (plan.agentId !== command.agentId) {
@@ -142,7 +146,7 @@ export class PlanRelay {
       await plans.requestCancel(command.planId, command.agentId, command.reason);
       return;
     }
-    await plans.create(specOf(command, Date.now() + config.plans.defaultDeadlineMs));
+    await plans.create(specOf(command, Date.now() + config.plans.defaultDeadlineMs), Date.now(), refusal);
   }
 
   private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {

@@ -39,9 +39,10 @@ export class PlanStore {
    * Stores a plan and releases its first steps; idempotent by plan id (a resubmitted command, or a
    * request expanded again after its owner died, changes nothing). Returns the plan's status.
    */
-  async create(spec: PlanSpec, now: number = Date.now()): Promise<PlanStatus> {
+  async create(spec: PlanSpec, now: number = Date.now(), refusal: string | null = null): Promise<PlanStatus> {
     return inTransaction(this.pool, async (client): Promise<{ status: PlanStatus; events: PlanEvent[] }> => {
-      const problems = validatePlan(spec);
+      // A refusal (the command's signature did not verify) rejects the plan whatever its steps.
+      const problems = refusal ? [refusal] : validatePlan(spec);
       if (!problems.length) problems.push(...(await usedRequestIds(client, spec)));
       const status: PlanStatus = problems.length ? 'REJECTED' : 'RUNNING';
       const detail = problems.length ? problems.join('; ') : null;

@@ -131,6 +131,20 @@ describe('agent identity: signed requests, verified before anything else', () =>
     }
   });
 
+  it('plans: a command signed by its agent runs (its steps signed by Arbiter); one claiming that agent unsigned is REJECTED', async () => {
+    const p = await client(P.privateKeyPem);
+    const good = await p.plan([{ action: 'hotfix', resourceArn: API, params: { patch: 'signed' } }], { agentId: 'agent-p' }).submit();
+    expect((await good.wait({ timeoutMs: 60_000 })).status).toBe('SUCCEEDED');
+    const step = await env.db.query(`SELECT status FROM arbiter.request_state WHERE request_id = $1`, [good.requestIds[0]]);
+    expect(step.rows[0].status).toBe('EXECUTED');
+
+    const impostor = await client();
+    const bad = await impostor.plan([{ action: 'restart', resourceArn: podArn(API, 'api', 1) }], { agentId: 'agent-p' }).submit();
+    const result = await bad.wait({ timeoutMs: 60_000 });
+    expect(result.status).toBe('REJECTED');
+    expect(result.events[0]!.detail).toBe('agent agent-p has a registered key but the request is not signed');
+  });
+
   it('`arbiter keys generate --agent NAME` prints a key pair and the policy line', async () => {
     const { runArbiterCli } = await import('../support/cli.ts');
     const run = await runArbiterCli(['keys', 'generate', '--agent', 'agent-z', '--json'], env.cliEnv);
