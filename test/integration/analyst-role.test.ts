@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,21 +189,28 @@ describe('the analyst role', () => {
     expect((await admin.query('SELECT count(*)::int AS n FROM pg_roles WHERE rolname = $1', [ANALYST_ROLE])).rows[0].n).toBe(1);
   });
 
-  it('where pg_hba asks for a password, a wrong one is refused and the configured one accepted', async (context) => {
-    const { rows } = await admin.query<{ auth_method: string }>(
-      `SELECT auth_method FROM pg_hba_file_rules
-        WHERE type = 'host' AND ('all' = ANY (database) OR $1 = ANY (database)) AND ('all' = ANY (user_name) OR $2 = ANY (user_name))
-          AND address = '127.0.0.1' ORDER BY line_number LIMIT 1`,
-      [new URL(databaseUrl).pathname.slice(1), ANALYST_ROLE],
-    );
-    const method = rows[0]?.auth_method ?? 'unknown';
-    // The test server trusts 127.0.0.1 (no password is checked there): the verifier test above stands in.
-    if (!['scram-sha-256', 'md5', 'password'].includes(method) || new URL(databaseUrl).hostname !== '127.0.0.1') context.skip();
-    const wrong = asAnalyst(databaseUrl, 'not-the-password');
-    await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
-    await wrong.end().catch(() => undefined);
-    const right = asAnalyst(databaseUrl);
-    await right.connect();
-    await right.end();
+  it('with pg_hba asking arbiter_analyst for a password: a wrong one is refused, the configured one accepted', async () => {
+    // The test server trusts 127.0.0.1, where no password is checked: for this test, a rule in
+    // front of the others makes the server ask this role (only) for its SCRAM password.
+    const hbaFile = (await admin.query<{ hba_file: string }>('SHOW hba_file')).rows[0]!.hba_file;
+    const original = readFileSync(hbaFile, 'utf8');
+    writeFileSync(hbaFile, `host all ${ANALYST_ROLE} 127.0.0.1/32 scram-sha-256\n${original}`);
+    await admin.query('SELECT pg_reload_conf()');
+    try {
+      const method = await admin.query<{ auth_method: string }>(
+        `SELECT auth_method FROM pg_hba_file_rules WHERE $1 = ANY (user_name) AND address = '127.0.0.1' ORDER BY line_number LIMIT 1`,
+        [ANALYST_ROLE],
+      );
+      expect(method.rows[0]?.auth_method).toBe('scram-sha-256');
+      const wrong = asAnalyst(databaseUrl, 'not-the-password');
+      await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
+      await wrong.end().catch(() => undefined);
+      const right = asAnalyst(databaseUrl);
+      await right.connect();
+      await right.end();
+    } finally {
+      writeFileSync(hbaFile, original);
+      await admin.query('SELECT pg_reload_conf()');
+    }
   });
 });
