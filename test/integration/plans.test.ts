@@ -173,6 +173,10 @@ describe('plans: ordered steps, released only after their predecessors executed'
       const { rows } = await env.db.query(`SELECT error_code FROM arbiter.dead_letters WHERE topic = $1`, [`${env.prefix}.plan-commands`]);
       return rows.length === 1 && rows[0].error_code === 'DECODE_FAILED';
     }, 30_000, 'the undecodable plan command in arbiter.dead_letters');
+    // Listed, and replayable, like the requests topic's dead letters.
+    const listed = await runArbiterCli(['dead-letters', 'list', '--source', 'plan-commands', '--json'], env.cliEnv);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ topic: `${env.prefix}.plan-commands`, errorCode: 'DECODE_FAILED', key: 'junk' })]);
     // The next plan on the same topic still runs.
     const next = await client.plan([{ action: 'restart', resourceArn: podArn(WEB, 'web', 1) }], { agentId: 'planner', planId: randomUUID() }).submit();
     expect((await next.wait({ timeoutMs: 30_000 })).status).toBe('SUCCEEDED');

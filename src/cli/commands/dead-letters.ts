@@ -10,6 +10,7 @@ interface DeadLetterOptions {
   until?: Date;
   includeReplayed?: boolean;
   limit: number;
+  source: string;
   json?: boolean;
   dryRun?: boolean;
 }
@@ -25,10 +26,11 @@ export default function register(program: Command): void {
       .option('--since <time>', 'recorded at or after (ISO 8601, or a duration ago: 90s, 15m, 2h, 1d)', parseTime)
       .option('--until <time>', 'recorded before (same forms)', parseTime)
       .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 1_000)
+      .option('--source <topic>', 'the topic they came from: requests, plan-commands or observations', 'requests')
       .option('--json', 'print JSON');
 
   common(deadLetters.command('list'))
-    .description('dead letters of the requests topic, oldest first')
+    .description('dead letters of a topic (--source; the requests topic by default), oldest first')
     .option('--include-replayed', 'show those replayed already too (default: all are shown)', true)
     .argument('[ids...]', 'only these ids')
     .action((ids: string[], options: DeadLetterOptions) =>
@@ -104,7 +106,10 @@ async function openDeadLetterStore(options: DeadLetterOptions) {
     import('../../contract/topics.ts'),
     import('../dead-letter-replay.ts'),
   ]);
-  const topic = topicNames(config.kafka.topicPrefix).requests;
+  const names = topicNames(config.kafka.topicPrefix);
+  const sources = { requests: names.requests, 'plan-commands': names.planCommands, observations: names.observations } as const;
+  const topic = sources[options.source as keyof typeof sources];
+  if (!topic) throw new ArbiterError('INVALID_REQUEST', `--source must be one of ${Object.keys(sources).join(', ')}, not "${options.source}"`);
   const db = createPool(config.databaseUrl, 2);
   db.on('error', () => undefined);
   return {
