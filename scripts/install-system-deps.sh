@@ -12,8 +12,8 @@
 set -euo pipefail
 
 PYTHON=/usr/bin/python3
-PYTHON_PACKAGES=(python3-confluent-kafka python3-avro python3-requests)
-PYTHON_CHECK='import confluent_kafka, avro, requests'
+PYTHON_PACKAGES=(python3-confluent-kafka python3-avro python3-requests python3-cryptography)
+PYTHON_CHECK='import confluent_kafka, avro, requests, cryptography'
 PROMETHEUS_PACKAGES=(prometheus)
 PROMETHEUS_BINARIES=(/usr/bin/prometheus /usr/bin/promtool)
 
@@ -36,9 +36,9 @@ fail() {
 
 MISSING=()
 if have_python_deps; then
-  echo "install-system-deps: $PYTHON already has confluent_kafka $("$PYTHON" -c 'import confluent_kafka; print(confluent_kafka.version()[0])'), avro and requests"
+  echo "install-system-deps: $PYTHON already has confluent_kafka $("$PYTHON" -c 'import confluent_kafka; print(confluent_kafka.version()[0])'), avro, requests and cryptography"
 else
-  echo "install-system-deps: $PYTHON cannot import confluent_kafka/avro/requests"
+  echo "install-system-deps: $PYTHON cannot import confluent_kafka/avro/requests/cryptography"
   MISSING+=("${PYTHON_PACKAGES[@]}")
 fi
 if have_prometheus; then

@@ -15,6 +15,7 @@ Prints one JSON line: {"requestId", "schemaId", "partition", "offset", "topic", 
 """
 
 import argparse
+import base64
 import datetime
 import io
 import json
@@ -57,6 +58,7 @@ def parse_args(argv):
     parser.add_argument("--reason", help="optional reason")
     parser.add_argument("--schema", default=str(DEFAULT_SCHEMA), help="path of remediation-request.avsc")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for delivery")
+    parser.add_argument("--sign-key", help="PEM file of the agent's Ed25519 private key: sign the value (header arbiter-signature)")
     args = parser.parse_args(argv)
 
     params = {}
@@ -120,6 +122,13 @@ def main(argv):
     }
     value = encode(parsed_schema, schema_id, request)
     key = args.key if args.key is not None else args.arn
+    headers = {}
+    if args.sign_key:
+        # Ed25519 over the value bytes exactly as produced (framing included), base64 in a header.
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        private_key = load_pem_private_key(Path(args.sign_key).read_bytes(), password=None)
+        headers["arbiter-signature"] = base64.b64encode(private_key.sign(value))
 
     delivered = {}
 
@@ -135,7 +144,7 @@ def main(argv):
     if args.partitioner:
         config["partitioner"] = args.partitioner
     producer = Producer(config)
-    producer.produce(args.topic, key=key.encode("utf-8"), value=value, on_delivery=on_delivery)
+    producer.produce(args.topic, key=key.encode("utf-8"), value=value, headers=headers, on_delivery=on_delivery)
     remaining = producer.flush(args.timeout)
     if remaining > 0 or "error" in delivered or "partition" not in delivered:
         sys.stderr.write(f"produce_request.py: delivery failed: {delivered.get('error', f'{remaining} message(s) not delivered within {args.timeout}s')}\n")

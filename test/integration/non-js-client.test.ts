@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
@@ -6,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionForKey } from '../../src/routing/index.ts';
 import { Serde } from '../../src/contract/serde.ts';
 import { HEADERS, topicNames } from '../../src/contract/topics.ts';
+import { generateSigningKeys } from '../../src/contract/signing.ts';
 import { endpoints, eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
 
 const run = promisify(execFile);
@@ -15,6 +19,8 @@ const SCRIPT = fileURLToPath(new URL('../clients/produce_request.py', import.met
 const PYTHON = '/usr/bin/python3';
 const POD = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/payments/deployment/api/pod/api-2';
 const DEPLOYMENT = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/payments/deployment/api';
+/** An agent with a registered key: the Python client signs for it. */
+const SIGNER = generateSigningKeys();
 
 /** The CRC-32 (zlib/IEEE) librdkafka's consistent_random partitioner hashes keys with. (zlib.crc32 needs Node ≥ 20.15.) */
 function crc32(text: string): number {
@@ -29,14 +35,14 @@ function crc32(text: string): number {
 /** Why the Python client cannot run, if it cannot: the test then fails with this (it never skips). */
 async function pythonDepsProblem(): Promise<Error | null> {
   try {
-    await run(PYTHON, ['-c', 'import confluent_kafka, avro, requests'], { timeout: 30_000 });
+    await run(PYTHON, ['-c', 'import confluent_kafka, avro, requests, cryptography'], { timeout: 30_000 });
     return null;
   } catch (error) {
     const detail = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
     return new Error(
-      `The non-JavaScript client test needs ${PYTHON} with confluent_kafka, avro and requests, and it cannot import them:\n` +
+      `The non-JavaScript client test needs ${PYTHON} with confluent_kafka, avro, requests and cryptography, and it cannot import them:\n` +
         `  ${detail}\n` +
-        'Run `bash scripts/install-system-deps.sh` (apt-get install python3-confluent-kafka python3-avro python3-requests).',
+        'Run `bash scripts/install-system-deps.sh` (apt-get install python3-confluent-kafka python3-avro python3-requests python3-cryptography).',
     );
   }
 }
@@ -63,7 +69,7 @@ describe('a request produced by a non-JavaScript Confluent-compatible client (Py
 
   beforeAll(async () => {
     depsProblem = await pythonDepsProblem();
-    if (!depsProblem) env = await startTestEnv({ workers: 1 });
+    if (!depsProblem) env = await startTestEnv({ workers: 1, config: { signatures: { agentKeys: { 'python-signer': SIGNER.publicKey } } } });
   });
   afterAll(async () => {
     await env?.stop();
@@ -156,6 +162,26 @@ describe('a request produced by a non-JavaScript Confluent-compatible client (Py
     ]);
     const decisions = await env.db.query('SELECT status FROM arbiter.decisions WHERE request_id = $1 ORDER BY decided_at', [produced.requestId]);
     expect(decisions.rows.map((r) => r.status)).toEqual(['ACCEPTED', 'EXECUTED']);
+  });
+
+  it('a request signed in Python (Ed25519 over the produced bytes) is verified; signed with another key it is refused', async () => {
+    if (depsProblem) throw depsProblem;
+    const dir = mkdtempSync(join(tmpdir(), 'arbiter-py-key-'));
+    try {
+      const keyFile = join(dir, 'signer.pem');
+      writeFileSync(keyFile, SIGNER.privateKeyPem);
+      const otherFile = join(dir, 'other.pem');
+      writeFileSync(otherFile, generateSigningKeys().privateKeyPem);
+      const client = await env.client('python-watcher');
+      const topic = topicNames(env.prefix).requests;
+      const signed = await producePython(topic, ['--agent', 'python-signer', '--arn', POD, '--action', 'restart', '--param', 'note=signed', '--key', DEPLOYMENT, '--sign-key', keyFile]);
+      expect((await client.awaitOutcome(signed.requestId, { timeoutMs: 60_000 })).status).toBe('EXECUTED');
+      const forged = await producePython(topic, ['--agent', 'python-signer', '--arn', POD, '--action', 'restart', '--param', 'note=forged', '--key', DEPLOYMENT, '--sign-key', otherFile]);
+      const refused = await client.awaitOutcome(forged.requestId, { timeoutMs: 60_000 });
+      expect(refused).toMatchObject({ status: 'REJECTED_UNAUTHORIZED', detail: "the signature does not verify with agent python-signer's key" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
