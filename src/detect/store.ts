@@ -79,15 +79,16 @@ export class DetectionStore {
   }
 
   /**
-   * stale_observation: resources Arbiter changed more than `staleMs` ago and nobody has observed
-   * since, so nobody knows whether the change is still there.
+   * stale_observation: resources someone observes, that Arbiter changed more than `staleMs` ago,
+   * and that nobody has observed since: nobody knows whether the change is still there. (A
+   * resource never observed at all is not one: an installation without observers is not stale.)
    */
   async staleObservations(staleMs: number, limit = 500): Promise<Finding[]> {
     const { rows } = await this.pool.query(
       `SELECT r.resource_arn, r.version, r.last_request_id, r.last_action, r.last_agent_id, r.updated_at, o.observed_at, o.observation_id
-         FROM arbiter.resource_state r LEFT JOIN arbiter.observed_state o USING (resource_arn)
+         FROM arbiter.resource_state r JOIN arbiter.observed_state o USING (resource_arn)
         WHERE r.updated_at < now() - make_interval(secs => $1::double precision / 1000)
-          AND (o.observed_at IS NULL OR o.observed_at < r.updated_at)
+          AND o.observed_at < r.updated_at
         LIMIT $2`,
       [staleMs, limit],
     );

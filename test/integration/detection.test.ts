@@ -30,7 +30,7 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
   let client: ArbiterClient;
 
   beforeAll(async () => {
-    env = await startTestEnv({ workers: 1, fleet: FLEET, latencyScale: 0.2, observe: { snapshotMs: 1_000 }, config: { detection: { intervalMs: 500 } } });
+    env = await startTestEnv({ workers: 1, fleet: FLEET, latencyScale: 0.2, observe: { snapshotMs: 1_000 }, config: { detection: { intervalMs: 500, staleObservationMs: 3_000 } } });
     client = await env.client('sre-bot');
   }, 120_000);
 
@@ -99,6 +99,25 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
     expect(finding.evidence.agents).toEqual(['hotfix-bot', 'rollback-script']);
   });
 
+  it('stale_observation: a resource that is observed, changed by Arbiter, and not observed since; a resource nobody observes is left alone', async () => {
+    const watched = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/ops/deployment/watched';
+    const unwatched = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/ops/deployment/unwatched';
+    // Arbiter's last change 10 s ago; the last observation 20 s ago (its observer went quiet).
+    for (const arn of [watched, unwatched]) {
+      await env.db.query(
+        `INSERT INTO arbiter.resource_state (resource_arn, scope, version, last_request_id, last_action, last_agent_id, updated_at)
+         VALUES ($1, $1, 4, gen_random_uuid(), 'hotfix', 'sre-bot', now() - interval '10 seconds')`,
+        [arn],
+      );
+    }
+    await env.db.query(`INSERT INTO arbiter.observed_state (resource_arn, observation_id, version, observed_at) VALUES ($1, gen_random_uuid(), 3, now() - interval '20 seconds')`, [watched]);
+    const finding = await eventually(async () => (await findings(watched)).find((f) => f.kind === 'stale_observation'), 10_000, 'a stale_observation finding');
+    expect(finding.evidence.versions).toEqual({ arbiter: 4 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await findings(watched)).filter((f) => f.kind === 'stale_observation')).toHaveLength(1);
+    expect(await findings(unwatched)).toEqual([]);
+  });
+
   it('conflicting_commits: two agents using the lock API directly, the second based on a version from before the first', async () => {
     const a = new ArbiterLocks(env.databaseUrl, 'agent-a');
     const b = new ArbiterLocks(env.databaseUrl, 'agent-b');
@@ -129,7 +148,7 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
     // rollback that erased the hotfix was also drift).
     const metrics = await (await fetch(`${env.workers[0]!.metricsUrl}/metrics`)).text();
     const { rows } = await env.db.query(`SELECT kind, count(*)::int AS n FROM arbiter.inconsistencies WHERE fingerprint IS NOT NULL GROUP BY kind`);
-    expect(rows.map((r) => r.kind).sort()).toEqual(['conflicting_commits', 'drift', 'lost_change']);
+    expect(rows.map((r) => r.kind).sort()).toEqual(['conflicting_commits', 'drift', 'lost_change', 'stale_observation']);
     for (const r of rows) expect(metrics, r.kind).toMatch(new RegExp(`arbiter_inconsistencies_total\\{kind="${r.kind}"\\} ${r.n}\\b`));
   });
 });
