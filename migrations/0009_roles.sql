@@ -139,3 +139,5 @@ GRANT EXECUTE ON FUNCTION arbiter.ensure_partitions(integer), arbiter.prune_requ
 GRANT USAGE ON SCHEMA arbiter TO arbiter_locks;
 GRANT SELECT, INSERT, UPDATE ON arbiter.locks TO arbiter_locks;
 GRANT INSERT ON arbiter.lock_events TO arbiter_locks;
+-- What the reaper's INSERT … RETURNING reads back; not the log's details.
+GRANT SELECT (resource_arn, owner, agent_id, fencing_token) ON arbiter.lock_events TO arbiter_locks;
