@@ -1,21 +1,43 @@
 import pino from 'pino';
+import { REDACT_PATHS, REDACTED, scrubSecrets } from './redact.ts';
 
 export type Logger = pino.Logger;
 
 /**
- * One root logger; modules take child loggers bound to their context (topic, partition, offset,
- * requestId). Credentials in connection strings are redacted.
+ * A destination on this file descriptor that scrubs every line (scrubSecrets) before writing it:
+ * whatever a message, a binding or an error's message and stack carry — a connection string with
+ * its password, say — leaves the process without the secret.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
-    name: options.name ?? 'arbiter',
-    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-    redact: { paths: ['databaseUrl', '*.databaseUrl', 'password', '*.password'], censor: '[redacted]' },
-    base: { pid: process.pid },
-  });
+function scrubbingDestination(fd: 1 | 2): pino.DestinationStream {
+  const destination = pino.destination({ dest: fd, sync: false });
+  const write = destination.write.bind(destination);
+  destination.write = (line: string) => write(scrubSecrets(line));
+  return destination;
+}
+
+/**
+ * One root logger; modules take child loggers bound to their context (topic, partition, offset,
+ * requestId). Secrets are kept out twice: fields known to hold them are censored (REDACT_PATHS),
+ * and every line is scrubbed of passwords in URLs, password settings and bearer tokens.
+ */
+export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+  return pino(
+    {
+      name: options.name ?? 'arbiter',
+      level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
+      base: { pid: process.pid },
+    },
+    options.destination ? scrubbing(options.destination) : scrubbingDestination(1),
+  );
 }
 
 /** Logs to stderr so CLI output on stdout (tables, JSON) stays machine-readable. */
 export function createCliLogger(level = process.env.LOG_LEVEL ?? 'warn'): Logger {
-  return pino({ name: 'arbiter', level }, pino.destination(2));
+  return pino({ name: 'arbiter', level, redact: { paths: REDACT_PATHS, censor: REDACTED } }, scrubbingDestination(2));
+}
+
+/** Wraps a given stream (tests, custom transports) so that it too receives scrubbed lines. */
+function scrubbing(stream: pino.DestinationStream): pino.DestinationStream {
+  return { write: (line: string) => stream.write(scrubSecrets(line)) };
 }
