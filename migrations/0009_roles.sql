@@ -33,6 +33,8 @@ BEGIN
       NULL;
     END;
   END LOOP;
+  -- A new schema owner needs CREATE on the database (checked for a migrating login that is not a superuser).
+  EXECUTE format('GRANT CREATE ON DATABASE %I TO arbiter_migrator', current_database());
   -- A migrating login that is not a superuser must be able to act as the owner it hands objects to.
   IF NOT pg_has_role(current_user, 'arbiter_migrator', 'USAGE') THEN
     BEGIN
