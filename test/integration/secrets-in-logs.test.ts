@@ -4,6 +4,7 @@ import { spawnWorker } from '../../tools/support/index.ts';
 import { startTestEnv, type TestEnv, type WorkerProcess } from '../support/harness.ts';
 
 const SECRET = 'S3cretPassw0rd';
+const SASL_SECRET = 'SaslS3cret-0f-the-worker';
 const POD = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/payments/deployment/api/pod/api-0';
 
 /**
@@ -14,9 +15,9 @@ const POD = 'arn:sim:k8s:local:000000000000:cluster/prod/ns/payments/deployment/
  * privileges only (migrations/0009_roles.sql). A second worker whose database cannot be reached
  * fails at start-up with the password in its URL: the error it logs does not show it either.
  *
- * SASL: the config has no Kafka SASL settings yet (issue 11), so there is no SASL password to
- * start a worker with; the logger censors `sasl` fields and password settings (unit test
- * log-redaction.test.ts).
+ * SASL: the second worker also gets KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD; the logger censors
+ * `sasl` fields and password settings whatever logs them (unit test log-redaction.test.ts). The
+ * local broker does not speak SASL, so a working SASL worker is for the secure-stack tests.
  */
 describe('secrets in logs', () => {
   let env: TestEnv;
@@ -62,15 +63,22 @@ describe('secrets in logs', () => {
     expect(output).not.toMatch(/permission denied/);
   });
 
-  it('a worker that cannot reach its database logs the failure without the password', async () => {
+  it('a worker that cannot reach its database (and has a SASL password) logs the failure without either secret', async () => {
     const url = new URL(env.databaseUrl);
     url.password = SECRET;
     url.port = '1'; // nothing listens there
-    unreachable = await spawnWorker({ id: `secrets-bad-${env.prefix}`, configFile: env.configFile, env: { ...env.cliEnv, DATABASE_URL: url.toString(), LOG_LEVEL: 'debug' } });
+    // With a SASL password as well (KAFKA_SASL_*, where the config knows them; the local broker does
+    // not speak SASL, so this worker fails on Kafka too): neither secret may show.
+    unreachable = await spawnWorker({
+      id: `secrets-bad-${env.prefix}`,
+      configFile: env.configFile,
+      env: { ...env.cliEnv, DATABASE_URL: url.toString(), LOG_LEVEL: 'debug', KAFKA_SASL_USERNAME: 'arbiter-worker', KAFKA_SASL_PASSWORD: SASL_SECRET },
+    });
     const code = await Promise.race([unreachable.exited, new Promise<'running'>((resolve) => setTimeout(() => resolve('running'), 10_000))]);
     if (code === 'running') await unreachable.stop('SIGTERM', 10_000);
     const output = unreachable.output();
-    expect(output).toMatch(/ECONNREFUSED|connect/i);
+    expect(output).toMatch(/ECONNREFUSED|connect|sasl/i);
     expect(output).not.toContain(SECRET);
+    expect(output).not.toContain(SASL_SECRET);
   });
 });
