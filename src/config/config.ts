@@ -57,14 +57,28 @@ export const ConfigSchema = z
       .object({
         url: z.url().default('http://127.0.0.1:8088'),
         timeoutMs: ms.default(60_000),
+        /**
+         * Signs every executor call (HMAC-SHA256, docs/EXECUTOR.md#signed-calls). Env
+         * ARBITER_EXECUTOR_HMAC_KEY; or hmacKeyFile, a file holding it (a mounted Secret).
+         */
+        hmacKey: z.string().min(16, 'at least 16 characters').optional(),
+        hmacKeyFile: z.string().min(1).optional(),
+        /** Sent as `authorization: Bearer …`. Env ARBITER_EXECUTOR_TOKEN; or bearerTokenFile. */
+        bearerToken: z.string().min(1).optional(),
+        bearerTokenFile: z.string().min(1).optional(),
+        /** Extra headers sent with every call (e.g. an API key your gateway wants). */
+        headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), z.string()).default({}),
       })
       .strict()
-      .default({ url: 'http://127.0.0.1:8088', timeoutMs: 60_000 }),
+      .refine((e) => !(e.hmacKey && e.hmacKeyFile), { message: 'set executor.hmacKey or executor.hmacKeyFile, not both', path: ['hmacKeyFile'] })
+      .refine((e) => !(e.bearerToken && e.bearerTokenFile), { message: 'set executor.bearerToken or executor.bearerTokenFile, not both', path: ['bearerTokenFile'] })
+      .prefault({}),
     worker: z
       .object({
         id: z.string().min(1).default(`${hostname()}-${process.pid}`),
         metricsPort: z.number().int().min(0).max(65_535).default(9464),
-        metricsHost: z.string().default('0.0.0.0'),
+        /** Loopback by default; a container or pod that is scraped from outside sets 0.0.0.0. */
+        metricsHost: z.string().min(1).default('127.0.0.1'),
         /** How long SIGTERM waits for running executions before aborting them for the next owner. */
         shutdownTimeoutMs: ms.default(30_000),
         /** Deadline of every other start-up and shutdown step (connect, subscribe, flush, disconnect). */
@@ -349,6 +363,9 @@ export const ENV_VARS = {
   ARBITER_GROUP_ID: 'kafka.groupId',
   ARBITER_WORKER_ID: 'worker.id',
   ARBITER_METRICS_PORT: 'worker.metricsPort',
+  ARBITER_METRICS_HOST: 'worker.metricsHost (default 127.0.0.1; 0.0.0.0 in a container scraped from outside)',
+  ARBITER_EXECUTOR_HMAC_KEY: 'executor.hmacKey (read where the executor is built, src/executor/from-config.ts)',
+  ARBITER_EXECUTOR_TOKEN: 'executor.bearerToken (read where the executor is built)',
   ARBITER_LOCK_TTL_MS: 'locks.ttlMs',
   ARBITER_ANALYST_PASSWORD: 'audit.analystPassword',
   ARBITER_SIGNING_KEY: 'signatures.arbiterPrivateKey (PEM)',
@@ -374,7 +391,7 @@ function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
     schemaRegistryUrl: text(env.SCHEMA_REGISTRY_URL) ?? DEFAULT_ENDPOINTS.schemaRegistryUrl,
     databaseUrl: text(env.DATABASE_URL) ?? DEFAULT_ENDPOINTS.databaseUrl,
     executor: { url: text(env.ARBITER_EXECUTOR_URL) },
-    worker: { id: text(env.ARBITER_WORKER_ID), metricsPort: number(env.ARBITER_METRICS_PORT) },
+    worker: { id: text(env.ARBITER_WORKER_ID), metricsPort: number(env.ARBITER_METRICS_PORT), metricsHost: text(env.ARBITER_METRICS_HOST) },
     locks: { ttlMs: number(env.ARBITER_LOCK_TTL_MS) },
     audit: { analystPassword: text(env.ARBITER_ANALYST_PASSWORD) },
     signatures: { arbiterPrivateKey: text(env.ARBITER_SIGNING_KEY) },

@@ -1,4 +1,5 @@
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import { pathWithQueryOf, signRequest } from './signing.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from './types.ts';
 
 export interface HttpExecutorOptions {
@@ -6,8 +7,16 @@ export interface HttpExecutorOptions {
   baseUrl: string;
   /** Per call; a held `/actions` response lasts as long as the action, so this bounds the slowest action. */
   timeoutMs?: number;
-  /** Sent with every call, e.g. `authorization` for the user's endpoint. */
+  /** Sent with every call, e.g. an API key header your endpoint or its gateway wants. */
   headers?: Record<string, string>;
+  /** Sent as `authorization: Bearer <token>` with every call (wins over an `authorization` in `headers`). */
+  bearerToken?: string;
+  /**
+   * Signs every call (HMAC-SHA256 over timestamp, method, path and body: `x-arbiter-timestamp`,
+   * `x-arbiter-signature: v1=<hex>`, docs/EXECUTOR.md#signed-calls) so the endpoint can refuse
+   * calls that did not come from Arbiter.
+   */
+  hmacKey?: string;
   /**
    * Tries after the first, for answers that say the call did not take effect: 429 (honouring
    * Retry-After), a refused connection, and — for `observe`, which is safe to repeat — 502/503/504
@@ -25,14 +34,20 @@ export interface HttpExecutorOptions {
 export class HttpExecutor implements Executor {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
-  private readonly headers: Record<string, string>;
+  // Secrets (the bearer token among the headers, the key): in #private fields, which neither
+  // util.inspect nor JSON.stringify show, so logging the executor cannot leak them.
+  readonly #headers: Record<string, string>;
+  readonly #hmacKey: string | undefined;
   private readonly retries: number;
   private readonly retryBaseMs: number;
 
   constructor(options: HttpExecutorOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 60_000;
-    this.headers = options.headers ?? {};
+    // Lower-cased, so a configured `Authorization` and the bearer token do not end up as two values.
+    const given = Object.fromEntries(Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+    this.#headers = { ...given, ...(options.bearerToken ? { authorization: `Bearer ${options.bearerToken}` } : {}) };
+    this.#hmacKey = options.hmacKey !== undefined && options.hmacKey !== '' ? options.hmacKey : undefined;
     this.retries = options.retries ?? 3;
     this.retryBaseMs = options.retryBaseMs ?? 200;
   }
@@ -41,7 +56,7 @@ export class HttpExecutor implements Executor {
     const { status, body } = await this.request(`${this.baseUrl}/actions`, input.signal, 'only-if-not-received', {
       method: 'POST',
       headers: {
-        ...this.headers,
+        ...this.#headers,
         'content-type': 'application/json',
         'idempotency-key': input.requestId,
         'x-fencing-token': String(input.fencingToken),
@@ -95,7 +110,7 @@ export class HttpExecutor implements Executor {
   async observe(arn: string, signal?: AbortSignal): Promise<Observation> {
     const { status, body } = await this.request(`${this.baseUrl}/resources?arn=${encodeURIComponent(arn)}`, signal, 'safe', {
       method: 'GET',
-      headers: { ...this.headers, accept: 'application/json' },
+      headers: { ...this.#headers, accept: 'application/json' },
     });
     if (status !== 200) {
       const detail = (isRecord(body) && text(body.detail)) || `HTTP ${status}`;
@@ -144,9 +159,21 @@ export class HttpExecutor implements Executor {
     }
   }
 
-  /** One call; the body arrives after the status, so a reset or timeout can still hit while reading it. */
+  /**
+   * One call, signed afresh (a retry gets a new timestamp); the body arrives after the status, so a
+   * reset or timeout can still hit while reading it.
+   */
   private async once(url: string, signal: AbortSignal, init: RequestInit): Promise<{ status: number; body: unknown; retryAfterMs?: number }> {
-    const response = await fetch(url, { ...init, signal });
+    const signed = this.#hmacKey
+      ? {
+          ...init,
+          headers: {
+            ...(init.headers as Record<string, string>),
+            ...signRequest({ key: this.#hmacKey, method: init.method ?? 'GET', pathWithQuery: pathWithQueryOf(url), body: typeof init.body === 'string' ? init.body : '' }),
+          },
+        }
+      : init;
+    const response = await fetch(url, { ...signed, signal });
     const raw = await response.text();
     const retryAfter = Number(response.headers.get('retry-after'));
     const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1_000, 30_000) : undefined;

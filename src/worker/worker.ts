@@ -5,7 +5,7 @@ import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { AuditStore, runUpkeep } from '../audit/index.ts';
 import { createPool, type Pool } from '../db/index.ts';
-import { HttpExecutor, type Executor } from '../executor/index.ts';
+import { HttpExecutor, httpExecutorOptions, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
 import { createLogger, type Logger } from '../logging/index.ts';
 import { createMetrics, LagMonitor, LockLogExporter, startMetricsServer, type Metrics } from '../metrics/index.ts';
@@ -150,7 +150,7 @@ export class Worker {
         audit: this.audit,
         plans: this.plans,
         locks: this.locks,
-        executor: this.options.executor ?? new HttpExecutor({ baseUrl: config.executor.url, timeoutMs: config.executor.timeoutMs }),
+        executor: this.options.executor ?? new HttpExecutor(httpExecutorOptions(config.executor)),
         publisher: new OutcomePublisher(this.producer, this.serde, this.audit, this.topics.outcomes, this.log, config.compiled.arbiterSigningKey),
         metrics: this.metrics,
         log: this.log,

@@ -204,3 +204,103 @@ describe('HttpExecutor retries what did not take effect', () => {
     }
   });
 });
+
+describe('HttpExecutor signs every call and sends the configured auth', () => {
+  const KEY = 'k'.repeat(32);
+
+  /** An endpoint that records what it was sent and answers like the fleet. */
+  async function recording() {
+    const { createServer } = await import('node:http');
+    const seen: Array<{ method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }> = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        const body = req.method === 'GET'
+          ? { arn: POD, exists: true, kind: 'pod', version: 3, state: {}, appliedRequestIds: ['sig-1'], inProgressRequestIds: [] }
+          : { ok: true, version: 3, detail: 'done' };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('execute, observe and verify each carry a v1 HMAC over timestamp, method, path with query and body', async () => {
+    const { verifySignature } = await import('../../src/executor/index.ts');
+    const endpoint = await recording();
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, hmacKey: KEY });
+      const call = input(POD, 'restart', { requestId: 'sig-1' });
+      const result = await client.execute(call);
+      await client.observe(POD);
+      await client.verify(call, result);
+      expect(endpoint.seen.map((s) => s.method)).toEqual(['POST', 'GET', 'GET']);
+      for (const s of endpoint.seen) {
+        expect(s.headers['x-arbiter-signature']).toMatch(/^v1=[0-9a-f]{64}$/);
+        expect(Math.abs(Number(s.headers['x-arbiter-timestamp']) - Date.now() / 1_000)).toBeLessThan(5);
+        const check = { key: KEY, method: s.method, pathWithQuery: s.url, body: s.body, timestamp: s.headers['x-arbiter-timestamp'] as string, signature: s.headers['x-arbiter-signature'] as string };
+        expect(verifySignature(check)).toEqual({ ok: true });
+        // Any change to what was signed, or another key, breaks it.
+        expect(verifySignature({ ...check, key: 'x'.repeat(32) })).toMatchObject({ ok: false, reason: 'signature does not match' });
+        expect(verifySignature({ ...check, body: `${s.body} ` })).toMatchObject({ ok: false });
+        expect(verifySignature({ ...check, pathWithQuery: `${s.url}x` })).toMatchObject({ ok: false });
+        expect(verifySignature({ ...check, method: s.method === 'GET' ? 'POST' : 'GET' })).toMatchObject({ ok: false });
+      }
+      expect(endpoint.seen[1]!.url).toBe(`/resources?arn=${encodeURIComponent(POD)}`);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('a timestamp outside ±5 min fails verification, either way', async () => {
+    const { signRequest, verifySignature } = await import('../../src/executor/index.ts');
+    const at = Date.now();
+    for (const skew of [-6 * 60_000, 6 * 60_000]) {
+      const headers = signRequest({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: '{}', now: at + skew });
+      const check = verifySignature({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: '{}', timestamp: headers['x-arbiter-timestamp'], signature: headers['x-arbiter-signature'], now: at });
+      expect(check).toMatchObject({ ok: false, reason: expect.stringMatching(/outside ±300 s/) });
+    }
+    const fresh = signRequest({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: '{}', now: at - 4 * 60_000 });
+    expect(verifySignature({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: '{}', timestamp: fresh['x-arbiter-timestamp'], signature: fresh['x-arbiter-signature'], now: at })).toEqual({ ok: true });
+    expect(verifySignature({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: '{}', timestamp: undefined, signature: undefined })).toMatchObject({ ok: false, reason: expect.stringMatching(/missing/) });
+  });
+
+  it('sends the bearer token and extra headers, and keeps secrets out of inspection and JSON', async () => {
+    const { inspect } = await import('node:util');
+    const endpoint = await recording();
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, hmacKey: KEY, bearerToken: 'tok-secret-123', headers: { 'X-Api-Key': 'api-secret-456', Authorization: 'Basic overridden' } });
+      await client.observe(POD);
+      expect(endpoint.seen[0]!.headers).toMatchObject({ authorization: 'Bearer tok-secret-123', 'x-api-key': 'api-secret-456' });
+      for (const shown of [inspect(client, { depth: 5, showHidden: true }), JSON.stringify(client)]) {
+        expect(shown).not.toContain('tok-secret-123');
+        expect(shown).not.toContain('api-secret-456');
+        expect(shown).not.toContain(KEY);
+      }
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('options from config: env wins over the file, keys and tokens may come from files', async () => {
+    const { httpExecutorOptions } = await import('../../src/executor/index.ts');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'executor-opts-'));
+    try {
+      writeFileSync(join(dir, 'key'), `${KEY}\n`);
+      writeFileSync(join(dir, 'token'), 'from-file\n');
+      const base = { url: 'http://x:1', timeoutMs: 1_000 };
+      expect(httpExecutorOptions({ ...base, hmacKeyFile: join(dir, 'key'), bearerTokenFile: join(dir, 'token') }, {})).toMatchObject({ hmacKey: KEY, bearerToken: 'from-file' });
+      expect(httpExecutorOptions({ ...base, hmacKey: KEY }, { ARBITER_EXECUTOR_HMAC_KEY: 'from-env-key-0123456', ARBITER_EXECUTOR_TOKEN: 'env-token' })).toMatchObject({ hmacKey: 'from-env-key-0123456', bearerToken: 'env-token' });
+      expect(httpExecutorOptions(base, {})).toEqual({ baseUrl: 'http://x:1', timeoutMs: 1_000 });
+      expect(() => httpExecutorOptions({ ...base, hmacKeyFile: join(dir, 'missing') }, {})).toThrow(/executor.hmacKeyFile: cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

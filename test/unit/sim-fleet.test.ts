@@ -639,3 +639,66 @@ describe('execution log', () => {
     }
   });
 });
+
+describe('the fleet server with a key: only signed calls change it; /reset only in lab mode', () => {
+  const KEY = 'fleet-test-key-0123456789abcdef';
+  const body = (requestId: string) => JSON.stringify({ requestId, agentId: 'a', arn: apiPod(0), action: 'restart', params: {} });
+
+  it('an unsigned, wrongly signed or stale POST is 401 with a JSON error and changes nothing; a signed one runs', async () => {
+    const { signedFetch, signRequest } = await import('../../src/executor/index.ts');
+    const sim = await startSimServer({ port: 0, latencyScale: SCALE, hmacKey: KEY });
+    try {
+      const post = (path: string, text: string, headers: Record<string, string> = {}) =>
+        fetch(`${sim.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: text });
+      const unsigned = await post('/actions', body('u-1'));
+      expect(unsigned.status).toBe(401);
+      expect(await unsigned.json()).toMatchObject({ ok: false, code: 'UNAUTHORIZED', detail: expect.stringMatching(/missing x-arbiter-/) });
+      const wrongKey = await signedFetch('another-key-0123456789abcdef', `${sim.url}/actions`, { method: 'POST', body: body('u-2') });
+      expect(wrongKey.status).toBe(401);
+      expect(await wrongKey.json()).toMatchObject({ code: 'UNAUTHORIZED', detail: expect.stringMatching(/does not match/) });
+      // Signed for another body: the signature covers the exact bytes.
+      const swapped = await post('/actions', body('u-3'), signRequest({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: body('u-other') }));
+      expect(swapped.status).toBe(401);
+      const stale = await post('/actions', body('u-4'), signRequest({ key: KEY, method: 'POST', pathWithQuery: '/actions', body: body('u-4'), now: Date.now() - 6 * 60_000 }));
+      expect(stale.status).toBe(401);
+      expect(await stale.json()).toMatchObject({ detail: expect.stringMatching(/outside ±300 s/) });
+      const outOfBand = await post('/out-of-band', JSON.stringify({ arn: apiPod(0), action: 'restart' }));
+      expect(outOfBand.status).toBe(401);
+      expect(sim.fleet.stats().total).toBe(0);
+
+      const signed = await signedFetch(KEY, `${sim.url}/actions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body('s-1') });
+      expect(signed.status).toBe(200);
+      expect(sim.fleet.observe(apiPod(0)).appliedRequestIds).toEqual(['s-1']);
+      // Reads stay open.
+      expect((await fetch(`${sim.url}/resources?arn=${encodeURIComponent(apiPod(0))}`)).status).toBe(200);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('POST /reset answers 403 outside lab mode, and resets in it', async () => {
+    const closed = await startSimServer({ port: 0, latencyScale: SCALE });
+    try {
+      const refused = await fetch(`${closed.url}/reset`, { method: 'POST' });
+      expect(refused.status).toBe(403);
+      expect(await refused.json()).toMatchObject({ ok: false, code: 'LAB_ONLY' });
+    } finally {
+      await closed.close();
+    }
+    const lab = await startSimServer({ port: 0, latencyScale: SCALE, lab: true });
+    try {
+      expect((await fetch(`${lab.url}/reset`, { method: 'POST' })).status).toBe(200);
+    } finally {
+      await lab.close();
+    }
+  });
+
+  it('binds loopback by default', async () => {
+    const sim = await startSimServer({ port: 0 });
+    try {
+      expect(sim.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    } finally {
+      await sim.close();
+    }
+  });
+});

@@ -101,6 +101,11 @@ export interface FencedAttempt {
   action: string;
   fencingToken: number;
   highestToken: number;
+  /**
+   * `not_issued`: the token is higher than any lease Arbiter issued for the resource (the server's
+   * token check; `highestToken` is then the highest issued). Absent: lower than one already seen.
+   */
+  reason?: 'not_issued';
 }
 
 export interface FleetStats {

@@ -70,6 +70,32 @@ export class Fleet {
     return size;
   }
 
+  /**
+   * Refuses an action whose fencing token no lease issued (higher than the highest Arbiter's lock
+   * store gave out for the resource): 409 FENCED, recorded with the fenced attempts, no effect.
+   */
+  refuseUnissuedToken(req: ActionRequest & { fencingToken: number }, highestIssued: number): ActionResult {
+    const state = this.state;
+    recordFenced(state, {
+      at: Date.now(),
+      arn: req.arn,
+      requestId: req.requestId,
+      agentId: req.agentId,
+      action: req.action,
+      fencingToken: req.fencingToken,
+      highestToken: highestIssued,
+      reason: 'not_issued',
+    });
+    const version = state.resources.get(req.arn)?.version;
+    return {
+      ok: false,
+      code: 'FENCED',
+      detail: `fencing token ${req.fencingToken} was never issued: the highest lease Arbiter gave out for this resource has token ${highestIssued}`,
+      ...(version !== undefined ? { version } : {}),
+      highestToken: highestIssued,
+    };
+  }
+
   /** Resolves when the action has finished (after its latency), like a synchronous infrastructure API. */
   async execute(req: ActionRequest): Promise<ActionResult> {
     // Everything below uses the state the action started in: a reset meanwhile leaves it alone.

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/executor/index.ts';
 import { ArbiterError, errorMessage } from '../../src/index.ts';
 import type { ActionRequest, FleetErrorCode } from './fleet-actions.ts';
 import { type FleetSpec, parseFleetSpec } from './fleet-spec.ts';
@@ -16,6 +18,21 @@ export interface SimServerOptions {
   random?: () => number;
   /** Publish an observation after every change and a snapshot every snapshotMs (Arbiter's detector reads them). */
   observations?: { sink: ObservationSink; snapshotMs: number; onError?: (error: unknown) => void };
+  /**
+   * With a key, every POST (actions, out-of-band changes, reset) must carry Arbiter's signature
+   * (docs/EXECUTOR.md#signed-calls): missing, wrong or outside ±5 min → 401. Without one, unsigned
+   * calls are accepted (the lab default). GETs stay open either way.
+   */
+  hmacKey?: string;
+  /** How far a signature's timestamp may be from the fleet's clock; default 5 min. */
+  signatureToleranceMs?: number;
+  /**
+   * Fencing tokens come from Arbiter only: a token higher than the highest one Arbiter's lock
+   * store (arbiter.locks in this database) issued for the resource is refused, 409 FENCED.
+   */
+  tokenCheck?: { databaseUrl: string };
+  /** Lab mode: `POST /reset` (a fresh fleet) is served; otherwise it answers 403. */
+  lab?: boolean;
 }
 
 export interface SimServer {
@@ -60,8 +77,18 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   const feed = options.observations ? new ObservationFeed(fleet, options.observations.sink, options.observations.snapshotMs, options.observations.onError) : null;
   feed?.start();
 
+  const tokens = options.tokenCheck ? new pg.Pool({ connectionString: options.tokenCheck.databaseUrl, max: 2 }) : null;
+  // A broken idle connection is replaced by the pool; an unhandled 'error' would end the process.
+  tokens?.on('error', () => undefined);
+  const guard: Guard = {
+    ...(options.hmacKey ? { hmacKey: options.hmacKey } : {}),
+    toleranceMs: options.signatureToleranceMs,
+    highestIssued: tokens ? (arn) => highestIssuedToken(tokens, arn) : null,
+    lab: options.lab ?? false,
+  };
+
   const server = createServer((req, res) => {
-    route(fleet, req, res).catch((error: unknown) => {
+    route(fleet, guard, req, res).catch((error: unknown) => {
       if (error instanceof HttpError) send(res, error.status, { ok: false, code: error.code, detail: error.message });
       else send(res, 500, { ok: false, code: 'INTERNAL', detail: errorMessage(error) });
     });
@@ -80,23 +107,72 @@ export async function startSimServer(options: SimServerOptions = {}): Promise<Si
   return {
     url,
     fleet,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         void feed?.stop();
         fleet.close();
         server.close(() => resolve());
         // Held /actions responses and idle keep-alive sockets would otherwise keep close() waiting.
         server.closeAllConnections();
-      }),
+      });
+      // After the server: its connections to the lock store are gone before the database may be dropped.
+      await tokens?.end().catch(() => undefined);
+    },
   };
 }
 
-async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** What the server checks before a call reaches the fleet. */
+interface Guard {
+  hmacKey?: string;
+  toleranceMs: number | undefined;
+  /** The highest fencing token Arbiter's lock store issued for a resource (0 if none); null: no check. */
+  highestIssued: ((arn: string) => Promise<number>) | null;
+  lab: boolean;
+}
+
+async function highestIssuedToken(pool: pg.Pool, arn: string): Promise<number> {
+  // A row stays after release, so fencing_token is the last token ever issued for the resource.
+  const { rows } = await pool.query<{ token: string }>('SELECT fencing_token::text AS token FROM arbiter.locks WHERE resource_arn = $1', [arn]);
+  return rows.length === 0 ? 0 : Number(rows[0]!.token);
+}
+
+/** The body of a POST, checked against the signature when the server has a key (401 otherwise). */
+async function authenticatedBody(guard: Guard, req: IncomingMessage): Promise<unknown> {
+  const raw = await readBody(req);
+  if (guard.hmacKey !== undefined) {
+    const check = verifySignature({
+      key: guard.hmacKey,
+      method: req.method ?? 'POST',
+      pathWithQuery: req.url ?? '/',
+      body: raw,
+      timestamp: req.headers[TIMESTAMP_HEADER],
+      signature: req.headers[SIGNATURE_HEADER],
+      ...(guard.toleranceMs !== undefined ? { toleranceMs: guard.toleranceMs } : {}),
+    });
+    if (!check.ok) throw new HttpError(401, 'UNAUTHORIZED', `call not signed by Arbiter: ${check.reason}`);
+  }
+  return parseJson(raw);
+}
+
+async function route(fleet: Fleet, guard: Guard, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sim');
   const key = `${req.method ?? 'GET'} ${url.pathname}`;
   switch (key) {
     case 'POST /actions': {
-      const action = parseAction(await readJson(req), req.headers['x-fencing-token']);
+      const action = parseAction(await authenticatedBody(guard, req), req.headers['x-fencing-token']);
+      if (guard.highestIssued && action.fencingToken !== undefined) {
+        let issued: number;
+        try {
+          issued = await guard.highestIssued(action.arn);
+        } catch (error) {
+          // Nothing was done: Arbiter's executor treats 503 as "outcome unknown", observes and retries.
+          throw new HttpError(503, 'TOKEN_CHECK_UNAVAILABLE', `cannot check the fencing token against Arbiter's lock store: ${errorMessage(error)}`);
+        }
+        if (action.fencingToken > issued) {
+          const refused = fleet.refuseUnissuedToken({ ...action, fencingToken: action.fencingToken }, issued);
+          return send(res, 409, refused);
+        }
+      }
       // Not tied to the request: if the caller hangs up, the action still completes, like real infrastructure.
       const result = await fleet.execute(action);
       if (result.ok) return send(res, 200, result);
@@ -104,8 +180,9 @@ async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): P
     }
     case 'POST /out-of-band': {
       // A change made behind Arbiter's back — a person with kubectl, an agent going around it: no
-      // fencing token, applied like any other action, so the detector can be shown drift.
-      const body = await readJson(req);
+      // fencing token, applied like any other action, so the detector can be shown drift. With a
+      // key it must be signed too: only the key's holders change the fleet.
+      const body = await authenticatedBody(guard, req);
       const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
       const action = parseAction({ requestId: randomUUID(), agentId: 'person:kubectl', params: {}, ...b }, undefined);
       const result = await fleet.execute(action);
@@ -136,7 +213,8 @@ async function route(fleet: Fleet, req: IncomingMessage, res: ServerResponse): P
     case 'GET /stats':
       return send(res, 200, fleet.stats());
     case 'POST /reset': {
-      const body = await readJson(req);
+      if (!guard.lab) throw new HttpError(403, 'LAB_ONLY', 'POST /reset (a fresh fleet) is served only in lab mode (arbiter sim --lab, startSimServer({ lab: true }))');
+      const body = await authenticatedBody(guard, req);
       let spec: FleetSpec | undefined;
       try {
         spec = body === undefined ? undefined : parseFleetSpec(body);
@@ -191,7 +269,7 @@ function parseAction(body: unknown, fencingHeader: string | string[] | undefined
   return request;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -199,7 +277,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw new HttpError(413, 'BAD_REQUEST', `body larger than ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);

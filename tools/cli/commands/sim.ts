@@ -7,6 +7,10 @@ interface SimOptions {
   host: string;
   fleet?: string;
   latencyScale: string;
+  hmacKey?: string;
+  hmacKeyFile?: string;
+  databaseUrl?: string;
+  lab?: boolean;
 }
 
 export default function register(program: Command): void {
@@ -17,6 +21,10 @@ export default function register(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--fleet <file>', 'fleet spec as JSON (deployments, nodes, latencyMs, failureRate, restartSettleMs); default: a small demo fleet')
     .option('--latency-scale <n>', 'multiply every latency, e.g. 0.01 for tests', '1')
+    .option('--hmac-key <key>', 'require Arbiter\'s signature on every POST (401 otherwise); env ARBITER_EXECUTOR_HMAC_KEY (prefer it: a flag shows in ps). Without a key, unsigned calls are accepted')
+    .option('--hmac-key-file <file>', 'the signing key from a file')
+    .option('--database-url <url>', 'refuse fencing tokens no lease issued (checked against arbiter.locks in this database): 409 FENCED')
+    .option('--lab', 'lab mode: serve POST /reset (a fresh fleet)')
     .action(async (options: SimOptions) => {
       const port = Number(options.port);
       const latencyScale = Number(options.latencyScale);
@@ -31,8 +39,33 @@ export default function register(program: Command): void {
         program.error(`cannot load fleet ${options.fleet}: ${errorMessage(error)}`);
       }
 
-      const server = await startSimServer({ port, host: options.host, spec, latencyScale });
-      console.log(`simulated fleet listening on ${server.url} (${server.fleet.size} resources, latency scale ${latencyScale})`);
+      let hmacKey = options.hmacKey ?? (process.env.ARBITER_EXECUTOR_HMAC_KEY || undefined);
+      if (options.hmacKeyFile) {
+        try {
+          hmacKey = (await readFile(options.hmacKeyFile, 'utf8')).trim();
+        } catch (error) {
+          program.error(`cannot read --hmac-key-file ${options.hmacKeyFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+        }
+        if (!hmacKey) program.error(`--hmac-key-file ${options.hmacKeyFile} is empty`);
+      }
+
+      const server = await startSimServer({
+        port,
+        host: options.host,
+        spec,
+        latencyScale,
+        ...(hmacKey ? { hmacKey } : {}),
+        ...(options.databaseUrl ? { tokenCheck: { databaseUrl: options.databaseUrl } } : {}),
+        lab: options.lab ?? false,
+      });
+      // The key is never printed; its fingerprint tells which one is in use.
+      const { keyFingerprint } = await import('../../../src/executor/index.ts');
+      const modes = [
+        hmacKey ? `signed calls only (key ${keyFingerprint(hmacKey)})` : 'unsigned calls accepted',
+        ...(options.databaseUrl ? ['fencing tokens checked against arbiter.locks'] : []),
+        ...(options.lab ? ['lab mode: POST /reset served'] : []),
+      ];
+      console.log(`simulated fleet listening on ${server.url} (${server.fleet.size} resources, latency scale ${latencyScale}; ${modes.join('; ')})`);
 
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
