@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterLocks, type ArbiterClient } from '../../src/agent-sdk/index.ts';
+import { signedFetch } from '../../src/executor/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
 
@@ -41,7 +42,7 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
   const findings = async (arn: string): Promise<FindingRow[]> =>
     (await env.db.query('SELECT finding_id, kind, resource_arn, detail, evidence, detected_at FROM arbiter.inconsistencies WHERE resource_arn = $1 AND fingerprint IS NOT NULL ORDER BY detected_at', [arn])).rows;
   const outOfBand = async (body: Record<string, unknown>) => {
-    const res = await fetch(`${env.sim.url}/out-of-band`, { method: 'POST', body: JSON.stringify(body) });
+    const res = await signedFetch(env.executorHmacKey, `${env.sim.url}/out-of-band`, { method: 'POST', body: JSON.stringify(body) });
     expect(res.status).toBe(200);
     return (await res.json()) as { requestId: string; version: number };
   };
@@ -130,7 +131,7 @@ describe('the inconsistency detector: out-of-band changes found once, with evide
       ] as const) {
         const lease = await locks.acquire(RACED, 30_000);
         if (!lease.acquired) throw new Error(`${agentId} did not get the lock`);
-        const res = await fetch(`${env.sim.url}/actions`, {
+        const res = await signedFetch(env.executorHmacKey, `${env.sim.url}/actions`, {
           method: 'POST',
           body: JSON.stringify({ requestId: randomUUID(), agentId, arn: RACED, action, params: { ...params, basedOnVersion: String(seen) }, fencingToken: lease.fencingToken }),
         });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterLocks, type RemediationOutcome } from '../../src/agent-sdk/index.ts';
 import { ArbiterError } from '../../src/contract/errors.ts';
-import { HttpExecutor } from '../../src/executor/index.ts';
+import { HttpExecutor, signedFetch } from '../../src/executor/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { eventually, startTestEnv, type TestEnv } from '../support/harness.ts';
 
@@ -152,7 +152,7 @@ describe('fenced locks for agents that act directly, and workers honouring them'
 
   it('a write with a stale fencing token is refused by the fleet (409 FENCED → ArbiterError FENCED) and recorded', async () => {
     const pod = podArn(API, 'api', 2);
-    const executor = new HttpExecutor({ baseUrl: env.sim.url, timeoutMs: 10_000 });
+    const executor = new HttpExecutor({ baseUrl: env.sim.url, timeoutMs: 10_000, hmacKey: env.executorHmacKey });
     const slow = locks('agent-slow');
     const fast = locks('agent-fast');
     const first = await slow.acquire(pod, 1_000);
@@ -186,15 +186,36 @@ describe('fenced locks for agents that act directly, and workers honouring them'
     expect(await fast.release(pod, second.fencingToken)).toBe(true);
   });
 
-  it("a worker whose write is fenced off records it (lock_events 'fenced' with its token, execution abandoned) and never applies it", async () => {
-    const pod = podArn(WORKER_DEPLOYMENT, 'worker', 0);
-    // A rogue agent wrote to the pod with a made-up token far above anything the lock table issued.
-    const rogue = await fetch(`${env.sim.url}/actions`, {
+  it('a made-up fencing token far above anything a lease issued is refused by the fleet (409 FENCED, recorded), so it cannot lock Arbiter out', async () => {
+    const pod = podArn(WORKER_DEPLOYMENT, 'worker', 1);
+    // Signed (the rogue has the executor's key), but the token came from no lease.
+    const rogueId = randomUUID();
+    const rogue = await signedFetch(env.executorHmacKey, `${env.sim.url}/actions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ requestId: randomUUID(), agentId: 'rogue-agent', arn: pod, action: 'restart', fencingToken: 1_000_000 }),
+      body: JSON.stringify({ requestId: rogueId, agentId: 'rogue-agent', arn: pod, action: 'restart', fencingToken: 1_000_000 }),
     });
-    expect(rogue.status).toBe(200);
+    expect(rogue.status).toBe(409);
+    expect(await rogue.json()).toMatchObject({ ok: false, code: 'FENCED', highestToken: 0 });
+    expect(env.sim.fleet.fenced()).toContainEqual(
+      expect.objectContaining({ arn: pod, requestId: rogueId, agentId: 'rogue-agent', fencingToken: 1_000_000, highestToken: 0, reason: 'not_issued' }),
+    );
+    expect(env.sim.fleet.observe(pod).appliedRequestIds).not.toContain(rogueId);
+
+    // Arbiter's own lease for the pod is honoured: the fleet never learnt the made-up token.
+    const client = await env.client('after-the-rogue');
+    const outcome = await client.submitAndWait({ agentId: 'after-the-rogue', resourceArn: pod, action: 'restart' }, { timeoutMs: 30_000 });
+    expect(outcome.status).toBe('EXECUTED');
+    expect(env.sim.fleet.observe(pod).appliedRequestIds).toContain(outcome.requestId);
+  });
+
+  it("a worker whose write is fenced off records it (lock_events 'fenced' with its token, execution abandoned) and never applies it", async () => {
+    const pod = podArn(WORKER_DEPLOYMENT, 'worker', 0);
+    // The fleet remembers a token above any the worker will hold, as it would after a later lease
+    // had written (the worker's own lease lost). The HTTP API refuses tokens no lease issued, so
+    // the memory is planted in the fleet directly.
+    const planted = await env.sim.fleet.execute({ requestId: randomUUID(), agentId: 'later-lease-holder', arn: pod, action: 'restart', params: {}, fencingToken: 1_000_000 });
+    expect(planted.ok).toBe(true);
 
     const client = await env.client('fenced-requester');
     const outcome = await client.submitAndWait(

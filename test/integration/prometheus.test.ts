@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterLocks, type ArbiterClient } from '../../src/agent-sdk/index.ts';
+import { signedFetch } from '../../src/executor/index.ts';
 import { eventually, freePort, startTestEnv, type TestEnv } from '../support/harness.ts';
 
 /** Debian's prometheus package (scripts/install-system-deps.sh). Missing, the test fails: it is never skipped. */
@@ -134,7 +135,7 @@ describe('a real Prometheus scraping two workers sees the three signals the audi
     // 4. Arbiter restarts a pod; someone restarts it again behind Arbiter's back; the next request
     //    through Arbiter observes a version Arbiter did not commit: unexpected_version.
     expect((await client.submitAndWait({ agentId: 'remediator', resourceArn: API_POD, action: 'restart', params: { n: '1' } }, { timeoutMs: 60_000 })).status).toBe('EXECUTED');
-    const outside = await fetch(`${env.sim.url}/out-of-band`, {
+    const outside = await signedFetch(env.executorHmacKey, `${env.sim.url}/out-of-band`, {
       method: 'POST',
       body: JSON.stringify({ arn: API_POD, action: 'restart', agentId: 'person:kubectl' }),
     });

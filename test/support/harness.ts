@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,8 @@ export interface TestEnv {
   groupId: string;
   databaseUrl: string;
   sim: SimServer;
+  /** The key the fleet requires on POSTs and the workers sign with: call the fleet with signedFetch(env.executorHmacKey, …). */
+  executorHmacKey: string;
   config: Readonly<ArbiterConfig>;
   db: pg.Pool;
   workers: WorkerProcess[];
@@ -79,14 +81,18 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
       observer = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: endpoints.schemaRegistryUrl, topicPrefix: prefix, clientId: 'sim-fleet' });
       teardown.add(() => observer!.close());
     }
+    // Every test runs signed, and the fleet accepts only fencing tokens this database's leases issued.
+    const executorHmacKey = randomBytes(32).toString('hex');
     const sim = await startSimServer({
       port: 0,
+      hmacKey: executorHmacKey,
+      tokenCheck: { databaseUrl },
       ...(options.fleet ? { spec: parseFleetSpec(options.fleet) } : {}),
       latencyScale: options.latencyScale ?? 0.2,
       ...(observer && options.observe ? { observations: { sink: observer, snapshotMs: options.observe.snapshotMs, onError: (e: unknown) => console.warn(`sim fleet: publishing observations failed: ${String(e)}`) } } : {}),
     });
     teardown.add(() => sim.close());
-    const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
+    const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url, executorHmacKey };
     const fileConfig = mergeConfig({ kafka: { requestPartitions: options.partitions ?? 6 } }, options.config ?? {});
     const { configFile, env: baseEnv, config } = prepareWorkers(dir, site, fileConfig);
     const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
@@ -119,6 +125,7 @@ export async function startTestEnv(options: TestEnvOptions = {}): Promise<TestEn
       groupId,
       databaseUrl,
       sim,
+      executorHmacKey,
       config,
       db,
       workers,

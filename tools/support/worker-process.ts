@@ -27,6 +27,8 @@ export interface WorkerSite {
   topicPrefix: string;
   groupId: string;
   executorUrl: string;
+  /** The key the workers sign executor calls with (ARBITER_EXECUTOR_HMAC_KEY); none: unsigned. */
+  executorHmacKey?: string;
 }
 
 /** The environment of `arbiter worker` children (the race lab, the benchmark and the tests start them alike). */
@@ -39,6 +41,7 @@ export function workerEnv(site: WorkerSite): NodeJS.ProcessEnv {
     ARBITER_TOPIC_PREFIX: site.topicPrefix,
     ARBITER_GROUP_ID: site.groupId,
     ARBITER_EXECUTOR_URL: site.executorUrl,
+    ...(site.executorHmacKey ? { ARBITER_EXECUTOR_HMAC_KEY: site.executorHmacKey } : {}),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
 }
