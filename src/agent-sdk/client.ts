@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
+import { Kafka, logLevel, Partitioners, type Producer, type SASLOptions } from 'kafkajs';
 import { parsePrivateKey, parsePublicKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
@@ -40,6 +41,17 @@ export interface ArbiterClientOptions {
    * are believed; a forged or unsigned outcome on the topic is ignored.
    */
   outcomeKeys?: string[];
+  /**
+   * TLS to the brokers, as kafkajs takes it (`true`, or tls.connect options: ca, cert, key,
+   * servername). From an Arbiter config: `...kafkaSecurityOptions(config)`.
+   */
+  ssl?: ConnectionOptions | boolean;
+  /**
+   * SASL, as kafkajs takes it: `{ mechanism: 'scram-sha-512', username, password }` (also
+   * scram-sha-256 and plain), or `{ mechanism: 'oauthbearer', oauthBearerProvider }` as the hook
+   * for OAuth. Never logged by the client.
+   */
+  sasl?: SASLOptions;
 }
 
 /**
@@ -60,7 +72,13 @@ export class ArbiterClient {
 
   constructor(options: ArbiterClientOptions) {
     this.topics = topicNames(options.topicPrefix);
-    this.kafka = new Kafka({ clientId: options.clientId ?? 'arbiter-agent', brokers: options.brokers, logLevel: logLevel.NOTHING });
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'arbiter-agent',
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+      ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+    });
     this.producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,

@@ -1,6 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import type pg from 'pg';
 import { markReplayed, type DeadLetter } from '../audit/index.ts';
+import type { KafkaSecurityOptions } from '../contract/kafka-client.ts';
 import { HEADERS } from '../contract/topics.ts';
 
 /** Names the dead letter a replayed record came from, for whoever reads the topic later. */
@@ -14,9 +15,9 @@ const ERROR_HEADERS = new Set<string>([HEADERS.error, HEADERS.errorCode, HEADERS
  * partition (where its scope lives) — then marks it replayed. Sent before marked: a crash in
  * between replays it again on the next run, which the worker's request-id idempotency absorbs.
  */
-export async function replayDeadLetters(input: { db: pg.Pool; brokers: string[]; topic: string; letters: DeadLetter[] }): Promise<void> {
+export async function replayDeadLetters(input: { db: pg.Pool; brokers: string[]; security?: KafkaSecurityOptions; topic: string; letters: DeadLetter[] }): Promise<void> {
   if (input.letters.length === 0) return;
-  const kafka = new Kafka({ clientId: 'arbiter-dead-letter-replay', brokers: input.brokers, logLevel: logLevel.WARN });
+  const kafka = new Kafka({ clientId: 'arbiter-dead-letter-replay', brokers: input.brokers, logLevel: logLevel.WARN, ...input.security });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {

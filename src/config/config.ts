@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ACTIONS, type ActionName } from '../contract/actions.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import { resolveKafkaSecurity, SASL_MECHANISMS, type KafkaSecurity } from '../contract/kafka-client.ts';
 import { parsePrivateKey, parsePublicKey } from '../contract/signing.ts';
 import { compileBudgetRules, type ArrivalRules, type BudgetRules, type SignatureRules } from '../decide/index.ts';
 import {
@@ -49,6 +50,36 @@ export const ConfigSchema = z
         heartbeatIntervalMs: ms.default(3_000),
         // At least the partitions one worker owns, so one busy partition never holds up the others' intake.
         partitionsConsumedConcurrently: z.number().int().min(1).default(12),
+        /**
+         * TLS to the brokers (docs/STACK.md#secure-stack). Files are read at load; env KAFKA_SSL_ENABLED,
+         * KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE, KAFKA_SSL_SERVERNAME,
+         * KAFKA_SSL_REJECT_UNAUTHORIZED.
+         */
+        ssl: z
+          .object({
+            enabled: z.boolean().default(false),
+            caFile: z.string().min(1).optional(),
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+            servername: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * SASL to the brokers; the password inline or, better, in a file (a mounted Secret). Env
+         * KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_PASSWORD_FILE.
+         * Never logged: the loaded config keeps neither the password nor the file's contents.
+         */
+        sasl: z
+          .object({
+            mechanism: z.enum(SASL_MECHANISMS).default('scram-sha-512'),
+            username: z.string().min(1),
+            password: z.string().min(1).optional(),
+            passwordFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .nullish(),
       })
       .strict(),
     schemaRegistryUrl: z.url(),
@@ -256,6 +287,7 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    for (const problem of kafkaSecuritySettingsProblems(c.kafka)) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     if (c.kafka.heartbeatIntervalMs * 3 > c.kafka.sessionTimeoutMs) {
       ctx.addIssue({
         code: 'custom',
@@ -274,6 +306,32 @@ export const ConfigSchema = z
 
 type ParsedConfig = z.output<typeof ConfigSchema>;
 
+/** What the schema alone cannot say about kafka.ssl / kafka.sasl (files are checked when read). */
+function kafkaSecuritySettingsProblems(k: {
+  ssl: { enabled: boolean; caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined; servername?: string | undefined };
+  sasl?: { password?: string | undefined; passwordFile?: string | undefined } | null | undefined;
+}): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  const { ssl, sasl } = k;
+  if (!ssl.enabled) {
+    for (const field of ['caFile', 'certFile', 'keyFile', 'servername'] as const) {
+      if (ssl[field] !== undefined) problems.push({ path: ['kafka', 'ssl', field], message: 'is set but kafka.ssl.enabled is false (KAFKA_SSL_ENABLED=true)' });
+    }
+  }
+  if ((ssl.certFile === undefined) !== (ssl.keyFile === undefined)) {
+    problems.push({ path: ['kafka', 'ssl', ssl.certFile === undefined ? 'certFile' : 'keyFile'], message: 'a client certificate needs both certFile and keyFile' });
+  }
+  if (sasl) {
+    if (sasl.password !== undefined && sasl.passwordFile !== undefined) {
+      problems.push({ path: ['kafka', 'sasl', 'passwordFile'], message: 'set kafka.sasl.password or kafka.sasl.passwordFile, not both' });
+    }
+    if (sasl.password === undefined && sasl.passwordFile === undefined) {
+      problems.push({ path: ['kafka', 'sasl', 'password'], message: 'required: kafka.sasl.password (KAFKA_SASL_PASSWORD) or kafka.sasl.passwordFile (KAFKA_SASL_PASSWORD_FILE)' });
+    }
+  }
+  return problems;
+}
+
 /** The matchers built from the config once, at load time (the third stage: raw → with defaults → compiled). */
 export interface CompiledMatchers {
   scopes: ScopeResolver;
@@ -282,6 +340,8 @@ export interface CompiledMatchers {
   signatures: SignatureRules;
   /** Arbiter's own signing key, when configured. */
   arbiterSigningKey: KeyObject | null;
+  /** kafka.ssl / kafka.sasl with their files read; kafkaSecurityOptions(config) turns it into kafkajs options. */
+  kafkaSecurity: KafkaSecurity;
 }
 
 function compileMatchers(c: ParsedConfig): { matchers?: CompiledMatchers; problems: Array<{ path: Array<string | number>; message: string }> } {
@@ -304,8 +364,10 @@ function compileMatchers(c: ParsedConfig): { matchers?: CompiledMatchers; proble
     for (const p of budget.problems) problems.push({ path: ['budget', 'workloads', p.index, 'match'], message: p.message });
   }
   const signatures = compileSignatures(c.signatures, problems);
-  if (!scopes || !policy || 'problems' in budget || !signatures) return { problems };
-  return { matchers: { scopes, policy, budget: budget.rules, ...signatures }, problems };
+  const kafka = resolveKafkaSecurity(c.kafka.ssl, c.kafka.sasl);
+  problems.push(...kafka.problems);
+  if (!scopes || !policy || 'problems' in budget || !signatures || kafka.problems.length > 0) return { problems };
+  return { matchers: { scopes, policy, budget: budget.rules, ...signatures, kafkaSecurity: kafka.security }, problems };
 }
 
 /** Keys parsed once; a key that is not Ed25519 (or not a key) is a start-up error naming its agent. */
@@ -361,6 +423,16 @@ export const ENV_VARS = {
   ARBITER_EXECUTOR_URL: 'executor.url',
   ARBITER_TOPIC_PREFIX: 'kafka.topicPrefix',
   ARBITER_GROUP_ID: 'kafka.groupId',
+  KAFKA_SSL_ENABLED: 'kafka.ssl.enabled (true/false; implied true when a KAFKA_SSL_* file or name is set)',
+  KAFKA_SSL_CA_FILE: 'kafka.ssl.caFile (PEM)',
+  KAFKA_SSL_CERT_FILE: 'kafka.ssl.certFile (PEM, mutual TLS)',
+  KAFKA_SSL_KEY_FILE: 'kafka.ssl.keyFile (PEM, mutual TLS)',
+  KAFKA_SSL_SERVERNAME: 'kafka.ssl.servername',
+  KAFKA_SSL_REJECT_UNAUTHORIZED: 'kafka.ssl.rejectUnauthorized (default true)',
+  KAFKA_SASL_MECHANISM: 'kafka.sasl.mechanism (plain, scram-sha-256, scram-sha-512; default scram-sha-512)',
+  KAFKA_SASL_USERNAME: 'kafka.sasl.username',
+  KAFKA_SASL_PASSWORD: 'kafka.sasl.password (never logged)',
+  KAFKA_SASL_PASSWORD_FILE: 'kafka.sasl.passwordFile (a file holding the password)',
   ARBITER_WORKER_ID: 'worker.id',
   ARBITER_METRICS_PORT: 'worker.metricsPort',
   ARBITER_METRICS_HOST: 'worker.metricsHost (default 127.0.0.1; 0.0.0.0 in a container scraped from outside)',
@@ -387,6 +459,8 @@ function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
       brokers: (text(env.KAFKA_BROKERS) ?? DEFAULT_ENDPOINTS.kafkaBrokers).split(',').map((b) => b.trim()).filter(Boolean),
       topicPrefix: text(env.ARBITER_TOPIC_PREFIX),
       groupId: text(env.ARBITER_GROUP_ID),
+      ssl: kafkaSslFromEnv(env),
+      sasl: kafkaSaslFromEnv(env),
     },
     schemaRegistryUrl: text(env.SCHEMA_REGISTRY_URL) ?? DEFAULT_ENDPOINTS.schemaRegistryUrl,
     databaseUrl: text(env.DATABASE_URL) ?? DEFAULT_ENDPOINTS.databaseUrl,
@@ -396,6 +470,42 @@ function fromEnv(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
     audit: { analystPassword: text(env.ARBITER_ANALYST_PASSWORD) },
     signatures: { arbiterPrivateKey: text(env.ARBITER_SIGNING_KEY) },
   };
+}
+
+/** 'true'/'1'/'yes' and 'false'/'0'/'no'; anything else is passed on for the schema to name. */
+function envBoolean(v: string | undefined): boolean | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  return v as unknown as boolean;
+}
+
+/** kafka.ssl from KAFKA_SSL_*; undefined when none is set, so the file's settings stand. */
+function kafkaSslFromEnv(env: NodeJS.ProcessEnv): DeepPartial<NonNullable<ConfigInput['kafka']['ssl']>> | undefined {
+  const text = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  const files = {
+    caFile: text(env.KAFKA_SSL_CA_FILE),
+    certFile: text(env.KAFKA_SSL_CERT_FILE),
+    keyFile: text(env.KAFKA_SSL_KEY_FILE),
+    servername: text(env.KAFKA_SSL_SERVERNAME),
+  };
+  const named = Object.values(files).some((v) => v !== undefined);
+  const enabled = envBoolean(env.KAFKA_SSL_ENABLED) ?? (named ? true : undefined);
+  const rejectUnauthorized = envBoolean(env.KAFKA_SSL_REJECT_UNAUTHORIZED);
+  if (!named && enabled === undefined && rejectUnauthorized === undefined) return undefined;
+  return { enabled, ...files, rejectUnauthorized };
+}
+
+/** kafka.sasl from KAFKA_SASL_*; undefined when none is set. */
+function kafkaSaslFromEnv(env: NodeJS.ProcessEnv): DeepPartial<NonNullable<ConfigInput['kafka']['sasl']>> | undefined {
+  const text = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  const values = {
+    mechanism: text(env.KAFKA_SASL_MECHANISM)?.toLowerCase() as (typeof SASL_MECHANISMS)[number] | undefined,
+    username: text(env.KAFKA_SASL_USERNAME),
+    password: text(env.KAFKA_SASL_PASSWORD),
+    passwordFile: text(env.KAFKA_SASL_PASSWORD_FILE),
+  };
+  return Object.values(values).some((v) => v !== undefined) ? values : undefined;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -452,6 +562,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<ArbiterCon
   const data = parsed.data;
   data.locks.renewEveryMs ??= Math.max(100, Math.floor(data.locks.ttlMs / 3));
   const { matchers } = compileMatchers(data);
+  // The password lives on only inside compiled.kafkaSecurity, which never prints it.
+  if (data.kafka.sasl) delete data.kafka.sasl.password;
   // The data is frozen deep; the compiled matchers hold RegExps and closures, frozen shallowly.
   const config = { ...deepFreeze(data), compiled: Object.freeze(matchers!) } as ArbiterConfig;
   return Object.freeze(config);
@@ -467,7 +579,13 @@ function envOnlyWhenSet(env: NodeJS.ProcessEnv): DeepPartial<ConfigInput> {
   const set = (name: string) => env[name] !== undefined && env[name] !== '';
   const values = fromEnv(env);
   return {
-    kafka: { ...(set('KAFKA_BROKERS') ? { brokers: values.kafka?.brokers } : {}), topicPrefix: values.kafka?.topicPrefix, groupId: values.kafka?.groupId },
+    kafka: {
+      ...(set('KAFKA_BROKERS') ? { brokers: values.kafka?.brokers } : {}),
+      topicPrefix: values.kafka?.topicPrefix,
+      groupId: values.kafka?.groupId,
+      ssl: values.kafka?.ssl,
+      sasl: values.kafka?.sasl,
+    },
     schemaRegistryUrl: set('SCHEMA_REGISTRY_URL') ? values.schemaRegistryUrl : undefined,
     databaseUrl: set('DATABASE_URL') ? values.databaseUrl : undefined,
     executor: values.executor,

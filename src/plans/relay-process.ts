@@ -1,6 +1,7 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { AuditStore } from '../audit/index.ts';
 import type { ArbiterConfig } from '../config/index.ts';
+import { kafkaSecurityOptions } from '../contract/kafka-client.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { createPool } from '../db/index.ts';
@@ -19,6 +20,7 @@ export async function startRelayProcess(config: Readonly<ArbiterConfig>, log: Lo
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => log.warn({ kafkajs: entry.namespace, ...entry.log }, String(entry.log.message)),
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 30 },
+    ...kafkaSecurityOptions(config),
   });
   const pool = createPool(config.databaseUrl, { max: 4, onError: (error) => log.warn({ err: error }, 'a database connection failed; the pool replaces it') });
   const producer = kafka.producer({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Kafka, logLevel, Partitioners, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { ArbiterConfig } from '../config/index.ts';
+import { kafkaSecurityOptions } from '../contract/kafka-client.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { AuditStore, runUpkeep } from '../audit/index.ts';
@@ -100,6 +101,7 @@ export class Worker {
       // kafkajs gives up on a group coordinator after ~10 s by default and then crashes the consumer
       // for good; a broker restart takes longer than that. Ride it out (about 2.5 minutes in all).
       retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 30 },
+      ...kafkaSecurityOptions(config),
     });
     this.producer = this.kafka.producer({
       // Not kafkajs' idempotent mode: after a produce that timed out on a frozen broker it rolls its

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { DeadLetter } from '../../audit/index.ts';
 import { ArbiterError } from '../../contract/errors.ts';
+import { kafkaSecurityOptions } from '../../contract/kafka-client.ts';
 import { parseTimeFilter } from '../../contract/time-filter.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
@@ -115,7 +116,7 @@ async function openDeadLetterStore(options: DeadLetterOptions) {
   return {
     topic,
     list: (s: ReturnType<typeof selection>) => listDeadLetters(db, { topic, ...s }),
-    replay: (letters: DeadLetter[]) => replayDeadLetters({ db, brokers: [...config.kafka.brokers], topic, letters }),
+    replay: (letters: DeadLetter[]) => replayDeadLetters({ db, brokers: [...config.kafka.brokers], security: kafkaSecurityOptions(config), topic, letters }),
     close: () => db.end(),
   };
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ArbiterError } from '../../contract/errors.ts';
+import { kafkaSecurityOptions } from '../../contract/kafka-client.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
 function collectState(value: string, previous: Record<string, string>): Record<string, string> {
@@ -23,7 +24,7 @@ export default function register(program: Command): void {
         if (options.version !== undefined && !Number.isSafeInteger(options.version)) throw new ArbiterError('INVALID_REQUEST', '--version must be an integer');
         const config = await configFrom(options);
         const { ArbiterClient } = await import('../../agent-sdk/index.ts');
-        const client = new ArbiterClient({ brokers: [...config.kafka.brokers], schemaRegistryUrl: config.schemaRegistryUrl, topicPrefix: config.kafka.topicPrefix, scopeRules: [...config.scopeRules] });
+        const client = new ArbiterClient({ brokers: [...config.kafka.brokers], schemaRegistryUrl: config.schemaRegistryUrl, topicPrefix: config.kafka.topicPrefix, scopeRules: [...config.scopeRules], ...kafkaSecurityOptions(config) });
         try {
           const observation = await client.observe({
             resourceArn: options.arn,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ArbiterError } from '../../contract/errors.ts';
+import { kafkaSecurityOptions } from '../../contract/kafka-client.ts';
 import type { PlanEvent, PlanStepInput } from '../../contract/plan.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
@@ -142,7 +143,7 @@ function eventLine(e: PlanEvent): string {
 async function clientFor(options: { config?: string }) {
   const config = await configFrom(options);
   const { ArbiterClient } = await import('../../agent-sdk/index.ts');
-  return new ArbiterClient({ brokers: [...config.kafka.brokers], schemaRegistryUrl: config.schemaRegistryUrl, topicPrefix: config.kafka.topicPrefix, scopeRules: [...config.scopeRules] });
+  return new ArbiterClient({ brokers: [...config.kafka.brokers], schemaRegistryUrl: config.schemaRegistryUrl, topicPrefix: config.kafka.topicPrefix, scopeRules: [...config.scopeRules], ...kafkaSecurityOptions(config) });
 }
 
 async function withPlans<T>(options: { config?: string }, fn: (store: import('../../plans/index.ts').PlanStore) => Promise<T>): Promise<T> {

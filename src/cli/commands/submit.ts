@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ArbiterError } from '../../contract/errors.ts';
+import { kafkaSecurityOptions } from '../../contract/kafka-client.ts';
 import { configFrom, printJson, runCommand, withConfigOption } from '../shared.ts';
 
 function collectParam(value: string, previous: Record<string, string>): Record<string, string> {
@@ -50,6 +51,7 @@ export default function register(program: Command): void {
             schemaRegistryUrl: config.schemaRegistryUrl,
             topicPrefix: config.kafka.topicPrefix,
             scopeRules: [...config.scopeRules],
+            ...kafkaSecurityOptions(config),
             ...signingKeyFrom(options.keyFile ?? process.env.ARBITER_AGENT_KEY_FILE),
           });
           try {
