@@ -72,6 +72,44 @@ describe('database roles', () => {
     expect(owners.rows.map((r) => r.owner)).toEqual(['arbiter_migrator']);
   });
 
+  it('a migrating login that is not a superuser (CREATEROLE, CREATEDB) migrates, and its database works the same', async () => {
+    const login = `arbiter_deploy_${suffix}`;
+    const adminUrl = databaseUrlFor(`arbiter_roles_${suffix}_deploy`);
+    const url = new URL(adminUrl);
+    url.username = login;
+    url.password = '';
+    await owner.query(`CREATE ROLE ${pg.escapeIdentifier(login)} LOGIN CREATEROLE CREATEDB`);
+    try {
+      const result = await migrate(url.toString());
+      expect(result.createdDatabase).toBe(true);
+      const client = new pg.Client({ connectionString: url.toString() });
+      await client.connect();
+      try {
+        expect((await client.query(`SELECT pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE nspname = 'arbiter'`)).rows[0].o).toBe('arbiter_migrator');
+        expect((await client.query(`SELECT pg_has_role(current_user, 'arbiter_migrator', 'USAGE') AS m`)).rows[0].m).toBe(true);
+      } finally {
+        await client.end();
+      }
+      // The worker role there (taken by the superuser: the deploy login is not a member of it).
+      const worker = new pg.Client({ connectionString: adminUrl });
+      await worker.connect();
+      try {
+        await worker.query('SET ROLE arbiter_worker');
+        await worker.query('SELECT arbiter.ensure_partitions(3)');
+        const refused = await worker.query(`UPDATE arbiter.decisions SET detail = 'x'`).then(
+          () => 'ok',
+          (error: { code?: string }) => error.code,
+        );
+        expect(refused).toBe('42501');
+      } finally {
+        await worker.end();
+      }
+    } finally {
+      await dropDatabase(adminUrl);
+      await owner.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(login)}`);
+    }
+  });
+
   it('arbiter_worker may not UPDATE, DELETE or TRUNCATE the audit trail', async () => {
     expect(await asRole('arbiter_worker', `UPDATE arbiter.decisions SET detail = 'rewritten'`)).toBe('42501');
     expect(await asRole('arbiter_worker', 'DELETE FROM arbiter.lock_events')).toBe('42501');
