@@ -53,8 +53,8 @@ export type HeadStep =
 
 /**
  * Steps 5 and 7-8 of the pipeline for the request at the head of its scope's queue, in order:
- * give up, dependencies, observe, recovery, precondition (and the plan that makes it hold), stale,
- * conflict, budget. They run here rather than on
+ * give up, dependencies, observe, recovery, stale, conflict, precondition (and the plan that makes
+ * it hold), budget. They run here rather than on
  * arrival because only now is the resource's version current. Pure: the worker fetches each fact
  * the function asks for and calls it again, so a rule is never evaluated on facts it did not need.
  */
@@ -117,6 +117,13 @@ export function decideAtHead(
     }
   }
 
+  const stale = checkStale(request, observed.version);
+  if (stale) return decided({ status: 'REJECTED_STALE', rule: 'stale', detail: stale, resourceVersion: observed.version });
+
+  const conflict = checkConflict(request, recentChanges, rules.conflicts, now);
+  if (conflict) return decided({ status: 'REJECTED_CONFLICT', rule: 'conflict', detail: conflict, resourceVersion: observed.version });
+
+  // After stale and conflict: a request based on an outdated version is told to re-observe first.
   const precondition = checkPrecondition(request, observed, { ...rules.preconditions, minAvailableOf: (o) => minAvailableOf(o, rules.budget) }, now);
   if (precondition.kind === 'reject') {
     return decided({ status: 'REJECTED_PRECONDITION', rule: 'precondition', detail: precondition.detail, resourceVersion: observed.version });
@@ -131,12 +138,6 @@ export function decideAtHead(
     if (plan.status === 'SUCCEEDED') return defer('precondition', `plan ${planId} succeeded, yet ${precondition.detail}`);
     return decided({ status: 'FAILED', rule: 'plan', detail: `plan ${planId} ended ${plan.status}${plan.detail ? `: ${plan.detail}` : ''}` });
   }
-
-  const stale = checkStale(request, observed.version);
-  if (stale) return decided({ status: 'REJECTED_STALE', rule: 'stale', detail: stale, resourceVersion: observed.version });
-
-  const conflict = checkConflict(request, recentChanges, rules.conflicts, now);
-  if (conflict) return decided({ status: 'REJECTED_CONFLICT', rule: 'conflict', detail: conflict, resourceVersion: observed.version });
 
   if (DISRUPTIVE_ACTIONS.has(request.action as ActionName) && observed.workload) {
     const breach = budgetBreach(observed, rules.budget);

@@ -61,10 +61,12 @@ describe('node drains and terminates through Arbiter: preconditions and every wo
     );
     // At least the six pods first seen on them; more when a replacement landed on a node not yet cordoned.
     expect(rows.length).toBeGreaterThanOrEqual(6);
-    for (const r of rows) {
-      expect(r.scope).toBe(r.resource_arn.startsWith(`${A}/`) ? A : B);
-      expect(r.status).toBe('EXECUTED');
-    }
+    for (const r of rows) expect(r.scope).toBe(r.resource_arn.startsWith(`${A}/`) ? A : B);
+    // Each of the six pods first on the nodes was evicted. (A second-round plan, made for a pod that
+    // landed on a node before its cordon, may still be running once that node is empty: its
+    // eviction then waits for the budget like any other.)
+    const evicted = new Set(rows.filter((r) => r.status === 'EXECUTED').map((r) => r.resource_arn));
+    expect(evicted.size).toBeGreaterThanOrEqual(6);
     expect(env.sim.fleet.violations().violations).toEqual([]);
   });
 

@@ -73,3 +73,20 @@ describe('preconditions', () => {
     expect(checkPrecondition(req('rollback', DEPLOYMENT), deployment, rules(), NOW)).toEqual({ kind: 'holds' });
   });
 });
+
+describe('rule order', () => {
+  it('a rollback based on an outdated version is told it is stale before being told there is nothing to roll back to', async () => {
+    const { decideAtHead, compileBudgetRules } = await import('../../src/decide/index.ts');
+    const request = buildRequest({ agentId: 'ops', resourceArn: DEPLOYMENT, action: 'rollback', expectedVersion: 2 }, NOW);
+    const observed: Observation = { ...node('x'), arn: DEPLOYMENT, kind: 'deployment', version: 3, state: { history: [] } };
+    const budget = { rules: (compileBudgetRules([]) as { rules: never }).rules, defaultMinAvailable: '50%', onBreach: 'defer' as const };
+    const step = decideAtHead(
+      { request, deferredSince: null, deferRule: null, deferDetail: null, observeFirst: false },
+      { observation: observed },
+      [],
+      { maxDeferMs: 60_000, clockSkewToleranceMs: 0, conflicts: { windowMs: 0, pairs: [] }, budget, preconditions: { terminateUndrained: 'wait', defaultPlanDeadlineMs: 60_000 } },
+      NOW,
+    );
+    expect(step.kind === 'decided' && step.decision.status).toBe('REJECTED_STALE');
+  });
+});
