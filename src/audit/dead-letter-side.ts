@@ -1,4 +1,4 @@
-import type { KafkaMessage, Message } from 'kafkajs';
+import type { KafkaMessage, Message, Producer } from 'kafkajs';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { HEADERS } from '../contract/topics.ts';
 import type { DeadLetterRow } from './rows.ts';
@@ -28,4 +28,21 @@ export function deadLetterOf(topic: string, partition: number, message: KafkaMes
       error: text,
     },
   };
+}
+
+/** What dead-lettering a side-topic record touches: the dead-letter topic, the audit trail, the counter. */
+export interface SideDeadLetterContext {
+  producer: Producer;
+  deadLetterTopic: string;
+  audit: { recordArrivals(input: { arrivals: []; deadLetters: DeadLetterRow[] }): Promise<unknown> };
+  countDeadLetter(code: string): void;
+}
+
+/** Sends an undecodable side-topic record to the dead-letter topic and the audit trail; returns its error code. */
+export async function deadLetterSideRecord(ctx: SideDeadLetterContext, topic: string, partition: number, message: KafkaMessage, error: unknown): Promise<string> {
+  const { record, row } = deadLetterOf(topic, partition, message, error);
+  await ctx.producer.send({ topic: ctx.deadLetterTopic, acks: -1, messages: [record] });
+  await ctx.audit.recordArrivals({ arrivals: [], deadLetters: [row] });
+  ctx.countDeadLetter(row.errorCode);
+  return row.errorCode;
 }

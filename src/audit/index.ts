@@ -3,7 +3,7 @@ export type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceC
 export { isSameRequest, storableRequest } from './storable.ts';
 export { runUpkeep, type UpkeepResult, type UpkeepSettings } from './upkeep.ts';
 export { listDeadLetters, markReplayed, type DeadLetter, type DeadLetterSelection } from './dead-letters.ts';
-export { deadLetterOf } from './dead-letter-side.ts';
+export { deadLetterOf, deadLetterSideRecord, type SideDeadLetterContext } from './dead-letter-side.ts';
 export {
   ANALYST_VIEWS,
   DEFAULT_REPORT_LIMIT,

@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
-import { deadLetterOf, type AuditStore } from '../audit/index.ts';
+import { deadLetterSideRecord, type AuditStore } from '../audit/index.ts';
 import type { ArbiterConfig } from '../config/index.ts';
 import { ArbiterError } from '../contract/errors.ts';
 import type { ResourceObservation } from '../contract/observation.ts';
@@ -150,9 +150,7 @@ export class Detector {
   }
 
   private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {
-    const { record, row } = deadLetterOf(topic, partition, message, error);
-    await this.ctx.producer.send({ topic: this.ctx.topics.deadLetter, acks: -1, messages: [record] });
-    await this.ctx.audit.recordArrivals({ arrivals: [], deadLetters: [row] });
-    this.ctx.metrics.deadLetters.inc({ code: row.errorCode });
+    const { producer, audit, metrics, topics } = this.ctx;
+    await deadLetterSideRecord({ producer, audit, deadLetterTopic: topics.deadLetter, countDeadLetter: (c) => metrics.deadLetters.inc({ code: c }) }, topic, partition, message, error);
   }
 }

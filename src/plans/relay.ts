@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { deadLetterOf, type AuditStore } from '../audit/index.ts';
+import { deadLetterSideRecord, type AuditStore } from '../audit/index.ts';
 import type { ArbiterConfig } from '../config/index.ts';
 import { ArbiterError } from '../contract/errors.ts';
 import type { PlanCommand, PlanSpec } from '../contract/plan.ts';
@@ -150,11 +150,9 @@ export class PlanRelay {
   }
 
   private async deadLetter(topic: string, partition: number, message: EachBatchPayload['batch']['messages'][number], error: unknown): Promise<void> {
-    const { record, row } = deadLetterOf(topic, partition, message, error);
-    await this.ctx.producer.send({ topic: this.ctx.topics.deadLetter, acks: -1, messages: [record] });
-    await this.ctx.audit.recordArrivals({ arrivals: [], deadLetters: [row] });
-    this.ctx.metrics.deadLetters.inc({ code: row.errorCode });
-    this.ctx.log.warn({ topic, partition, offset: message.offset, code: row.errorCode }, 'undecodable plan command dead-lettered');
+    const { producer, audit, metrics, topics } = this.ctx;
+    const code = await deadLetterSideRecord({ producer, audit, deadLetterTopic: topics.deadLetter, countDeadLetter: (c) => metrics.deadLetters.inc({ code: c }) }, topic, partition, message, error);
+    this.ctx.log.warn({ topic, partition, offset: message.offset, code }, 'undecodable plan command dead-lettered');
   }
 }
 
