@@ -2,6 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import { packagePath } from '../package-files.ts';
+import { pgConnectionString } from './pool.ts';
 
 export const MIGRATIONS_DIR = packagePath('migrations');
 
@@ -11,7 +12,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const name = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres';
   const maintenance = new URL(databaseUrl);
   maintenance.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: maintenance.toString() });
+  const client = new pg.Client({ connectionString: pgConnectionString(maintenance.toString()) });
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -57,7 +58,7 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const createdDatabase = await ensureDatabase(databaseUrl);
   const applied = await runner({
-    databaseUrl,
+    databaseUrl: pgConnectionString(databaseUrl),
     dir: MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'migrations',
@@ -73,7 +74,7 @@ export async function migrate(
       error: (m: string) => log(m),
     },
   });
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new pg.Client({ connectionString: pgConnectionString(databaseUrl) });
   await client.connect();
   try {
     await client.query('SELECT arbiter.ensure_partitions($1)', [options.partitionMonthsAhead ?? 2]);

@@ -21,10 +21,45 @@ export interface PoolOptions {
   onError?: (error: Error) => void;
 }
 
+/** The `sslmode` values Arbiter accepts, with libpq's meaning (docs/SECURITY.md). */
+export const SSL_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
+
+/**
+ * The connection string as node-postgres should read it, so that `sslmode` means what it means to
+ * libpq (and psql, and every other tool given the same DATABASE_URL): `require` encrypts without
+ * checking the server (or checks the chain only, given `sslrootcert`), `verify-ca` checks the chain,
+ * `verify-full` the chain and the host name. pg-connection-string 2.x reads `require` and
+ * `verify-ca` as `verify-full` unless told `uselibpqcompat=true`, and its next major version
+ * switches to libpq's meaning; asking for it now keeps one meaning across that upgrade.
+ * `prefer` and `allow` are refused: node-postgres never falls back to plain text, so they would
+ * not mean what they say. A URL that sets `uselibpqcompat` itself is left as it is.
+ */
+export function pgConnectionString(databaseUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return databaseUrl; // a socket path or a malformed URL: node-postgres reports what it makes of it
+  }
+  const mode = url.searchParams.get('sslmode');
+  if (mode === null || url.searchParams.has('uselibpqcompat')) return databaseUrl;
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new Error(`DATABASE_URL: sslmode=${mode} is not supported; use one of ${SSL_MODES.join(', ')} (verify-full in production)`);
+  }
+  // Appended as text: re-serialising the URL would re-encode the password and the other parameters.
+  const [beforeFragment, fragment] = splitOnce(databaseUrl, '#');
+  return `${beforeFragment}&uselibpqcompat=true${fragment === undefined ? '' : `#${fragment}`}`;
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+}
+
 export function createPool(databaseUrl: string, options: PoolOptions | number = {}): pg.Pool {
   const o: PoolOptions = typeof options === 'number' ? { max: options } : options;
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    connectionString: pgConnectionString(databaseUrl),
     max: o.max ?? 10,
     application_name: 'arbiter',
     connectionTimeoutMillis: o.connectTimeoutMs ?? 5_000,
