@@ -3,8 +3,11 @@ import { inTransaction } from '../db/index.ts';
 import { isFinal, type FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
+import { inFlightFollower } from '../contract/decision.ts';
+import { requestOfDuplicate, writeArrivals, type ArrivalWrite } from './arrivals.ts';
 import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
-import { storableRequest, storableText } from './storable.ts';
+import { storableText } from './storable.ts';
+import { storedDecision } from './stored.ts';
 
 type Queryable = Pool | PoolClient;
 
@@ -19,36 +22,11 @@ export class AuditStore {
   ) {}
 
   /**
-   * The requests among these ids that were decided already (redelivery, or an id reused), with the
-   * partition that owns each and the request as stored, to tell a redelivery from a reused id.
+   * Makes one chunk's arrival decisions durable in one statement (see writeArrivals): unless an id
+   * of the chunk was decided before, in which case nothing is written and the known ids come back.
    */
-  async knownRequests(ids: string[]): Promise<Map<string, { topic: string; partition: number; request: RemediationRequest }>> {
-    if (!ids.length) return new Map();
-    const { rows } = await this.pool.query(
-      'SELECT request_id, topic, kafka_partition, request FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])',
-      [ids],
-    );
-    return new Map(rows.map((r) => [r.request_id as string, { topic: r.topic as string, partition: r.kafka_partition as number, request: r.request as RemediationRequest }]));
-  }
-
-  /**
-   * Makes one chunk's arrival decisions durable in one transaction. Request states are inserted
-   * first with ON CONFLICT DO NOTHING; requests and decisions are only written for those that were
-   * new, so a redelivered record never produces a second decision. A re-routed record carries no
-   * state here (its scope's partition decides it), only its REROUTED decision.
-   */
-  async recordArrivals(batch: { arrivals: ArrivalRow[]; deadLetters: DeadLetterRow[] }): Promise<Set<string>> {
-    return inTransaction(this.pool, async (db) => {
-      const owned = batch.arrivals.filter((a) => a.decision.status !== 'REROUTED');
-      const fresh = await insertStates(db, owned);
-      await insertRequests(db, owned.filter((a) => fresh.has(a.request.requestId)));
-      await this.insertDecisions(
-        db,
-        batch.arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId)),
-      );
-      await insertDeadLetters(db, batch.deadLetters, this.workerId);
-      return fresh;
-    });
+  recordArrivals(batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] }): Promise<ArrivalWrite> {
+    return writeArrivals(this.pool, this.workerId, batch);
   }
 
   /**
@@ -59,10 +37,7 @@ export class AuditStore {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const owned = arrivals.filter((a) => a.decision.status !== 'REROUTED');
-      await insertStates(client, owned);
-      await insertRequests(client, owned);
-      await this.insertDecisions(client, arrivals);
+      await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] });
       return true;
     } catch {
       return false;
@@ -76,7 +51,7 @@ export class AuditStore {
     if (!decided.length) return;
     const col = <T>(f: (d: DecidedRequest) => T) => decided.map(f);
     await db.query(
-      `INSERT INTO arbiter.decisions (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
+      `INSERT INTO arbiter.decision_log (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
                                       resource_version, fencing_token, detail, latency_ms, rule, worker_id)
        SELECT *, $14::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
                                   $8::uuid[], $9::bigint[], $10::bigint[], $11::text[], $12::float8[], $13::text[])`,
@@ -182,13 +157,13 @@ export class AuditStore {
         ORDER BY s.received_at`,
       [partitions, topic],
     );
-    return rows.map(toStoredRequest);
+    return this.withInFlightDuplicates(rows.map(toStoredRequest));
   }
 
   /**
    * Final requests of one partition whose outcome is still unpublished after `olderThanMs` (a
-   * publish that failed, or was dropped from a full backlog) — except followers whose primary is
-   * still open: they are answered when it ends.
+   * publish that failed, or was dropped from a full backlog), with the duplicates that were told to
+   * wait for them — except followers whose primary is still open: they are answered when it ends.
    */
   async loadUnpublished(topic: string, partition: number, olderThanMs: number, limit: number): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
@@ -200,17 +175,39 @@ export class AuditStore {
         LIMIT $4`,
       [topic, partition, olderThanMs, limit],
     );
-    return rows.map(toStoredRequest);
+    return this.withInFlightDuplicates(rows.map(toStoredRequest));
   }
 
   /** The state of these requests of one partition, whatever it is (for records another owner decided). */
   async loadByIds(ids: string[], topic: string, partition: number): Promise<StoredRequest[]> {
     if (!ids.length) return [];
-    const { rows } = await this.pool.query(
-      `${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) AND s.topic = $2 AND s.kafka_partition = $3 ORDER BY s.received_at`,
-      [ids, topic, partition],
+    const [state, duplicates] = await Promise.all([
+      this.pool.query(`${SELECT_STATE} WHERE s.request_id = ANY($1::uuid[]) AND s.topic = $2 AND s.kafka_partition = $3 ORDER BY s.received_at`, [
+        ids,
+        topic,
+        partition,
+      ]),
+      this.pool.query(`${SELECT_DUPLICATE} WHERE d.request_id = ANY($1::uuid[]) AND d.topic = $2 AND d.kafka_partition = $3 ORDER BY d.received_at`, [
+        ids,
+        topic,
+        partition,
+      ]),
+    ]);
+    return [...state.rows.map(toStoredRequest), ...duplicates.rows.map(toStoredDuplicate)];
+  }
+
+  /**
+   * Adds the duplicates that merged into these primaries while they were pending: their answer is
+   * the primary's, due when it ends (or again, if the primary's was never published).
+   */
+  private async withInFlightDuplicates(rows: StoredRequest[]): Promise<StoredRequest[]> {
+    const primaries = rows.filter((r) => r.status !== 'COALESCED').map((r) => r.request.requestId);
+    if (!primaries.length) return rows;
+    const { rows: duplicates } = await this.pool.query(
+      `${SELECT_DUPLICATE} WHERE d.in_flight AND d.primary_request_id = ANY($1::uuid[]) ORDER BY d.received_at`,
+      [primaries],
     );
-    return rows.map(toStoredRequest);
+    return [...rows, ...duplicates.map(toStoredDuplicate)];
   }
 
   /**
@@ -248,7 +245,7 @@ export class AuditStore {
   async dependencyStatus(ids: string[]): Promise<Map<string, DependencyState>> {
     const { rows } = await this.pool.query(
       `SELECT s.request_id, s.final, s.status, p.status AS primary_status
-         FROM arbiter.request_state s LEFT JOIN arbiter.request_state p ON p.request_id = s.primary_request_id
+         FROM arbiter.request_status s LEFT JOIN arbiter.request_state p ON p.request_id = s.primary_request_id
         WHERE s.request_id = ANY($1::uuid[])`,
       [ids],
     );
@@ -310,6 +307,29 @@ const SELECT_STATE = `
      AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
     FROM arbiter.request_state s`;
 
+const SELECT_DUPLICATE = `
+  SELECT to_jsonb(d) AS narrow, d.scope, d.kafka_partition, d.in_flight, d.primary_request_id,
+         EXTRACT(EPOCH FROM now() - d.received_at) * 1000 AS received_ago_ms, coalesce(p.outcome_published, false) AS primary_published
+    FROM arbiter.duplicates d LEFT JOIN arbiter.request_state p ON p.request_id = d.primary_request_id`;
+
+/** A duplicate as working state: a follower whose answer is its primary's. */
+function toStoredDuplicate(r: Record<string, unknown>): StoredRequest {
+  const receivedAt = Date.now() - Number(r.received_ago_ms);
+  return {
+    request: requestOfDuplicate(r.narrow as Record<string, unknown>),
+    scope: r.scope as string,
+    partition: r.kafka_partition as number,
+    coalesceKey: '',
+    decision: inFlightFollower(r.primary_request_id as string),
+    status: 'COALESCED',
+    receivedAt,
+    finishedAt: receivedAt,
+    // Answered on arrival unless it waited for its primary, whose flag then covers it.
+    outcomePublished: !r.in_flight || Boolean(r.primary_published),
+    executionStarted: false,
+  };
+}
+
 function toStoredRequest(r: Record<string, unknown>): StoredRequest {
   return {
     request: r.request as RemediationRequest,
@@ -323,113 +343,4 @@ function toStoredRequest(r: Record<string, unknown>): StoredRequest {
     outcomePublished: Boolean(r.outcome_published),
     executionStarted: Boolean(r.execution_started),
   };
-}
-
-/** The final decision a request_state row holds, or null while the request is open. */
-function storedDecision(r: Record<string, unknown>): FinalDecision | null {
-  if (!r.final) return null;
-  return {
-    status: r.status,
-    // Rows written before the rule was recorded (migration 0003) name none.
-    rule: r.rule ?? 'execute',
-    detail: (r.detail as string | null) ?? '',
-    primaryRequestId: (r.primary_request_id as string | null) ?? null,
-    resourceVersion: r.resource_version === null ? null : Number(r.resource_version),
-    fencingToken: r.fencing_token === null ? null : Number(r.fencing_token),
-  } as FinalDecision;
-}
-
-async function insertStates(db: PoolClient, given: ArrivalRow[]): Promise<Set<string>> {
-  if (!given.length) return new Set();
-  const arrivals = given.map((a) => ({ ...a, request: storableRequest(a.request), scope: storableText(a.scope, 4_096) }));
-  const col = <T>(f: (a: ArrivalRow) => T) => arrivals.map(f);
-  const { rows } = await db.query(
-    `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
-                                        final, primary_request_id, resource_version, fencing_token, detail, request, finished_at)
-     SELECT u.*, CASE WHEN u.final THEN now() END
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                   $11::boolean[], $12::uuid[], $13::bigint[], $14::bigint[], $15::text[], $16::jsonb[])
-         AS u(request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule, final,
-              primary_request_id, resource_version, fencing_token, detail, request)
-     ON CONFLICT (request_id) DO NOTHING
-     RETURNING request_id`,
-    [
-      col((a) => a.request.requestId),
-      col((a) => a.scope),
-      col((a) => a.topic),
-      col((a) => a.partition),
-      col((a) => a.request.resourceArn),
-      col((a) => a.request.action),
-      col((a) => a.request.agentId),
-      col((a) => a.coalesceKey),
-      col((a) => a.decision.status),
-      col((a) => a.decision.rule),
-      col((a) => isFinal(a.decision)),
-      col((a) => a.decision.primaryRequestId ?? null),
-      col((a) => a.decision.resourceVersion ?? null),
-      col((a) => a.decision.fencingToken ?? null),
-      col((a) => storableText(a.decision.detail)),
-      col((a) => JSON.stringify(a.request)),
-    ],
-  );
-  return new Set(rows.map((r) => r.request_id as string));
-}
-
-async function insertRequests(db: PoolClient, given: ArrivalRow[]): Promise<void> {
-  if (!given.length) return;
-  const requests = given.map((a) => ({ ...a, request: storableRequest(a.request), scope: storableText(a.scope, 4_096) }));
-  const col = <T>(f: (r: ArrivalRow) => T) => requests.map(f);
-  const ts = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  await db.query(
-    `INSERT INTO arbiter.requests (request_id, agent_id, resource_arn, scope, action, params, expected_version, depends_on, plan_id, step,
-                                   deadline, reason, incident_id, requested_at, topic, kafka_partition, kafka_offset, rerouted_from)
-     SELECT u.request_id, u.agent_id, u.resource_arn, u.scope, u.action, u.params, u.expected_version,
-            ARRAY(SELECT jsonb_array_elements_text(u.depends_on)), u.plan_id, u.step, u.deadline, u.reason, u.incident_id,
-            u.requested_at, u.topic, u.kafka_partition, u.kafka_offset, u.rerouted_from
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[], $8::jsonb[], $9::text[],
-                   $10::int[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::int[], $17::bigint[], $18::int[])
-         AS u(request_id, agent_id, resource_arn, scope, action, params, expected_version, depends_on, plan_id, step, deadline, reason,
-              incident_id, requested_at, topic, kafka_partition, kafka_offset, rerouted_from)`,
-    [
-      col((r) => r.request.requestId),
-      col((r) => r.request.agentId),
-      col((r) => r.request.resourceArn),
-      col((r) => r.scope),
-      col((r) => r.request.action),
-      col((r) => JSON.stringify(r.request.params)),
-      col((r) => r.request.expectedVersion),
-      col((r) => JSON.stringify(r.request.dependsOn)),
-      col((r) => r.request.planId),
-      col((r) => r.request.step),
-      col((r) => ts(r.request.deadline)),
-      col((r) => r.request.reason),
-      col((r) => r.request.incidentId),
-      col((r) => ts(r.request.requestedAt)),
-      col((r) => r.topic),
-      col((r) => r.partition),
-      col((r) => r.offset),
-      col((r) => r.reroutedFrom),
-    ],
-  );
-}
-
-async function insertDeadLetters(db: PoolClient, rows: DeadLetterRow[], workerId: string): Promise<void> {
-  if (!rows.length) return;
-  const col = <T>(f: (r: DeadLetterRow) => T) => rows.map(f);
-  await db.query(
-    `INSERT INTO arbiter.dead_letters (topic, kafka_partition, kafka_offset, record_key, record_value, headers, error_code, error, worker_id)
-     SELECT *, $9::text FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::jsonb[], $7::text[], $8::text[])
-     ON CONFLICT DO NOTHING`,
-    [
-      col((r) => r.topic),
-      col((r) => r.partition),
-      col((r) => r.offset),
-      col((r) => r.key),
-      col((r) => r.value),
-      col((r) => JSON.stringify(r.headers)),
-      col((r) => r.errorCode),
-      col((r) => storableText(r.error)),
-      workerId,
-    ],
-  );
 }

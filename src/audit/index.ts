@@ -1,4 +1,5 @@
 export { AuditStore } from './audit-store.ts';
+export type { ArrivalWrite, KnownRequest } from './arrivals.ts';
 export type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
 export { isSameRequest, storableRequest } from './storable.ts';
 export { runUpkeep, type UpkeepResult, type UpkeepSettings } from './upkeep.ts';

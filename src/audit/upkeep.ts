@@ -23,6 +23,7 @@ export async function runUpkeep(pool: Pool, settings: UpkeepSettings): Promise<U
   if (settings.retentionDays <= 0) return { droppedPartitions: [], prunedRequests: 0 };
   const keep = `${settings.retentionDays} days`;
   const dropped = await pool.query('SELECT arbiter.drop_old_partitions($1::interval) AS names', [keep]);
+  const duplicates = await pool.query('SELECT arbiter.drop_old_duplicates($1::interval) AS n', [keep]);
   const pruned = await pool.query('SELECT arbiter.prune_request_state($1::interval) AS n', [keep]);
-  return { droppedPartitions: dropped.rows[0].names as string[], prunedRequests: Number(pruned.rows[0].n) };
+  return { droppedPartitions: dropped.rows[0].names as string[], prunedRequests: Number(pruned.rows[0].n) + Number(duplicates.rows[0].n) };
 }

@@ -31,7 +31,7 @@ export class DetectionStore {
     const ids = [...new Set([...o.recentChanges.map((c) => c.requestId), ...(o.effectiveRequestIds ?? [])])].filter(isRequestId);
     const [state, decided, previous] = await Promise.all([
       this.pool.query('SELECT version, last_request_id, last_action, last_agent_id FROM arbiter.resource_state WHERE resource_arn = $1', [o.resourceArn]),
-      ids.length ? this.pool.query('SELECT request_id FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])', [ids]) : Promise.resolve({ rows: [] }),
+      ids.length ? this.pool.query('SELECT request_id FROM arbiter.request_status WHERE request_id = ANY($1::uuid[])', [ids]) : Promise.resolve({ rows: [] }),
       this.pool.query('SELECT observation_id, version, effective_request_ids FROM arbiter.observed_state WHERE resource_arn = $1', [o.resourceArn]),
     ]);
     const s = state.rows[0];

@@ -94,7 +94,7 @@ export class PlanStore {
     const { rows } = await this.pool.query(
       `SELECT plan_id FROM (
          SELECT s.plan_id FROM arbiter.plan_steps s
-           JOIN arbiter.request_state r ON r.request_id = s.request_id
+           JOIN arbiter.request_status r ON r.request_id = s.request_id
            LEFT JOIN arbiter.request_state p ON p.request_id = r.primary_request_id
           WHERE s.status = 'RELEASED' AND r.final AND (r.status <> 'COALESCED' OR p.final IS NOT FALSE)
          UNION
@@ -209,7 +209,7 @@ export class PlanStore {
     const { rows } = await client.query(
       `SELECT s.step, r.status, r.detail, r.primary_request_id, p.status AS primary_status, p.detail AS primary_detail
          FROM arbiter.plan_steps s
-         JOIN arbiter.request_state r ON r.request_id = s.request_id
+         JOIN arbiter.request_status r ON r.request_id = s.request_id
          LEFT JOIN arbiter.request_state p ON p.request_id = r.primary_request_id
         WHERE s.plan_id = $1 AND s.status = 'RELEASED' AND r.final AND (r.status <> 'COALESCED' OR p.final IS NOT FALSE)`,
       [planId],
@@ -328,7 +328,7 @@ async function usedRequestIds(client: pg.PoolClient, spec: PlanSpec): Promise<st
   const ids = spec.steps.map((s) => s.requestId);
   const { rows } = await client.query(
     `SELECT request_id FROM arbiter.plan_steps WHERE request_id = ANY($1::uuid[]) AND plan_id <> $2
-     UNION SELECT request_id FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])`,
+     UNION SELECT request_id FROM arbiter.request_status WHERE request_id = ANY($1::uuid[])`,
     [ids, spec.planId],
   );
   return rows.map((r) => `request id ${r.request_id} is already used by another request`);

@@ -5,14 +5,13 @@ import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
 import { SIGNATURE_HEADER } from '../contract/signing.ts';
 import { HEADERS } from '../contract/topics.ts';
-import { isSameRequest, storableRequest, type ArrivalRow, type DeadLetterRow } from '../audit/index.ts';
+import { isSameRequest, storableRequest, type ArrivalRow, type ArrivalWrite, type DeadLetterRow, type KnownRequest } from '../audit/index.ts';
+import type { RemediationOutcome } from '../contract/outcome.ts';
 import { isConnectionError } from '../db/index.ts';
 import { arrivalRules } from '../config/index.ts';
 import { authenticate, decideArrival, isRequestId } from '../decide/index.ts';
 import type { PipelineContext } from './context.ts';
-import type { Partition } from './partition.ts';
-
-const MAX_UNACKED_OUTCOMES = 20_000;
+import type { Answer, Chunk, Partition } from './partition.ts';
 
 export interface IntakeContext extends PipelineContext {
   serde: Serde;
@@ -35,32 +34,47 @@ interface SideRecord {
 
 /**
  * Step 1, step 3 and the arrival decisions, for one chunk in partition order: decode (or
- * dead-letter), skip redeliveries, decide each record (decide/arrival.ts), make the whole chunk
- * durable in one transaction, and only then apply it to the partition and publish the answers.
- * The caller commits the offsets afterwards.
+ * dead-letter), decide each record (decide/arrival.ts), make the whole chunk durable in one
+ * statement, and only then apply it to the partition and publish the answers. Resolves once the
+ * chunk is durable, with `delivered`: the answers decided on arrival are on the outcomes topic (and
+ * dead letters and re-routed records on theirs). Those answers have no outbox flag, so the caller
+ * commits the chunk's offset only once `delivered` resolves; a record redelivered before that is
+ * answered again from what is stored.
  *
  * A record PostgreSQL refuses (whatever validation missed) must not hold the partition up: the
  * chunk is bisected until the refused records are isolated, they are dead-lettered and answered
  * REJECTED_INVALID, and the rest of the chunk is decided again without them.
  */
-export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<void> {
+export async function takeChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<{ delivered: Promise<void> }> {
+  const deliveries: Array<Promise<void>> = [];
+  const decoded = await decodeAll(ctx, chunk);
+  let remaining = decoded;
   for (;;) {
-    const refused = await decideChunk(ctx, part, chunk);
-    if (!refused.length) return;
+    const result = await decideChunk(ctx, part, chunk, remaining);
+    if (result.kind === 'durable') {
+      deliveries.push(result.delivered);
+      break;
+    }
+    const refused = result.refused;
     const offsets = new Set(refused.map((r) => r.arrival.offset));
     ctx.log.warn({ partition: chunk.partition, offsets: [...offsets] }, 'PostgreSQL refused records of a chunk: dead-lettered, the rest decided again');
     const rows: DeadLetterRow[] = [];
     const records: SideRecord[] = [];
+    const answers: RemediationOutcome[] = [];
     for (const { arrival, message, error } of refused) {
       deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', `the audit store refused the record: ${error}`), rows, records);
       const decision: FinalDecision = { status: 'REJECTED_INVALID', rule: 'validate', detail: `the record cannot be stored: ${error}` };
-      void ctx.publisher.publish([toOutcome(arrival.request, arrival.scope, decision, ctx.workerId, Date.now())]);
+      answers.push(toOutcome(arrival.request, arrival.scope, decision, ctx.workerId, Date.now()));
     }
-    await ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: records });
     await ctx.audit.recordArrivals({ arrivals: [], deadLetters: rows });
     for (const d of rows) ctx.metrics.deadLetters.inc({ code: d.errorCode });
-    chunk = { ...chunk, messages: chunk.messages.filter((m) => !offsets.has(m.offset)) };
+    deliveries.push(ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: records }).then(() => ctx.publisher.deliver(answers, ctx.shutdown)));
+    remaining = remaining.filter((d) => !offsets.has(d.message.offset));
   }
+  const delivered = Promise.all(deliveries).then(() => undefined);
+  // Awaited by the caller before the offset commit; never an unhandled rejection meanwhile.
+  delivered.catch(() => undefined);
+  return { delivered };
 }
 
 interface Refused {
@@ -69,55 +83,99 @@ interface Refused {
   error: string;
 }
 
-/** Decides and records one chunk; returns the records PostgreSQL refused (then nothing was recorded). */
-async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput): Promise<Refused[]> {
-  const decoded = await decodeAll(ctx, chunk);
-  const known = await ctx.audit.knownRequests(decoded.flatMap((d) => (d.kind === 'request' && isRequestId(d.request.requestId) ? [d.request.requestId] : [])));
-  const now = Date.now();
-  // Redeliveries of requests this partition owns but does not hold (decided by a previous owner
-  // after this one recovered the partition) are adopted; another partition's requests never are.
-  const strangers = [...known].filter(([id, k]) => k.topic === chunk.topic && k.partition === chunk.partition && !part.holds(id)).map(([id]) => id);
-  if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers, chunk.topic, chunk.partition), now);
+type ChunkResult = { kind: 'durable'; delivered: Promise<void> } | { kind: 'refused'; refused: Refused[] };
 
+/**
+ * Decides and records one chunk. Decided first as if every record were new: the write itself tells
+ * whether some were decided before (a redelivery after a crash or a rebalance, or a reused id), and
+ * then writes nothing, and the chunk is decided again knowing them.
+ */
+async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decoded: Decoded[]): Promise<ChunkResult> {
+  const known = new Map<string, KnownRequest>();
+  for (let attempt = 1; ; attempt++) {
+    const decided = decideRecords(ctx, part, chunk, decoded, known);
+    let write: ArrivalWrite;
+    try {
+      write = await ctx.audit.recordArrivals({ arrivals: decided.arrivals, deadLetters: decided.deadLetters });
+    } catch (error) {
+      if (isConnectionError(error)) throw error;
+      const refused = await isolateRefused(ctx, decided.arrivals);
+      if (!refused.length) throw error; // not a record's fault: the chunk is tried again
+      const reason = errorMessage(error);
+      return { kind: 'refused', refused: refused.map((arrival) => ({ arrival, message: decided.messageOf.get(arrival.offset)!, error: reason })) };
+    }
+    if (write.kind === 'written') return { kind: 'durable', delivered: apply(ctx, part, chunk, decided, write.fresh) };
+    if (attempt >= 5) throw new Error(`a chunk of partition ${chunk.partition} kept meeting request ids decided concurrently`);
+    for (const [id, k] of write.known) known.set(id, k);
+    // Redeliveries of requests this partition owns but does not hold (decided by a previous owner
+    // after this one recovered the partition) are adopted; another partition's requests never are.
+    const strangers = [...write.known].filter(([id, k]) => k.topic === chunk.topic && k.partition === chunk.partition && !part.holds(id)).map(([id]) => id);
+    if (strangers.length) part.adopt(await ctx.audit.loadByIds(strangers, chunk.topic, chunk.partition), Date.now());
+  }
+}
+
+interface DecidedChunk {
+  now: number;
+  state: Chunk;
+  arrivals: ArrivalRow[];
+  deadLetters: DeadLetterRow[];
+  deadLetterRecords: SideRecord[];
+  reroutes: SideRecord[];
+  messageOf: Map<string, KafkaMessage>;
+  /** Answered without working state of their own: no usable id, an id that belongs to another request, or a redelivery told again. */
+  stateless: Answer[];
+}
+
+/** The pure part: every record's arrival decision, in order, as if `known` were all that was decided before. */
+function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decoded: Decoded[], known: ReadonlyMap<string, KnownRequest>): DecidedChunk {
+  const now = Date.now();
   const rules = arrivalRules(ctx.config);
-  const chunkState = part.beginChunk(now);
-  const arrivals: ArrivalRow[] = [];
-  const deadLetters: DeadLetterRow[] = [];
-  const deadLetterRecords: SideRecord[] = [];
-  const reroutes: SideRecord[] = [];
+  const out: DecidedChunk = {
+    now,
+    state: part.beginChunk(now),
+    arrivals: [],
+    deadLetters: [],
+    deadLetterRecords: [],
+    reroutes: [],
+    messageOf: new Map(),
+    stateless: [],
+  };
   const seen = new Map<string, RemediationRequest>();
-  const messageOf = new Map<string, KafkaMessage>();
-  /** Answered without working state of their own: no usable id, or an id that belongs to another request. */
-  const stateless: Array<{ request: RemediationRequest; scope: string; decision: FinalDecision }> = [];
   for (const item of decoded) {
     if (item.kind === 'dead-letter') {
-      deadLetter(chunk, item.message, item.error, deadLetters, deadLetterRecords);
+      deadLetter(chunk, item.message, item.error, out.deadLetters, out.deadLetterRecords);
       continue;
     }
     const { request, message } = item;
     const scopeKey = message.key?.toString() ?? '';
     if (!isRequestId(request.requestId)) {
       // No request id to key its working state by: kept as a dead letter, and answered by the id it gave.
-      deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', 'requestId is not a UUID'), deadLetters, deadLetterRecords);
-      stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' } });
+      deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', 'requestId is not a UUID'), out.deadLetters, out.deadLetterRecords);
+      out.stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' } });
       continue;
     }
-    messageOf.set(message.offset, message);
-    const earlier = known.get(request.requestId)?.request ?? (seen.has(request.requestId) ? storableRequest(seen.get(request.requestId)!) : undefined);
+    out.messageOf.set(message.offset, message);
+    const before = known.get(request.requestId);
+    const earlier = before?.request ?? (seen.has(request.requestId) ? storableRequest(seen.get(request.requestId)!) : undefined);
     if (earlier) {
-      if (isSameRequest(earlier, request)) continue; // a redelivery: decided already
+      if (isSameRequest(earlier, request)) {
+        // A redelivery: decided already. Told again if its answer is due (it may never have reached Kafka).
+        if (before?.answer) out.stateless.push({ request, scope: scopeKey, decision: before.answer });
+        continue;
+      }
       // The id is taken by another request: this one is refused, kept as a dead letter, and answered.
       const detail = `requestId ${request.requestId} was already used for a different request; use a new id for each request`;
-      deadLetter(chunk, message, new ArbiterError('DUPLICATE_REQUEST_ID', detail), deadLetters, deadLetterRecords);
-      stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_DUPLICATE_ID', rule: 'idempotency', detail } });
+      deadLetter(chunk, message, new ArbiterError('DUPLICATE_REQUEST_ID', detail), out.deadLetters, out.deadLetterRecords);
+      out.stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_DUPLICATE_ID', rule: 'idempotency', detail } });
       continue;
     }
     seen.set(request.requestId, request);
-    const authentication = authenticate(request, message.value, headerText(message, SIGNATURE_HEADER), ctx.config.compiled.signatures, now);
-    const arrival = decideArrival(request, message.key?.toString() ?? null, chunkState.view, rules, now, authentication);
-    chunkState.note(request.requestId, arrival.coalesceKey, arrival.decision);
+    const signature = headerText(message, SIGNATURE_HEADER);
+    const authentication = authenticate(request, message.value, signature, ctx.config.compiled.signatures, now);
+    const arrival = decideArrival(request, message.key?.toString() ?? null, out.state.view, rules, now, authentication);
+    out.state.note(request.requestId, arrival.coalesceKey, arrival.decision);
     const rerouted = headerText(message, HEADERS.reroutedFrom);
-    arrivals.push({
+    out.arrivals.push({
       request,
       ...arrival,
       topic: chunk.topic,
@@ -127,7 +185,7 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
       latencyMs: now - Number(message.timestamp),
     });
     if (arrival.decision.status === 'REROUTED') {
-      reroutes.push({
+      out.reroutes.push({
         partition: arrival.decision.toPartition,
         key: arrival.scope,
         value: message.value,
@@ -135,31 +193,22 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
           [HEADERS.reroutedFrom]: String(chunk.partition),
           'arbiter-original-key': message.key?.toString() ?? '',
           // The signature covers the value, which moves unchanged: its owner verifies it again.
-          ...(headerText(message, SIGNATURE_HEADER) !== undefined ? { [SIGNATURE_HEADER]: headerText(message, SIGNATURE_HEADER)! } : {}),
+          ...(signature !== undefined ? { [SIGNATURE_HEADER]: signature } : {}),
         },
       });
     }
   }
+  return out;
+}
 
-  // Side records precede the offset commit (at-least-once; a repeat is harmless), then the decisions become durable.
-  await Promise.all([
-    deadLetterRecords.length && ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: deadLetterRecords }),
-    reroutes.length && ctx.producer.send({ topic: ctx.topics.requests, acks: -1, messages: reroutes }),
-  ]);
-  let fresh: Set<string>;
-  try {
-    fresh = await ctx.audit.recordArrivals({ arrivals, deadLetters });
-  } catch (error) {
-    if (isConnectionError(error)) throw error;
-    const refused = await isolateRefused(ctx, arrivals);
-    if (!refused.length) throw error; // not a record's fault: the chunk is tried again
-    const reason = errorMessage(error);
-    return refused.map((arrival) => ({ arrival, message: messageOf.get(arrival.offset)!, error: reason }));
-  }
-
-  // Durable: now memory and metrics change, and agents are told.
+/**
+ * The chunk is durable: now memory and metrics change, and agents are told. Returns the delivery
+ * of what must reach Kafka before the offset commit: side records and the answers decided now.
+ */
+function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: DecidedChunk, fresh: ReadonlySet<string>): Promise<void> {
+  const { now, arrivals } = decided;
   const durableAt = Date.now();
-  for (const d of deadLetters) ctx.metrics.deadLetters.inc({ code: d.errorCode });
+  for (const d of decided.deadLetters) ctx.metrics.deadLetters.inc({ code: d.errorCode });
   const applied = arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId));
   for (const a of applied) {
     ctx.metrics.decisionLatency.observe((durableAt - now + (a.latencyMs ?? 0)) / 1000);
@@ -168,20 +217,21 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
     if (a.decision.status === 'COALESCED') ctx.metrics.countCoalesced(a.request.action);
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
-  const late = part.accept(chunkState, owned.map((a) => ({ ...a, receivedAt: now })));
+  const late = part.accept(decided.state, owned.map((a) => ({ ...a, receivedAt: now })));
   const outcomes = [
     ...owned.flatMap((a) =>
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],
     ),
     ...late.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, durableAt)),
-    ...stateless.map((u) => toOutcome(u.request, u.scope, u.decision, ctx.workerId, durableAt)),
+    ...decided.stateless.map((u) => toOutcome(u.request, u.scope, u.decision, ctx.workerId, durableAt)),
   ];
-  // Not awaited: the outcomes are in the outbox (request_state.outcome_published), so the next
-  // chunk need not wait for Kafka; a failed publish is retried, and republished by a new owner.
-  const publishing = ctx.publisher.publish(outcomes);
-  // …unless Kafka falls behind: then wait, so memory stays bounded.
-  if (ctx.publisher.inFlight > MAX_UNACKED_OUTCOMES) await publishing;
-  return [];
+  // Side records and answers in parallel; the next chunk is decided meanwhile (the caller awaits
+  // this only before committing the offset).
+  return Promise.all([
+    decided.deadLetterRecords.length && ctx.producer.send({ topic: ctx.topics.deadLetter, acks: -1, messages: decided.deadLetterRecords }),
+    decided.reroutes.length && ctx.producer.send({ topic: ctx.topics.requests, acks: -1, messages: decided.reroutes }),
+    ctx.publisher.deliver(outcomes, ctx.shutdown),
+  ]).then(() => undefined);
 }
 
 /** Bisects the chunk with rolled-back probe writes until the records PostgreSQL refuses are isolated. */

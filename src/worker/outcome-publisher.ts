@@ -17,9 +17,10 @@ const MAX_SEND = 500;
 const MAX_BACKLOG = 20_000;
 
 /**
- * Publishes outcomes, then marks them published in request_state (the outbox flag). If the worker
- * dies in between, the next owner of the partition publishes them again: at-least-once, keyed by
- * scope, deduplicated by requestId on the agent side.
+ * Publishes outcomes, keyed by scope, deduplicated by requestId on the agent side (at-least-once).
+ * Two kinds: answers decided on arrival are delivered before their record's offset is committed
+ * (deliver); later answers are published and then flagged in request_state (publish, the outbox),
+ * so that if the worker dies in between, the next owner of the partition publishes them again.
  */
 export class OutcomePublisher {
   private backlog: RemediationOutcome[] = [];
@@ -37,14 +38,46 @@ export class OutcomePublisher {
     private readonly signingKey: KeyObject | null = null,
   ) {}
 
-  /** Sends in slices of MAX_SEND, each on its own: one failing slice does not hold the others back. */
+  /**
+   * Publishes outcomes decided after arrival (a primary's end and its followers', recovery, the
+   * outbox sweep) and then sets their outbox flag — only once every slice is on Kafka, since a
+   * primary's flag also covers the followers answered with it. A slice that fails is retried from
+   * memory; if that is lost too, the unset flag makes the sweep or the next owner publish again.
+   */
   async publish(outcomes: RemediationOutcome[]): Promise<void> {
-    const slices: RemediationOutcome[][] = [];
-    for (let i = 0; i < outcomes.length; i += MAX_SEND) slices.push(outcomes.slice(i, i + MAX_SEND));
-    await Promise.all(slices.map((slice) => this.publishSlice(slice)));
+    const sent = await Promise.all(this.slices(outcomes).map((slice) => this.send(slice).then(() => true, (error: unknown) => this.failed(slice, error))));
+    if (!sent.every(Boolean)) return;
+    // A request without a UUID id has no working state to flag.
+    const published = outcomes.filter((o) => o.final && isRequestId(o.requestId)).map((o) => o.requestId);
+    await this.audit.markPublished(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
   }
 
-  private async publishSlice(outcomes: RemediationOutcome[]): Promise<void> {
+  /**
+   * Publishes answers decided on arrival and resolves once Kafka has every one. They have no outbox
+   * flag: the caller commits the offset only after this, so a record whose answer was lost is
+   * redelivered and answered again. Retries until sent; gives up only when `signal` aborts.
+   */
+  async deliver(outcomes: RemediationOutcome[], signal?: AbortSignal): Promise<void> {
+    if (!outcomes.length) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await Promise.all(this.slices(outcomes).map((slice) => this.send(slice)));
+        return;
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: error, count: outcomes.length, attempt }, 'publishing arrival outcomes failed; will retry');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
+  private slices(outcomes: RemediationOutcome[]): RemediationOutcome[][] {
+    const slices: RemediationOutcome[][] = [];
+    for (let i = 0; i < outcomes.length; i += MAX_SEND) slices.push(outcomes.slice(i, i + MAX_SEND));
+    return slices;
+  }
+
+  private async send(outcomes: RemediationOutcome[]): Promise<void> {
     this.inFlight += outcomes.length;
     try {
       const messages = await Promise.all(
@@ -55,18 +88,15 @@ export class OutcomePublisher {
         }),
       );
       await this.producer.send({ topic: this.topic, acks: -1, messages });
-    } catch (error) {
-      this.log.warn({ err: error, count: outcomes.length }, 'publishing outcomes failed; will retry');
-      this.keepForRetry(outcomes);
-      return;
     } finally {
       this.inFlight -= outcomes.length;
     }
-    // Sent: only the outbox flag is left. If it cannot be set now, the outbox sweep or a new owner
-    // republishes them (agents deduplicate by requestId), which is better than sending them all
-    // again here. A request without a UUID id has no working state to flag.
-    const published = outcomes.filter((o) => o.final && isRequestId(o.requestId)).map((o) => o.requestId);
-    await this.audit.markPublished(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
+  }
+
+  private failed(outcomes: RemediationOutcome[], error: unknown): false {
+    this.log.warn({ err: error, count: outcomes.length }, 'publishing outcomes failed; will retry');
+    this.keepForRetry(outcomes);
+    return false;
   }
 
   private keepForRetry(outcomes: RemediationOutcome[]): void {

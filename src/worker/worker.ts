@@ -336,13 +336,23 @@ export class Worker {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const part = await this.whileTransient(() => this.partition(batch.partition), payload);
+    // Pipelined: a chunk is decided and written while the previous chunk's answers are on their
+    // way to Kafka; an offset is committed only once its chunk is durable and its answers delivered.
+    let previous: { delivered: Promise<void>; offset: string } | undefined;
     for (let i = 0; i < batch.messages.length; i += INTAKE_CHUNK) {
       if (!isRunning() || isStale() || part.closed) return;
       const chunk = batch.messages.slice(i, i + INTAKE_CHUNK);
-      await this.whileTransient(() => takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk }), payload);
-      // Only now is every decision of the chunk durable: the offset may be committed.
-      resolveOffset(chunk[chunk.length - 1]!.offset);
+      const { delivered } = await this.whileTransient(() => takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk }), payload);
+      if (previous) {
+        await previous.delivered;
+        resolveOffset(previous.offset);
+      }
+      previous = { delivered, offset: chunk[chunk.length - 1]!.offset };
       await heartbeat();
+    }
+    if (previous) {
+      await previous.delivered;
+      resolveOffset(previous.offset);
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last) this.lag?.batchProcessed(batch.partition, batch.highWatermark, last.offset);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/index.ts';
 import { coalesceKey } from '../../src/coalesce/index.ts';
 import { buildRequest } from '../../src/contract/request.ts';
+import { inFlightFollower } from '../../src/contract/decision.ts';
 import { createPool, migrate, type Pool } from '../../src/db/index.ts';
 import { DetectionStore } from '../../src/detect/index.ts';
 import { LockStore } from '../../src/locks/index.ts';
@@ -96,7 +97,7 @@ describe('database roles', () => {
       try {
         await worker.query('SET ROLE arbiter_worker');
         await worker.query('SELECT arbiter.ensure_partitions(3)');
-        const refused = await worker.query(`UPDATE arbiter.decisions SET detail = 'x'`).then(
+        const refused = await worker.query(`UPDATE arbiter.decision_log SET detail = 'x'`).then(
           () => 'ok',
           (error: { code?: string }) => error.code,
         );
@@ -111,26 +112,30 @@ describe('database roles', () => {
   });
 
   it('arbiter_worker may not UPDATE, DELETE or TRUNCATE the audit trail', async () => {
-    expect(await asRole('arbiter_worker', `UPDATE arbiter.decisions SET detail = 'rewritten'`)).toBe('42501');
+    expect(await asRole('arbiter_worker', `UPDATE arbiter.decision_log SET detail = 'rewritten'`)).toBe('42501');
+    // arbiter.decisions and arbiter.requests are views over the tables and the narrow duplicates: not updatable at all.
+    expect(await asRole('arbiter_worker', `UPDATE arbiter.decisions SET detail = 'rewritten'`)).toBe('55000');
     expect(await asRole('arbiter_worker', 'DELETE FROM arbiter.lock_events')).toBe('42501');
     expect(await asRole('arbiter_worker', `UPDATE arbiter.executions SET detail = 'rewritten'`)).toBe('42501');
-    expect(await asRole('arbiter_worker', 'DELETE FROM arbiter.requests')).toBe('42501');
-    expect(await asRole('arbiter_worker', 'TRUNCATE arbiter.decisions')).toBe('42501');
+    expect(await asRole('arbiter_worker', 'DELETE FROM arbiter.request_log')).toBe('42501');
+    expect(await asRole('arbiter_worker', `UPDATE arbiter.decision_log SET detail = 'rewritten'`)).toBe('42501');
+    expect(await asRole('arbiter_worker', 'TRUNCATE arbiter.decision_log')).toBe('42501');
+    expect(await asRole('arbiter_worker', 'DELETE FROM arbiter.duplicates')).toBe('42501');
     // Nor drop partitions (retention is the migrator's), nor DDL.
     expect(await asRole('arbiter_worker', `SELECT arbiter.drop_old_partitions('0 days')`)).toBe('42501');
     expect(await asRole('arbiter_worker', 'CREATE TABLE arbiter.x (a int)')).toBe('42501');
-    expect(await asRole('arbiter_worker', 'DROP TABLE arbiter.decisions')).toBe('42501');
+    expect(await asRole('arbiter_worker', 'DROP TABLE arbiter.decision_log')).toBe('42501');
   });
 
   it('the append-only triggers refuse a rewrite even where a grant slipped through', async () => {
     const arn = podArn(deploymentArn('roles', 'trig'), 'trig', 0);
     await owner.query(`INSERT INTO arbiter.lock_events (resource_arn, event, owner) VALUES ($1, 'acquired', 'test')`, [arn]);
-    await owner.query('GRANT UPDATE, DELETE ON arbiter.decisions, arbiter.lock_events TO arbiter_locks');
+    await owner.query('GRANT UPDATE, DELETE ON arbiter.decision_log, arbiter.duplicates, arbiter.lock_events TO arbiter_locks');
     try {
       expect(await asRole('arbiter_locks', `DELETE FROM arbiter.lock_events WHERE resource_arn = '${arn}'`)).toBe('42501');
       expect(await asRole('arbiter_locks', `UPDATE arbiter.lock_events SET detail = 'x' WHERE resource_arn = '${arn}'`)).toBe('42501');
     } finally {
-      await owner.query('REVOKE UPDATE, DELETE ON arbiter.decisions, arbiter.lock_events FROM arbiter_locks');
+      await owner.query('REVOKE UPDATE, DELETE ON arbiter.decision_log, arbiter.duplicates, arbiter.lock_events FROM arbiter_locks');
     }
     const { rows } = await owner.query('SELECT detail FROM arbiter.lock_events WHERE resource_arn = $1', [arn]);
     expect(rows).toEqual([{ detail: null }]);
@@ -181,27 +186,42 @@ describe('database roles', () => {
     // Audit: arrival, progress, execution, final decision with the resource's new version, publication.
     const audit = new AuditStore(pool, 'worker-roles');
     const request = buildRequest({ agentId: 'agent-roles', resourceArn: arn, action: 'restart' });
+    const duplicate = buildRequest({ agentId: 'agent-roles-2', resourceArn: arn, action: 'restart' });
+    const arrivals = [
+      {
+        request,
+        scope,
+        topic,
+        partition: 0,
+        offset: '0',
+        reroutedFrom: null,
+        coalesceKey: coalesceKey(arn, 'restart', {}),
+        decision: { status: 'ACCEPTED' as const, rule: 'accept' as const, notBefore: Date.now(), detail: 'accepted' },
+      },
+      {
+        request: duplicate,
+        scope,
+        topic,
+        partition: 0,
+        offset: '2',
+        reroutedFrom: null,
+        coalesceKey: coalesceKey(arn, 'restart', {}),
+        decision: inFlightFollower(request.requestId),
+      },
+    ];
     const accepted = await audit.recordArrivals({
-      arrivals: [
-        {
-          request,
-          scope,
-          topic,
-          partition: 0,
-          offset: '0',
-          reroutedFrom: null,
-          coalesceKey: coalesceKey(arn, 'restart', {}),
-          decision: { status: 'ACCEPTED', rule: 'accept', notBefore: Date.now(), detail: 'accepted' },
-        },
-      ],
+      arrivals,
       deadLetters: [
         { topic, partition: 0, offset: '1', key: null, value: Buffer.from('junk'), headers: {}, errorCode: 'DESERIALIZE', error: 'bad bytes' },
       ],
     });
-    expect([...accepted]).toEqual([request.requestId]);
-    expect((await audit.knownRequests([request.requestId])).size).toBe(1);
+    expect(accepted.kind === 'written' && [...accepted.fresh].sort()).toEqual([request.requestId, duplicate.requestId].sort());
+    // Written again (a redelivery): nothing is written, both ids come back as known.
+    const again = await audit.recordArrivals({ arrivals, deadLetters: [] });
+    expect(again.kind === 'known' && [...again.known.keys()].sort()).toEqual([request.requestId, duplicate.requestId].sort());
     expect(await audit.recordProgress({ request, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'waiting' } })).toBe(true);
-    expect((await audit.loadOpen(topic, [0])).map((s) => s.request.requestId)).toEqual([request.requestId]);
+    // The open primary, and the duplicate waiting for it.
+    expect((await audit.loadOpen(topic, [0])).map((s) => s.request.requestId)).toEqual([request.requestId, duplicate.requestId]);
     const execution = {
       requestId: request.requestId,
       resourceArn: arn,
@@ -278,7 +298,7 @@ describe('database roles', () => {
     // Upkeep: next months' partitions and pruning working state, as the owner through SECURITY DEFINER.
     await pool.query('SELECT arbiter.ensure_partitions(4)');
     await pool.query(`SELECT arbiter.prune_request_state('0 days'::interval)`);
-    const { rows } = await owner.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'decisions_2%' AND pg_get_userbyid(relowner) = 'arbiter_migrator'`);
+    const { rows } = await owner.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'decision_log_2%' AND pg_get_userbyid(relowner) = 'arbiter_migrator'`);
     expect(rows[0].n).toBeGreaterThanOrEqual(5);
     // The lock-log exporter reads lock_events.
     await pool.query('SELECT count(*) FROM arbiter.lock_events');

@@ -23,31 +23,31 @@ describe('partition upkeep', () => {
 
   const decisionAt = (offset: string) =>
     db.query(
-      `INSERT INTO arbiter.decisions (request_id, agent_id, resource_arn, scope, action, status, final, decided_at)
+      `INSERT INTO arbiter.decision_log (request_id, agent_id, resource_arn, scope, action, status, final, decided_at)
        VALUES ($1, 'agent', 'arn:aws:k8s:r:1:cluster/c/node/n', 'scope', 'restart', 'EXECUTED', true, now() + $2::interval)`,
       [randomUUID(), offset],
     );
   const whereRows = async () =>
-    (await db.query('SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM arbiter.decisions GROUP BY 1 ORDER BY 1')).rows;
+    (await db.query('SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM arbiter.decision_log GROUP BY 1 ORDER BY 1')).rows;
 
   it('migrate succeeds after rows landed in a default partition, and moves them into their month', async () => {
     await decisionAt('5 months'); // beyond the partitions made ahead: caught by the default partition
-    expect(await whereRows()).toEqual([{ part: 'arbiter.decisions_default', n: 1 }]);
+    expect(await whereRows()).toEqual([{ part: 'arbiter.decision_log_default', n: 1 }]);
     // Months later, migrate (or a worker's upkeep) creates that month's partition.
     const result = await migrate(databaseUrl, () => {}, { partitionMonthsAhead: 6 });
     expect(result.applied).toEqual([]); // migrating twice is a no-op for the schema
     const rows = await whereRows();
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.part).toMatch(/^arbiter\.decisions_\d{4}_\d{2}$/);
+    expect(rows[0]!.part).toMatch(/^arbiter\.decision_log_\d{4}_\d{2}$/);
     // …and it is idempotent.
     await runUpkeep(db, { partitionMonthsAhead: 6, retentionDays: 0 });
     expect(await whereRows()).toEqual(rows);
   });
 
   it('retention drops partitions older than the period and prunes finished working state', async () => {
-    await db.query("SELECT arbiter.ensure_partition('decisions', (now() - interval '14 months')::date)");
+    await db.query("SELECT arbiter.ensure_partition('decision_log', (now() - interval '14 months')::date)");
     await decisionAt('-14 months');
-    const { rows: named } = await db.query("SELECT 'arbiter.decisions_' || to_char(now() - interval '14 months', 'YYYY_MM') AS part");
+    const { rows: named } = await db.query("SELECT 'arbiter.decision_log_' || to_char(now() - interval '14 months', 'YYYY_MM') AS part");
     const old = (await whereRows()).find((r) => r.part === named[0].part);
     expect(old).toEqual({ part: named[0].part, n: 1 });
     const id = randomUUID();
@@ -64,7 +64,7 @@ describe('partition upkeep', () => {
     const { rows } = await db.query('SELECT to_regclass($1) AS t', [old!.part]);
     expect(rows[0].t).toBeNull();
     // The current month's partition stays.
-    const { rows: current } = await db.query("SELECT to_regclass('arbiter.decisions_' || to_char(now(), 'YYYY_MM')) AS t");
+    const { rows: current } = await db.query("SELECT to_regclass('arbiter.decision_log_' || to_char(now(), 'YYYY_MM')) AS t");
     expect(current[0].t).not.toBeNull();
   });
 });

@@ -1,0 +1,290 @@
+import type { Pool, PoolClient } from '../db/index.ts';
+import { followerDecision, isFinal, type FinalDecision } from '../contract/decision.ts';
+import type { RemediationRequest } from '../contract/request.ts';
+import type { ArrivalRow, DeadLetterRow } from './rows.ts';
+import { storableRequest, storableText } from './storable.ts';
+import { storedDecision } from './stored.ts';
+
+/** A request id of the chunk that was decided before (a redelivery, or an id reused). */
+export interface KnownRequest {
+  /** The partition that owns it. */
+  topic: string;
+  partition: number;
+  /** As stored, to tell a redelivery from a reused id (see isSameRequest). */
+  request: RemediationRequest;
+  /** What its agent was told, to tell it again; null while it (or its primary) is still open. */
+  answer: FinalDecision | null;
+}
+
+/**
+ * What one arrival write did: either the chunk is durable (`fresh`: the request ids written, as
+ * opposed to a concurrent owner's), or nothing was written because some ids were decided before.
+ */
+export type ArrivalWrite = { kind: 'written'; fresh: Set<string> } | { kind: 'known'; known: Map<string, KnownRequest> };
+
+/**
+ * One chunk's arrival decisions in ONE statement, so one round trip and no BEGIN/COMMIT:
+ *  - the redelivery check is folded in: if any id of the chunk is known, nothing is written and the
+ *    known ids come back (the worker decides the chunk again without them — rare: after a crash or
+ *    a rebalance);
+ *  - a coalesced duplicate is one narrow row of arbiter.duplicates;
+ *  - every other request is a working-state row (request_state), the request (request_log) and
+ *    its decision (decision_log), as before; re-routed records only their REROUTED decision;
+ *  - an outcome decided now is published before the offset commit, so its outbox flag is written
+ *    as set: only ACCEPTED primaries (answered later) wait for it.
+ * Data-modifying CTEs share one snapshot and one implicit transaction: all or nothing.
+ */
+export async function writeArrivals(
+  db: Pool | PoolClient,
+  workerId: string,
+  batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] },
+): Promise<ArrivalWrite> {
+  const duplicates: ArrivalRow[] = [];
+  const full: ArrivalRow[] = [];
+  for (const a of batch.arrivals) (a.decision.status === 'COALESCED' ? duplicates : full).push(a);
+  const ids = batch.arrivals.map((a) => a.request.requestId);
+  const { rows } = await db.query(ARRIVAL_SQL, [
+    ids,
+    workerId,
+    ...fullColumns(full),
+    ...duplicateColumns(duplicates),
+    ...deadLetterColumns(batch.deadLetters),
+  ]);
+  const known = new Map<string, KnownRequest>();
+  const fresh = new Set<string>();
+  for (const r of rows) {
+    if (r.kind === 'fresh') fresh.add(r.request_id as string);
+    else known.set(r.request_id as string, knownRequest(r.info as KnownRow));
+  }
+  return known.size ? { kind: 'known', known } : { kind: 'written', fresh };
+}
+
+const FULL_COLUMNS = `request_id uuid, agent_id text, resource_arn text, scope text, action text, status text, rule text, final boolean,
+  primary_request_id uuid, resource_version bigint, fencing_token bigint, detail text, latency_ms float8, coalesce_key text,
+  request jsonb, params jsonb, expected_version bigint, depends_on jsonb, plan_id text, step int, deadline float8, reason text,
+  incident_id text, requested_at float8, topic text, kafka_partition int, kafka_offset bigint, rerouted_from int, rerouted boolean`;
+
+const DUPLICATE_COLUMNS = `request_id uuid, primary_request_id uuid, in_flight boolean, agent_id text, resource_arn text, scope text,
+  action text, requested_at float8, topic text, kafka_partition int, kafka_offset bigint, latency_ms float8, extra jsonb`;
+
+/** Typed unnest() of the parameters from `first` on, one array per column. */
+function unnest(columns: string, first: number): string {
+  const defs = columns.split(',').map((c) => c.trim().split(/\s+/));
+  const args = defs.map(([, type], i) => `$${first + i}::${type}[]`).join(', ');
+  return `unnest(${args}) AS u(${defs.map(([name]) => name).join(', ')})`;
+}
+
+const FULL_FIRST = 3;
+const DUPLICATE_FIRST = FULL_FIRST + FULL_COLUMNS.split(',').length;
+const DEAD_LETTER_FIRST = DUPLICATE_FIRST + DUPLICATE_COLUMNS.split(',').length;
+const ms = (column: string) => `CASE WHEN ${column} IS NOT NULL THEN to_timestamp(${column} / 1000.0) END`;
+
+const ARRIVAL_SQL = `
+WITH known AS (
+  SELECT s.request_id, s.topic, s.kafka_partition AS partition, s.request AS stored, NULL::jsonb AS narrow,
+         s.final, s.status, s.rule, s.detail, s.primary_request_id, s.resource_version, s.fencing_token,
+         p.final AS p_final, p.status AS p_status, p.rule AS p_rule, p.detail AS p_detail,
+         p.resource_version AS p_resource_version, p.fencing_token AS p_fencing_token
+    FROM arbiter.request_state s LEFT JOIN arbiter.request_state p ON p.request_id = s.primary_request_id
+   WHERE s.request_id = ANY($1::uuid[])
+  UNION ALL
+  SELECT d.request_id, d.topic, d.kafka_partition, NULL, to_jsonb(d), true, 'COALESCED', 'coalesce', NULL, d.primary_request_id, NULL, NULL,
+         p.final, p.status, p.rule, p.detail, p.resource_version, p.fencing_token
+    FROM arbiter.duplicates d LEFT JOIN arbiter.request_state p ON p.request_id = d.primary_request_id
+   WHERE d.request_id = ANY($1::uuid[])
+),
+go AS (SELECT NOT EXISTS (SELECT 1 FROM known) AS ok),
+f AS (SELECT * FROM ${unnest(FULL_COLUMNS, FULL_FIRST)} WHERE (SELECT ok FROM go)),
+state AS (
+  INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
+                                     final, primary_request_id, resource_version, fencing_token, detail, request, finished_at, outcome_published)
+  SELECT request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
+         final, primary_request_id, resource_version, fencing_token, detail, request, CASE WHEN final THEN now() END, final
+    FROM f WHERE NOT rerouted
+  ON CONFLICT (request_id) DO NOTHING
+  RETURNING request_id
+),
+log AS (
+  INSERT INTO arbiter.request_log (request_id, agent_id, resource_arn, scope, action, params, expected_version, depends_on, plan_id, step,
+                                   deadline, reason, incident_id, requested_at, topic, kafka_partition, kafka_offset, rerouted_from)
+  SELECT f.request_id, agent_id, resource_arn, scope, action, params, expected_version, ARRAY(SELECT jsonb_array_elements_text(depends_on)),
+         plan_id, step, ${ms('deadline')}, reason, incident_id, ${ms('requested_at')}, topic, kafka_partition, kafka_offset, rerouted_from
+    FROM f JOIN state USING (request_id)
+),
+decided AS (
+  INSERT INTO arbiter.decision_log (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
+                                    resource_version, fencing_token, detail, latency_ms, rule, worker_id)
+  SELECT request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
+         resource_version, fencing_token, detail, latency_ms, rule, $2::text
+    FROM f WHERE rerouted OR request_id IN (SELECT request_id FROM state)
+),
+dups AS (
+  INSERT INTO arbiter.duplicates (request_id, primary_request_id, in_flight, agent_id, resource_arn, scope, action, requested_at, topic,
+                                  kafka_partition, kafka_offset, latency_ms, worker_id, params, expected_version, depends_on, plan_id, step,
+                                  deadline, reason, incident_id, rerouted_from)
+  SELECT request_id, primary_request_id, in_flight, agent_id, resource_arn, scope, action, to_timestamp(requested_at / 1000.0), topic,
+         kafka_partition, kafka_offset, latency_ms, $2::text, extra->'params', (extra->>'expectedVersion')::bigint,
+         CASE WHEN extra ? 'dependsOn' THEN ARRAY(SELECT jsonb_array_elements_text(extra->'dependsOn')) END,
+         extra->>'planId', (extra->>'step')::int, ${ms("(extra->>'deadline')::float8")}, extra->>'reason', extra->>'incidentId',
+         (extra->>'reroutedFrom')::int
+    FROM ${unnest(DUPLICATE_COLUMNS, DUPLICATE_FIRST)}
+   WHERE (SELECT ok FROM go)
+  ON CONFLICT (request_id) DO NOTHING
+  RETURNING request_id
+),
+dead AS (
+  INSERT INTO arbiter.dead_letters (topic, kafka_partition, kafka_offset, record_key, record_value, headers, error_code, error, worker_id)
+  SELECT topic, kafka_partition, kafka_offset, record_key, record_value, headers, error_code, error, $2::text
+    FROM ${unnest('topic text, kafka_partition int, kafka_offset bigint, record_key bytea, record_value bytea, headers jsonb, error_code text, error text', DEAD_LETTER_FIRST)}
+   WHERE (SELECT ok FROM go)
+  ON CONFLICT DO NOTHING
+)
+SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM state
+UNION ALL SELECT 'fresh', request_id, NULL FROM dups
+UNION ALL SELECT 'known', request_id, to_jsonb(k) FROM known k`;
+
+function fullColumns(rows: readonly ArrivalRow[]): unknown[][] {
+  const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
+  const col = <T>(f: (x: { a: ArrivalRow; r: RemediationRequest }) => T) => stored.map(f);
+  return [
+    col(({ r }) => r.requestId),
+    col(({ r }) => r.agentId),
+    col(({ r }) => r.resourceArn),
+    col(({ a }) => storableText(a.scope, 4_096)),
+    col(({ r }) => r.action),
+    col(({ a }) => a.decision.status),
+    col(({ a }) => a.decision.rule),
+    col(({ a }) => isFinal(a.decision)),
+    col(({ a }) => a.decision.primaryRequestId ?? null),
+    col(({ a }) => a.decision.resourceVersion ?? null),
+    col(({ a }) => a.decision.fencingToken ?? null),
+    col(({ a }) => storableText(a.decision.detail)),
+    col(({ a }) => a.latencyMs ?? null),
+    col(({ a }) => a.coalesceKey),
+    col(({ r }) => JSON.stringify(r)),
+    col(({ r }) => JSON.stringify(r.params)),
+    col(({ r }) => r.expectedVersion),
+    col(({ r }) => JSON.stringify(r.dependsOn)),
+    col(({ r }) => r.planId),
+    col(({ r }) => r.step),
+    col(({ r }) => r.deadline),
+    col(({ r }) => r.reason),
+    col(({ r }) => r.incidentId),
+    col(({ r }) => r.requestedAt),
+    col(({ a }) => a.topic),
+    col(({ a }) => a.partition),
+    col(({ a }) => a.offset),
+    col(({ a }) => a.reroutedFrom),
+    col(({ a }) => a.decision.status === 'REROUTED'),
+  ];
+}
+
+/**
+ * The narrow row's columns. Fields agents rarely set travel in one JSON value that is NULL when
+ * none is set, so a storm's duplicates send (and PostgreSQL parses) no column of NULLs.
+ */
+function duplicateColumns(rows: readonly ArrivalRow[]): unknown[][] {
+  const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
+  const col = <T>(f: (x: { a: ArrivalRow; r: RemediationRequest }) => T) => stored.map(f);
+  return [
+    col(({ r }) => r.requestId),
+    col(({ a }) => a.decision.primaryRequestId),
+    col(({ a }) => a.decision.status === 'COALESCED' && a.decision.inFlight === true),
+    col(({ r }) => r.agentId),
+    col(({ r }) => r.resourceArn),
+    col(({ a }) => storableText(a.scope, 4_096)),
+    col(({ r }) => r.action),
+    col(({ r }) => r.requestedAt),
+    col(({ a }) => a.topic),
+    col(({ a }) => a.partition),
+    col(({ a }) => a.offset),
+    col(({ a }) => a.latencyMs ?? null),
+    col(({ a, r }) => rarelySet(r, a.reroutedFrom)),
+  ];
+}
+
+function rarelySet(r: RemediationRequest, reroutedFrom: number | null): string | null {
+  const extra: Record<string, unknown> = {};
+  if (Object.keys(r.params).length) extra.params = r.params;
+  if (r.expectedVersion !== null) extra.expectedVersion = r.expectedVersion;
+  if (r.dependsOn.length) extra.dependsOn = r.dependsOn;
+  if (r.planId !== null) extra.planId = r.planId;
+  if (r.step !== null) extra.step = r.step;
+  if (r.deadline !== null) extra.deadline = r.deadline;
+  if (r.reason !== null) extra.reason = r.reason;
+  if (r.incidentId !== null) extra.incidentId = r.incidentId;
+  if (reroutedFrom !== null) extra.reroutedFrom = reroutedFrom;
+  return Object.keys(extra).length ? JSON.stringify(extra) : null;
+}
+
+function deadLetterColumns(rows: readonly DeadLetterRow[]): unknown[][] {
+  const col = <T>(f: (r: DeadLetterRow) => T) => rows.map(f);
+  return [
+    col((r) => r.topic),
+    col((r) => r.partition),
+    col((r) => r.offset),
+    col((r) => r.key),
+    col((r) => r.value),
+    col((r) => JSON.stringify(r.headers)),
+    col((r) => r.errorCode),
+    col((r) => storableText(r.error)),
+  ];
+}
+
+interface KnownRow {
+  request_id: string;
+  topic: string;
+  partition: number;
+  stored: RemediationRequest | null;
+  narrow: Record<string, unknown> | null;
+  final: boolean;
+  status: string;
+  rule: string | null;
+  detail: string | null;
+  primary_request_id: string | null;
+  resource_version: number | null;
+  fencing_token: number | null;
+  p_final: boolean | null;
+  p_status: string | null;
+  p_rule: string | null;
+  p_detail: string | null;
+  p_resource_version: number | null;
+  p_fencing_token: number | null;
+}
+
+function knownRequest(k: KnownRow): KnownRequest {
+  const primary = k.p_final
+    ? storedDecision({
+        final: true,
+        status: k.p_status,
+        rule: k.p_rule,
+        detail: k.p_detail,
+        primary_request_id: null,
+        resource_version: k.p_resource_version,
+        fencing_token: k.p_fencing_token,
+      })
+    : null;
+  const answer =
+    k.status === 'COALESCED' ? (primary && k.primary_request_id ? followerDecision(k.primary_request_id, primary) : null) : k.final ? storedDecision(k as unknown as Record<string, unknown>) : null;
+  return { topic: k.topic, partition: k.partition, request: k.stored ?? requestOfDuplicate(k.narrow!), answer };
+}
+
+/** A duplicate's request, rebuilt from its narrow row (to_jsonb of arbiter.duplicates) as storableRequest would have it. */
+export function requestOfDuplicate(d: Record<string, unknown>): RemediationRequest {
+  const time = (v: unknown) => (v === null || v === undefined ? null : Date.parse(v as string));
+  return {
+    requestId: d.request_id as string,
+    agentId: d.agent_id as string,
+    resourceArn: d.resource_arn as string,
+    action: d.action as string,
+    params: (d.params as Record<string, string> | null) ?? {},
+    expectedVersion: d.expected_version === null || d.expected_version === undefined ? null : Number(d.expected_version),
+    dependsOn: (d.depends_on as string[] | null) ?? [],
+    planId: (d.plan_id as string | null) ?? null,
+    step: (d.step as number | null) ?? null,
+    deadline: time(d.deadline),
+    reason: (d.reason as string | null) ?? null,
+    incidentId: (d.incident_id as string | null) ?? null,
+    requestedAt: time(d.requested_at) ?? 0,
+  };
+}
