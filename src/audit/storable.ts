@@ -1,4 +1,5 @@
 import type { RemediationRequest } from '../contract/request.ts';
+import { redactParams } from './secret-params.ts';
 
 /**
  * What the audit store writes must be storable whatever an agent sent: PostgreSQL text and jsonb
@@ -43,10 +44,13 @@ export function storableTime(ms: number | null): number | null {
 
 /**
  * Whether an arriving request is the one stored under its id (a redelivery) or another request
- * reusing the id. Compared as stored, with keys in a canonical order (jsonb reorders them).
+ * reusing the id. Compared as stored, with keys in a canonical order (jsonb reorders them). The
+ * action's secret params (`secretParams`) are left out of the comparison on both sides, so a row
+ * stored with them redacted still recognises its redelivery.
  */
-export function isSameRequest(stored: RemediationRequest, arriving: RemediationRequest): boolean {
-  return canonical(stored) === canonical(storableRequest(arriving));
+export function isSameRequest(stored: RemediationRequest, arriving: RemediationRequest, secretParams: readonly string[] = []): boolean {
+  const comparable = (r: RemediationRequest) => (secretParams.length ? { ...r, params: redactParams(r.params, secretParams) } : r);
+  return canonical(comparable(stored)) === canonical(comparable(storableRequest(arriving)));
 }
 
 function canonical(value: unknown): string {

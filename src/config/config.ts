@@ -29,6 +29,11 @@ const actionSettings = z.object({
   waitForDuplicates: z.boolean().default(false),
   /** How long the executor may take before the action counts as failed. */
   timeoutMs: ms.default(60_000),
+  /**
+   * Params of this action that hold secrets (a token, a password): stored as "[redacted]" in the
+   * audit trail and censored in log lines, passed as sent to the executor (docs/SECURITY.md).
+   */
+  secretParams: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,256}$/, 'a param name of letters, digits, _ . -')).default([]),
 });
 
 const actionDefaults = Object.fromEntries(ACTIONS.map((a) => [a, actionSettings.parse({})])) as Record<

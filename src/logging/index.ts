@@ -1,2 +1,2 @@
-export { createLogger, createCliLogger, type Logger } from './logger.ts';
-export { redactUrl, scrubSecrets, REDACT_PATHS, REDACTED } from './redact.ts';
+export { createLogger, createCliLogger, type Logger, type LoggerOptions } from './logger.ts';
+export { redactUrl, scrubSecrets, secretParamPaths, secretParamScrubber, REDACT_PATHS, REDACTED } from './redact.ts';

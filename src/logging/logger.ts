@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { REDACT_PATHS, REDACTED, scrubSecrets } from './redact.ts';
+import { REDACT_PATHS, REDACTED, scrubSecrets, secretParamPaths, secretParamScrubber } from './redact.ts';
 
 export type Logger = pino.Logger;
 
@@ -8,27 +8,39 @@ export type Logger = pino.Logger;
  * whatever a message, a binding or an error's message and stack carry — a connection string with
  * its password, say — leaves the process without the secret.
  */
-function scrubbingDestination(fd: 1 | 2): pino.DestinationStream {
+function scrubbingDestination(fd: 1 | 2, scrub: (line: string) => string = scrubSecrets): pino.DestinationStream {
   const destination = pino.destination({ dest: fd, sync: false });
   const write = destination.write.bind(destination);
-  destination.write = (line: string) => write(scrubSecrets(line));
+  destination.write = (line: string) => write(scrub(line));
   return destination;
+}
+
+export interface LoggerOptions {
+  level?: string;
+  name?: string;
+  destination?: pino.DestinationStream;
+  /** Param names the policy marks secret (every action's `secretParams`): censored as fields and as settings in text. */
+  secretParams?: readonly string[];
 }
 
 /**
  * One root logger; modules take child loggers bound to their context (topic, partition, offset,
- * requestId). Secrets are kept out twice: fields known to hold them are censored (REDACT_PATHS),
- * and every line is scrubbed of passwords in URLs, password settings and bearer tokens.
+ * requestId). Secrets are kept out twice: fields known to hold them are censored (REDACT_PATHS,
+ * and `params.<name>` for secret params), and every line is scrubbed of passwords in URLs, password
+ * settings, bearer tokens and secret params' settings.
  */
-export function createLogger(options: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const secretParams = options.secretParams ?? [];
+  const scrubParams = secretParamScrubber(secretParams);
+  const scrub = (line: string) => scrubParams(scrubSecrets(line));
   return pino(
     {
       name: options.name ?? 'arbiter',
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-      redact: { paths: REDACT_PATHS, censor: REDACTED },
+      redact: { paths: [...REDACT_PATHS, ...secretParamPaths(secretParams)], censor: REDACTED },
       base: { pid: process.pid },
     },
-    options.destination ? scrubbing(options.destination) : scrubbingDestination(1),
+    options.destination ? scrubbing(options.destination, scrub) : scrubbingDestination(1, scrub),
   );
 }
 
@@ -38,6 +50,6 @@ export function createCliLogger(level = process.env.LOG_LEVEL ?? 'warn'): Logger
 }
 
 /** Wraps a given stream (tests, custom transports) so that it too receives scrubbed lines. */
-function scrubbing(stream: pino.DestinationStream): pino.DestinationStream {
-  return { write: (line: string) => stream.write(scrubSecrets(line)) };
+function scrubbing(stream: pino.DestinationStream, scrub: (line: string) => string): pino.DestinationStream {
+  return { write: (line: string) => stream.write(scrub(line)) };
 }

@@ -57,6 +57,36 @@ export function scrubSecrets(text: string): string {
     .replace(BEARER, (_match, head: string) => `${head}${REDACTED}`);
 }
 
+/**
+ * pino redact paths for params the policy marks secret (config `actions.<name>.secretParams`):
+ * `params.<name>` at the depths a request or its params are logged.
+ */
+export function secretParamPaths(names: readonly string[]): string[] {
+  return names.flatMap((name) => {
+    const key = `[${JSON.stringify(name)}]`;
+    return [`params${key}`, `*.params${key}`, `*.*.params${key}`];
+  });
+}
+
+/**
+ * A scrubber for the values of params marked secret wherever their name appears as a setting in
+ * free text: `token=…`, `token: …`, a JSON `"token":"…"`, also JSON quoted inside a message
+ * (`\"token\":\"…\"`). Matched by name, not by value: the logger does not know the values.
+ */
+export function secretParamScrubber(names: readonly string[]): (text: string) => string {
+  if (names.length === 0) return (text) => text;
+  const alternatives = names.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  // A value is a JSON string, a JSON string escaped inside another string (ending at the first \"),
+  // or a bare token up to a delimiter.
+  const value = String.raw`"(?:[^"\\]|\\.)*"|\\"(?:(?!\\").)*\\"|[^\s&"',;}\\]+`;
+  const pattern = new RegExp(String.raw`((?<![\w-])(?:${alternatives})(?:\\?")?\s*[=:]\s*)(${value})`, 'g');
+  return (text) =>
+    text.replace(pattern, (_match, head: string, found: string) => {
+      const quote = found.startsWith('\\"') ? '\\"' : found.startsWith('"') ? '"' : '';
+      return `${head}${quote}${REDACTED}${quote}`;
+    });
+}
+
 /** A connection string for display: its password (userinfo or query parameter) replaced. */
 export function redactUrl(url: string): string {
   try {

@@ -60,7 +60,7 @@ describe('loadConfig defaults', () => {
 
   it('has settings for every action, and keeps the defaults beside a configured one', () => {
     const tuned = loadConfig({ env: {}, overrides: { actions: { drain: { coalesceWindowMs: 5_000, waitForDuplicates: true } } } });
-    expect(tuned.actions.drain).toEqual({ coalesceWindowMs: 5_000, waitForDuplicates: true, timeoutMs: 60_000 });
+    expect(tuned.actions.drain).toEqual({ coalesceWindowMs: 5_000, waitForDuplicates: true, timeoutMs: 60_000, secretParams: [] });
     expect(tuned.actions.restart).toEqual(config.actions.restart);
     expect(config.actions.terminate.coalesceWindowMs).toBe(30_000);
   });

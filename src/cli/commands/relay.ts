@@ -8,7 +8,7 @@ export default function register(program: Command): void {
       runCommand(async () => {
         const config = await configFrom(options);
         const [{ createLogger }, { startRelayProcess }] = await Promise.all([import('../../logging/index.ts'), import('../../plans/relay-process.ts')]);
-        const log = createLogger({ name: 'arbiter-relay' });
+        const log = createLogger({ name: 'arbiter-relay', secretParams: Object.values(config.actions).flatMap((a) => a.secretParams) });
         const relay = await startRelayProcess(config, log);
         await new Promise<void>((resolve) => {
           const onSignal = () => void relay.stop().then(resolve);

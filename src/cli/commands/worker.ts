@@ -13,7 +13,7 @@ export default function register(program: Command): void {
           import('../../logging/index.ts'),
           import('../../worker/index.ts'),
         ]);
-        const log = createLogger();
+        const log = createLogger({ secretParams: Object.values(config.actions).flatMap((a) => a.secretParams) });
         if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line), { analystPassword: config.audit.analystPassword });
         const worker = await new Worker(config, { logger: log }).start();
         await new Promise<void>((resolve) => {
