@@ -100,7 +100,9 @@ export async function runBareLoop(options: BareLoopOptions): Promise<BareLoopRes
     processes: options.processes,
     records,
     seconds,
-    recordsPerSecond: options.total / seconds,
+    // What the loop consumed between its first and last record: the topic may hold more than the
+    // storm (the latency probes' records, when it runs after them).
+    recordsPerSecond: records / seconds,
     peakRssMb: [...peak.values()],
     cpu: cpuBetween(before, after),
   };

@@ -113,7 +113,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
 
   const until = Date.now() + options.timeoutMs;
   while (Date.now() < until) {
-    const { rows } = await options.db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND request_id = ANY($1::uuid[])', [ids]);
+    const { rows } = await options.db.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
     if (rows[0].n >= records.count && outcomes >= records.count) break;
     await sleep(250);
   }

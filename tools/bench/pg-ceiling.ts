@@ -73,6 +73,16 @@ function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint
   return { arrivals, finalIds };
 }
 
+/**
+ * The arrival write set of one chunk, as the worker's intake makes it durable (with the outbox flag
+ * set afterwards, as the publisher does, or not). The only place the ceiling calls AuditStore's
+ * arrival API: when the arrival path changes, this is what follows it.
+ */
+export async function writeArrivalSet(audit: AuditStore, rows: { arrivals: ArrivalRow[]; finalIds: string[] }, options: { outboxFlag: boolean }): Promise<void> {
+  await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
+  if (options.outboxFlag) await audit.markPublished(rows.finalIds);
+}
+
 async function lanes(count: number, total: number, chunk: number, label: string, work: (from: number, to: number) => Promise<void>): Promise<number> {
   const bar = progressBar(label, total);
   let next = 0;
@@ -132,11 +142,8 @@ export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeiling
     // 1. Bulk insert of the decision rows alone.
     const decisions = await pass('pg decisions', options.bulkChunk, (audit, rows) => audit.insertDecisions(audit.pool, rows.arrivals));
     // 2. The arrival write set, as intake.ts makes it durable, with and without the outbox flag update.
-    const flagged = await pass('pg arrivals', options.arrivalChunk, async (audit, rows) => {
-      await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
-      await audit.markPublished(rows.finalIds);
-    });
-    const unflagged = await pass('pg arr. no flag', options.arrivalChunk, (audit, rows) => audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] }));
+    const flagged = await pass('pg arrivals', options.arrivalChunk, (audit, rows) => writeArrivalSet(audit, rows, { outboxFlag: true }));
+    const unflagged = await pass('pg arr. no flag', options.arrivalChunk, (audit, rows) => writeArrivalSet(audit, rows, { outboxFlag: false }));
     const rate = (seconds: number) => ({ requests: options.requests, seconds, requestsPerSecond: options.requests / seconds, chunk: options.arrivalChunk });
     return {
       connections: options.connections,

@@ -3,6 +3,7 @@ import { markdownTable as mdTable } from '../support/index.ts';
 import type { CpuUsage } from './proc.ts';
 import type { BenchResult } from './run.ts';
 import type { Summary } from './stats.ts';
+import type { ComparisonRow, CpuPerRequest } from './summary.ts';
 
 const int = (n: number | undefined | null) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
 const fixed = (n: number | undefined | null, d = 1) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : n.toFixed(d));
@@ -20,16 +21,28 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
     ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],
     ["ceiling: Postgres, Arbiter's arrival write set", r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn); without markPublished ${int(r.pg.arrivalsWithoutFlag.requestsPerSecond)}/s` : 'skipped'],
+    ...(r.copy
+      ? ([['ceiling: Postgres COPY, narrow duplicate rows', `${int(r.copy.rowsPerSecond)} rows/s (COPY FROM STDIN, ${int(r.copy.chunk)} rows/COPY, PK on request id, logged table, ${r.copy.connections} connections); ${fixed(pgUsPerRow(r.copy.cpu, r.copy.rows), 1)} µs Postgres CPU per row`]] as Array<[string, string]>)
+      : []),
+    ...(r.baseline
+      ? ([[`baseline ${r.baseline.label} end-to-end`, `${int(r.baseline.arbiter.requestsPerSecond)} requests/s (${fixed(r.baseline.arbiter.seconds)} s); ratio to bare loop ${fixed(r.baselineRatioToBareLoop, 3)}×`]] as Array<[string, string]>)
+      : []),
     ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
-    ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.5×: ${yesNo(r.verdict.ratioTargetMet)})`],
+    ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.25×: ${yesNo(r.verdict.ratioTargetMet)})`],
+    ...(r.baseline ? ([['throughput new ÷ baseline', `${fixed(r.comparison?.[0]?.ratio, 2)}×`]] as Array<[string, string]>) : []),
+    ...(r.current ? ([['CPU per request, all processes (without other people\'s)', `${fixed(r.current.cpu.totalUs, 0)} µs (${fixed(r.current.cpu.totalWithoutOthersUs, 0)} µs); PostgreSQL ${fixed(groupUsOf(r.current.cpu, 'postgres'), 0)} µs`]] as Array<[string, string]>) : []),
+    ['consumer lag back to 0 after the storm\'s last record', a.lagZeroSeconds === undefined ? '–' : `${fixed(a.lagZeroSeconds)} s`],
     ['all outcomes on the outcomes topic after last decision', `+${fixed(a.publishLagSeconds)} s (${int(a.outcomeRecords)} outcome records; outbox flags left unset: ${int(a.outboxUnflagged)})`],
+    ...(r.outcomeTopic
+      ? ([['outcomes topic: requests with a final outcome', `${int(r.outcomeTopic.requestsWithFinal)} of ${int(r.storm.requests)} (${int(r.outcomeTopic.finalRecords)} final records, ${int(r.outcomeTopic.republished)} republished, ${int(r.outcomeTopic.progressRecords)} progress; conflicting: ${int(r.outcomeTopic.conflicting)})`]] as Array<[string, string]>)
+      : []),
     ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
     ...r.probes.flatMap((p): Array<[string, string]> => [
       [`probe (${p.label}) @ ${int(p.achievedRate)} req/s: first decision`, `${latency(p.decisionLatencyMs)} (p99 < 50 ms: ${p.decisionLatencyMs.p99 < 50 ? 'yes' : 'no'})`],
       [`probe (${p.label}): append → durable + published outcome`, latency(p.durableOutcomeLatencyMs)],
     ]),
     ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
-    ['requests without a final outcome', int(a.missingFinal)],
+    ['requests without a final outcome (Postgres or outcomes topic)', int(r.current?.missingFinal ?? a.missingFinal)],
     [
       'executions: fleet / EXECUTED requests / audited / expected',
       `${int(r.executions.executed)} / ${int(r.executions.executedRequests)} / ${int(r.executions.auditedExecutions)} (${int(r.executions.recoveredExecutions)} recovered) / ${int(r.executions.expected)}, same requestId twice: ${r.executions.duplicateExecutions} → ${r.executions.ok ? 'OK' : 'FAILED'}`,
@@ -37,9 +50,62 @@ function headline(r: BenchResult): Array<[string, string]> {
   ];
 }
 
-/** The headline figures, for the terminal. */
+const groupUsOf = (cpu: CpuPerRequest, group: string) => cpu.groups.find((g) => g.group === group)?.usPerRequest ?? NaN;
+const pgUsPerRow = (cpu: CpuUsage, rows: number) => ((cpu.coreSeconds['postgres'] ?? NaN) * 1e6) / rows;
+
+/** CPU µs per request by process group during the storm: this checkout, the baseline, and the bare loop per record. */
+export function cpuPerRequestRows(r: Pick<BenchResult, 'current' | 'baseline' | 'bareCpu'>): { header: string[]; rows: string[][] } {
+  const sides: Array<[string, CpuPerRequest | null | undefined]> = [
+    ['this checkout', r.current?.cpu],
+    ...(r.baseline ? ([[`baseline ${r.baseline.commit?.slice(0, 7) ?? ''}`, r.baseline.cpu]] as Array<[string, CpuPerRequest]>) : []),
+    ['bare loop (per record)', r.bareCpu],
+  ];
+  const present = sides.filter((s): s is [string, CpuPerRequest] => !!s[1]);
+  const groups: string[] = [];
+  for (const [, cpu] of present) for (const g of cpu.groups) if (!groups.includes(g.group) && g.coreSeconds > 0.005) groups.push(g.group);
+  const rows = groups.map((g) => [g, ...present.map(([, cpu]) => fixed(groupUsOf(cpu, g), 1))]);
+  rows.push(['total (whole machine)', ...present.map(([, cpu]) => fixed(cpu.totalUs, 1))]);
+  rows.push(["total without other people's processes", ...present.map(([, cpu]) => fixed(cpu.totalWithoutOthersUs, 1))]);
+  return { header: ['CPU µs per request', ...present.map(([name]) => name)], rows };
+}
+
+/** The before/after rows: baseline, this checkout, new ÷ baseline. */
+export function comparisonRows(rows: ComparisonRow[]): string[][] {
+  return rows.map((c) => [c.measure, fixed(c.baseline, c.baseline !== null && Math.abs(c.baseline) < 10 ? 3 : 0), fixed(c.current, c.current !== null && Math.abs(c.current) < 10 ? 3 : 0), c.ratio === null ? '–' : `${c.ratio.toFixed(2)}× (${c.better} is better)`]);
+}
+
+const COMPARISON_HEADER = ['measure', 'baseline', 'this checkout', 'new ÷ baseline'];
+
+/** Why the run fails: each check that did not hold, in words. Empty when the run passes. */
+export function verdictProblems(r: Pick<BenchResult, 'storm' | 'arbiter' | 'outcomeTopic' | 'probes' | 'executions' | 'current'>): string[] {
+  const problems: string[] = [];
+  const total = r.storm.requests;
+  const missing = r.current?.missingFinal ?? r.arbiter.missingFinal;
+  if (missing > 0) {
+    problems.push(
+      `${int(missing)} of ${int(total)} requests lack their final outcome (Postgres: ${int(r.arbiter.finalCount)} final; outcomes topic: ${int(r.outcomeTopic?.requestsWithFinal)} requests with a final outcome)`,
+    );
+  }
+  if ((r.outcomeTopic?.conflicting ?? 0) > 0) problems.push(`${r.outcomeTopic.conflicting} requests have two different final outcomes on the topic, e.g. ${r.outcomeTopic.conflictExamples.join('; ')}`);
+  for (const p of r.probes) if (p.missingOutcomes > 0) problems.push(`probe (${p.label}): ${p.missingOutcomes} of ${p.requests} requests got no outcome`);
+  const x = r.executions;
+  if (!x.ok) {
+    problems.push(
+      `executions ≠ distinct (resource, action, window): fleet executed ${x.executed}, EXECUTED requests ${x.executedRequests}, audited ${x.auditedExecutions}, expected ${x.expected}; same requestId executed twice: ${x.duplicateExecutions}`,
+    );
+  }
+  return problems;
+}
+
+/** The headline figures, CPU per request and (with a baseline) the before/after table, for the terminal. */
 export function benchTable(r: BenchResult): string {
-  return `${renderTable(['measure', 'value'], headline(r), { colWidths: [46, 100] })}\n`;
+  const parts = [renderTable(['measure', 'value'], headline(r), { colWidths: [46, 100] })];
+  if (r.current) {
+    const cpu = cpuPerRequestRows(r);
+    parts.push(renderTable(cpu.header, cpu.rows));
+  }
+  if (r.comparison) parts.push(renderTable(COMPARISON_HEADER, comparisonRows(r.comparison)));
+  return `${parts.join('\n')}\n`;
 }
 
 function cpuRows(label: string, cpu: CpuUsage | undefined, perRequests: number): string[][] {
@@ -96,6 +162,19 @@ export function renderMarkdown(r: BenchResult): string {
   out.push('');
   out.push(mdTable(['measure', 'value'], headline(r).map(([k, v]) => [k, v])));
   out.push('');
+  if (r.comparison && r.baseline) {
+    out.push(`Before and after, in this run: baseline ${r.baseline.label}${r.baseline.build ? ` (node_modules ${r.baseline.build.install}, built in ${fixed(r.baseline.build.buildSeconds)} s)` : ''} against this checkout, the same storm on the same broker and server:`);
+    out.push('');
+    out.push(mdTable(COMPARISON_HEADER, comparisonRows(r.comparison)));
+    out.push('');
+  }
+  if (r.current) {
+    const cpu = cpuPerRequestRows(r);
+    out.push('CPU per request by process group during the storm (the load generator is the bench process):');
+    out.push('');
+    out.push(mdTable(cpu.header, cpu.rows));
+    out.push('');
+  }
   out.push('Final statuses: ' + Object.entries(a.statuses).map(([s, n]) => `${s} ${int(n)}`).join(', ') + '. Fleet violations: ' +
     Object.entries(r.executions.violations).map(([k, n]) => `${k} ${n}`).join(', ') + '.');
   out.push('');
@@ -123,6 +202,7 @@ export function renderMarkdown(r: BenchResult): string {
     ...r.probes.flatMap((p) => cpuRows(`probe, ${p.label}`, p.cpu, p.requests)),
     ...(r.pg ? cpuRows('pg arrivals', r.pg.cpu.arrivals, r.pg.arrivals.requests) : []),
     ...(r.pg ? cpuRows('pg arrivals, no flag', r.pg.cpu.arrivalsWithoutFlag, r.pg.arrivals.requests) : []),
+    ...(r.copy ? cpuRows('pg COPY narrow rows', r.copy.cpu, r.copy.rows) : []),
   ];
   if (cpu.length) {
     out.push(`CPU by process group (from /proc; the machine has ${m.cores} cores; "other processes" are other people's work on the same machine):`);

@@ -4,20 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Serde, topicNames } from '../../src/index.ts';
-import { ensureDatabase, migrate } from '../../src/db/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
-import { checkExecutions, runStorm, workerPidGroups, type ExecutionCheck, type StormResult } from './arbiter-run.ts';
+import type { ExecutionCheck, StormResult } from './arbiter-run.ts';
+import { allFinal, runArm, type ArmContext, type ArmResult } from './arm.ts';
+import { prepareBaseline, type BaselineBuild } from './baseline.ts';
 import { runBareLoop, type BareLoopResult } from './bare-loop.ts';
-import { benchKafka, createBenchTopics, deleteBenchTopics, loadRecords, type LoadResult } from './kafka.ts';
-import { runLatencyProbe, type ProbeResult } from './latency-probe.ts';
+import { benchKafka, type BenchTopics, type LoadResult } from './kafka.ts';
+import type { ProbeResult } from './latency-probe.ts';
 import { describeMachine, type MachineDescription } from './machine.ts';
 import { runMicro, type MicroResult } from './micro.ts';
+import type { OutcomeTopicCheck } from './outcome-check.ts';
+import { runCopyCeiling, type CopyCeilingResult } from './pg-copy-ceiling.ts';
 import { runPgCeiling, type PgCeilingResult } from './pg-ceiling.ts';
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { note } from './progress.ts';
-import { startSimProcess, type SimProcess } from './sim-process.ts';
-import { benchFleet, encodeStorm, stormMessage, REPLICAS } from './storm.ts';
-import { databaseUrlFor, dropDatabase, mergeConfig, prepareWorkers, startWorkers as startWorkerProcesses, type WorkerProcess } from '../support/index.ts';
+import { benchFleet, encodeStorm, REPLICAS } from './storm.ts';
+import { comparisonRow, cpuPerRequest, groupUs, ratio, type ComparisonRow, type CpuPerRequest } from './summary.ts';
+import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig } from '../support/index.ts';
 
 export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
 
@@ -43,6 +46,10 @@ export interface BenchOptions {
   timeoutMinutes: number;
   /** Merged over the bench's worker config (arrays replaced). */
   workerConfig: Record<string, unknown>;
+  /** A git ref whose worker runs the same storm first, on the same broker and server (`--baseline`). */
+  baseline: string | null;
+  /** Bare-loop runs to take the median of (default: 3 under 500,000 records, else 1). */
+  bareRuns?: number;
 }
 
 
@@ -54,56 +61,62 @@ export interface BenchResult {
   options: Omit<BenchOptions, 'skip'> & { skip: BenchPhase[] };
   fleet: { stormResources: number; probeResources: number; deployments: number; replicas: number };
   storm: { requests: number; distinctPods: number; duplicatesPerPod: number; encodedBytes: number };
+  /** This checkout's worker (the fields below repeat its figures, as results before `--baseline` had them). */
+  current: ArmResult;
+  /** The `--baseline` commit's worker, run first on the same storm, broker and server. */
+  baseline: ArmResult | null;
+  /** current ÷ baseline for the headline figures. */
+  comparison: ComparisonRow[] | null;
   load: LoadResult;
-  /** The median of the bare-loop runs (three for storms under 500,000 records, else one). */
+  /** The median of the bare-loop runs. */
   bare: BareLoopResult | null;
   bareRuns: number[];
   arbiter: StormResult;
+  outcomeTopic: OutcomeTopicCheck;
   /** Arbiter's end-to-end throughput over the bare loop's, on the same records, broker and database. */
   ratioToBareLoop: number | null;
+  baselineRatioToBareLoop: number | null;
   /** Decision latency at a steady rate: on pods never touched, then on pods already restarted. */
   probes: ProbeResult[];
   executions: ExecutionCheck;
   pg: PgCeilingResult | null;
+  /** PostgreSQL's COPY ceiling for the narrow duplicate row. */
+  copy: CopyCeilingResult | null;
+  /** CPU per record of the bare loop's processes. */
+  bareCpu: CpuPerRequest | null;
   micro: MicroResult | null;
   profile: ProfileSummary | null;
   workerConfig: Record<string, unknown>;
-  verdict: { allFinal: boolean; executionsOk: boolean; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
+  verdict: { allFinal: boolean; executionsOk: boolean; baselineOk: boolean | null; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
 }
 
 /**
- * The whole benchmark, in one run on one broker and one database server: encode the storm, start the
- * workers and send it to them (or, with `preload`, load it first), probe latency at a steady rate,
- * check executions, then measure the bare kafkajs loop on the same records and Postgres' own insert
- * ceiling for the same rows.
+ * The whole benchmark, in one run on one broker and one database server: encode the storm; with
+ * `--baseline`, build that commit's worker and send the storm through it; send the same storm through
+ * this checkout's worker; each time check every outcome and execution and probe latency at a steady
+ * rate; then the bare kafkajs loop on the same records, and Postgres' own ceilings for the same rows.
  */
 export async function runBench(options: BenchOptions, argv: string[]): Promise<BenchResult> {
+  // Before anything starts: a baseline that does not build fails the run at once.
+  const baselineBuild: BaselineBuild | null = options.baseline ? prepareBaseline(options.baseline) : null;
   const endpoints = await stackUp({ log: note });
   const id = randomBytes(3).toString('hex');
   const prefix = `bench-${id}`;
-  const groupId = `${prefix}-workers`;
-  const databaseUrl = databaseUrlFor(endpoints.databaseUrl, `arbiter_bench_${id}`);
   const pgCeilingUrl = databaseUrlFor(endpoints.databaseUrl, `arbiter_bench_${id}_pg`);
   const dir = mkdtempSync(join(tmpdir(), `arbiter-bench-${id}-`));
-  note(`run ${id}: topics ${prefix}.*, database arbiter_bench_${id}, scratch ${dir}`);
+  note(`run ${id}: topics ${prefix}.*${baselineBuild ? ` and ${prefix}-base.*` : ''}, databases arbiter_bench_${id}*, scratch ${dir}`);
 
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl);
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 3, application_name: 'arbiter-bench' });
   const kafka = benchKafka(endpoints.kafkaBrokers, `arbiter-bench-${id}`);
   const admin = kafka.admin();
   await admin.connect();
-  let sim: SimProcess | undefined;
-  let workers: WorkerProcess[] = [];
+  // What the arms started (stopped first) and created (removed unless --keep), newest first.
+  const owned: Array<{ stop?: () => Promise<unknown>; remove?: () => Promise<unknown> }> = [];
   let cleaned: Promise<void> | undefined;
   const cleanup = () =>
     (cleaned ??= (async () => {
-      await Promise.all(workers.map((w) => w.stop().catch(() => null)));
-      await sim?.close();
-      await db.end().catch(() => {});
+      for (const o of [...owned].reverse()) await o.stop?.().catch(() => {});
       if (!options.keep) {
-        await deleteBenchTopics(admin, { ...topicNames(prefix), bareOut: `${prefix}.bare-out` }).catch((e: Error) => note(`could not delete topics: ${e.message}`));
-        await dropDatabase(databaseUrl).catch((e: Error) => note(`could not drop database: ${e.message}`));
+        for (const o of [...owned].reverse()) await o.remove?.().catch(() => {});
         await dropDatabase(pgCeilingUrl).catch(() => {});
         if (!options.profile) rmSync(dir, { recursive: true, force: true });
       }
@@ -118,10 +131,9 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const machine = await describeMachine(db, argv);
+    const machineDb = new pg.Pool({ connectionString: maintenanceUrl(endpoints.databaseUrl), max: 1, application_name: 'arbiter-bench' });
+    const machine = await describeMachine(machineDb, argv).finally(() => machineDb.end());
     const fleet = benchFleet(options.resources, options.skip.has('probe') ? 0 : options.probeResources, options.partitions);
-    sim = await startSimProcess(fleet.spec, options.latencyScale, dir);
-    const topics = await createBenchTopics(admin, prefix, options.partitions);
     const serde = new Serde(endpoints.schemaRegistryUrl, topicNames(prefix));
     await serde.register();
 
@@ -140,11 +152,11 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
     if (micro) note(`per record: Serde decode ${micro.serdeDecodeRequestUs.toFixed(1)} µs, encode ${micro.serdeEncodeOutcomeUs.toFixed(1)} µs`);
 
     const timeoutMs = options.timeoutMinutes * 60_000;
-    const loadStorm = (quiet: boolean) => loadRecords(kafka, topics.requests, storm.count, (j) => stormMessage(storm, j), { label: 'load storm', quiet });
-    // The loop over a small storm lasts about a second: take the median of three, each in a group of its own.
+    // The loop over a small storm lasts about a second: take the median of several, each in a group of its own.
     const bareRuns: BareLoopResult[] = [];
-    const measureBareLoop = async () => {
-      for (let i = 0; !options.skip.has('bare') && i < (storm.count < 500_000 ? 3 : 1); i++) {
+    const measureBareLoop = async (topics: BenchTopics) => {
+      const runs = options.bareRuns ?? (storm.count < 500_000 ? 3 : 1);
+      for (let i = 0; !options.skip.has('bare') && i < runs; i++) {
         bareRuns.push(
           await runBareLoop({
             admin,
@@ -173,67 +185,45 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       },
       options.workerConfig,
     );
-    const site = { kafkaBrokers: endpoints.kafkaBrokers, schemaRegistryUrl: endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: prefix, groupId, executorUrl: sim.url };
-    const { configFile, env } = prepareWorkers(dir, site, workerConfig);
     const profileDir = options.profile ? join(dir, 'cpu-profiles') : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const startWorkers = async () => {
-      note(`starting ${options.workers} worker processes`);
-      // Ready within two minutes: on a busy 2-core machine, N workers joining one group take a while.
-      workers = await startWorkerProcesses(
-        options.workers,
-        (i) => ({ id: `${prefix}-w${i + 1}`, configFile, env, ...(profileDir ? { cpuProfileDir: profileDir } : {}) }),
-        120_000,
-      );
-    };
-    const decideStorm = () =>
-      runStorm({ db, admin, workers, groupId, requestsTopic: topics.requests, outcomesTopic: topics.outcomes, total: storm.count, timeoutMs, simPid: sim!.pid });
-
-    let load: LoadResult;
     let bare: BareLoopResult | null = null;
-    let arbiter: StormResult;
-    if (options.preload) {
-      // Storm first, then the bare loop on it, then workers that join while the whole backlog waits
-      // (the first to join starts alone, and the group rebalances when the others arrive).
-      load = await loadStorm(false);
-      note(`loaded ${load.records.toLocaleString()} records in ${load.seconds.toFixed(1)} s (${Math.round(load.recordsPerSecond).toLocaleString()} rec/s)`);
-      bare = await measureBareLoop();
-      await startWorkers();
-      arbiter = await decideStorm();
-    } else {
-      // Workers first, settled in their group; then the storm arrives as fast as kafkajs can produce it.
-      await startWorkers();
-      [load, arbiter] = await Promise.all([loadStorm(true), decideStorm()]);
-      note(`loaded ${load.records.toLocaleString()} records in ${load.seconds.toFixed(1)} s (${Math.round(load.recordsPerSecond).toLocaleString()} rec/s), while the workers consumed`);
-    }
-    note(`arbiter: ${Math.round(arbiter.requestsPerSecond).toLocaleString()} requests/s over ${arbiter.seconds.toFixed(1)} s`);
+    const ctx: ArmContext = {
+      endpoints,
+      kafka,
+      admin,
+      dir,
+      fleet,
+      latencyScale: options.latencyScale,
+      storm,
+      probeSets,
+      probeRate: options.probeRate,
+      workers: options.workers,
+      partitions: options.partitions,
+      workerConfig,
+      preload: options.preload,
+      timeoutMs,
+      ...(profileDir ? { profileDir } : {}),
+      own: (resource) => owned.push(resource),
+    };
 
-    const probes: ProbeResult[] = [];
-    for (const set of probeSets) {
-      const probe = await runLatencyProbe({
-        label: set.label,
-        kafka,
-        db,
-        requestsTopic: topics.requests,
-        outcomesTopic: topics.outcomes,
-        groupPrefix: prefix,
-        records: set.records,
-        ratePerSecond: options.probeRate,
-        timeoutMs: 120_000,
-        pidGroups: workerPidGroups(workers, sim.pid),
-      });
-      note(`probe (${set.label}): p99 decision latency ${probe.decisionLatencyMs.p99.toFixed(1)} ms at ${Math.round(probe.achievedRate)} requests/s`);
-      probes.push(probe);
-    }
-
-    const expected = storm.distinctPods + (probeSets[0]?.records.distinctPods ?? 0);
-    const executions = await checkExecutions(db, sim, expected);
-
-    await Promise.all(workers.map((w) => w.stop()));
-    workers = [];
+    // The baseline first, then this checkout: the same records, each build with its own topics,
+    // database and fleet (its own sim: the same request ids must not count as executed twice).
+    const baseline = baselineBuild ? await runArm(ctx, { name: 'baseline', prefix: `${prefix}-base`, database: `arbiter_bench_${id}_base`, build: baselineBuild }) : null;
+    const current = await runArm(
+      {
+        ...ctx,
+        // Storm first, then the bare loop on it, then workers that join while the whole backlog waits.
+        afterPreload: async (topics) => {
+          bare = await measureBareLoop(topics);
+        },
+      },
+      { name: 'current', prefix, database: `arbiter_bench_${id}` },
+    );
     const profile = profileDir ? summarizeProfiles(profileDir) : null;
     // Same records, same broker, a group of its own; run once the workers are gone so it has the machine to itself.
-    if (!options.preload) bare = await measureBareLoop();
+    if (!options.preload) bare = await measureBareLoop(current.topics);
+    const bareResult = bare as BareLoopResult | null;
 
     const pgResult = options.skip.has('pg')
       ? null
@@ -249,29 +239,47 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
           arrivalChunk: 1_000,
           keep: options.keep,
         });
+    const copy = options.skip.has('pg')
+      ? null
+      : await runCopyCeiling({ databaseUrl: pgCeilingUrl, rows: storm.count, pods: fleet.stormPods, agents: options.agents, seed: options.seed, connections: options.workers, chunk: 1_000, keep: options.keep });
+    if (copy) note(`COPY ceiling, narrow duplicate rows: ${Math.round(copy.rowsPerSecond).toLocaleString()} rows/s`);
 
-    const ratio = bare ? arbiter.requestsPerSecond / bare.recordsPerSecond : null;
-    const allFinal = arbiter.missingFinal === 0 && probes.every((p) => p.missingOutcomes === 0);
+    const ratioToBareLoop = ratio(current.arbiter.requestsPerSecond, bareResult?.recordsPerSecond);
+    const baselineRatioToBareLoop = baseline ? ratio(baseline.arbiter.requestsPerSecond, bareResult?.recordsPerSecond) : null;
+    const currentFinal = allFinal(current);
+    const baselineOk = baseline ? allFinal(baseline) && baseline.executions.ok : null;
+    if (baselineOk === false) note(`the baseline ${baseline!.label} fails its own checks (reported, not this run's verdict)`);
     const verdict = {
-      allFinal,
-      executionsOk: executions.ok,
-      ratioTargetMet: ratio === null ? null : ratio >= 0.5,
-      latencyTargetMet: probes.length ? probes.every((p) => p.decisionLatencyMs.p99 < 50) : null,
-      ok: allFinal && executions.ok,
+      allFinal: currentFinal,
+      executionsOk: current.executions.ok,
+      baselineOk,
+      ratioTargetMet: ratioToBareLoop === null ? null : ratioToBareLoop >= 0.25,
+      latencyTargetMet: current.probes.length ? current.probes.every((p) => p.decisionLatencyMs.p99 < 50) : null,
+      ok: currentFinal && current.executions.ok,
     };
+    const strip = ({ topics: _t, databaseUrl: _d, ...arm }: typeof current): ArmResult => arm;
+    const currentArm = strip(current);
+    const baselineArm = baseline ? strip(baseline) : null;
     return {
       machine,
       options: { ...options, skip: [...options.skip] },
       fleet: { stormResources: fleet.stormPods.length, probeResources: fleet.probePods.length, deployments: fleet.spec.deployments.length, replicas: REPLICAS },
       storm: { requests: storm.count, distinctPods: storm.distinctPods, duplicatesPerPod: storm.count / storm.distinctPods, encodedBytes: storm.bytes },
-      load,
-      bare,
+      current: currentArm,
+      baseline: baselineArm,
+      comparison: baselineArm ? compareArms(baselineArm, currentArm, bareResult) : null,
+      load: current.load,
+      bare: bareResult,
       bareRuns: bareRuns.map((b) => b.recordsPerSecond),
-      arbiter,
-      ratioToBareLoop: ratio,
-      probes,
-      executions,
+      arbiter: current.arbiter,
+      outcomeTopic: current.outcomeTopic,
+      ratioToBareLoop,
+      baselineRatioToBareLoop,
+      probes: current.probes,
+      executions: current.executions,
       pg: pgResult,
+      copy,
+      bareCpu: bareResult ? cpuPerRequest(bareResult.cpu, bareResult.records) : null,
       micro,
       profile,
       workerConfig,
@@ -282,4 +290,28 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
     process.off('SIGTERM', onSignal);
     await cleanup();
   }
+}
+
+/** The before/after table: each headline figure for the baseline and this checkout, and their ratio. */
+export function compareArms(baseline: ArmResult, current: ArmResult, bare: BareLoopResult | null): ComparisonRow[] {
+  const probe = (arm: ArmResult, label: string) => arm.probes.find((p) => p.label === label);
+  const peak = (arm: ArmResult) => Math.max(...arm.arbiter.peakRssMb.filter(Number.isFinite));
+  const rows = [
+    comparisonRow('decided + audited, requests/s', baseline.arbiter.requestsPerSecond, current.arbiter.requestsPerSecond, 'higher'),
+    comparisonRow('ratio to the bare loop', ratio(baseline.arbiter.requestsPerSecond, bare?.recordsPerSecond), ratio(current.arbiter.requestsPerSecond, bare?.recordsPerSecond), 'higher'),
+    comparisonRow('CPU µs/request, all processes', baseline.cpu.totalUs, current.cpu.totalUs, 'lower'),
+    comparisonRow('CPU µs/request, workers', groupUs(baseline.cpu, 'arbiter workers'), groupUs(current.cpu, 'arbiter workers'), 'lower'),
+    comparisonRow('CPU µs/request, postgres', groupUs(baseline.cpu, 'postgres'), groupUs(current.cpu, 'postgres'), 'lower'),
+    comparisonRow('CPU µs/request, kafka broker', groupUs(baseline.cpu, 'kafka broker'), groupUs(current.cpu, 'kafka broker'), 'lower'),
+    comparisonRow('peak worker RSS, MiB', peak(baseline), peak(current), 'lower'),
+    comparisonRow('lag back to 0 after the last record, s', baseline.arbiter.lagZeroSeconds, current.arbiter.lagZeroSeconds, 'lower'),
+  ];
+  for (const label of ['new pods', 'executed pods']) {
+    const b = probe(baseline, label);
+    const c = probe(current, label);
+    if (!b || !c) continue;
+    rows.push(comparisonRow(`p99 first decision, ${label}, ms`, b.decisionLatencyMs.p99, c.decisionLatencyMs.p99, 'lower'));
+    rows.push(comparisonRow(`p99 append → durable + published outcome, ${label}, ms`, b.durableOutcomeLatencyMs.p99, c.durableOutcomeLatencyMs.p99, 'lower'));
+  }
+  return rows;
 }

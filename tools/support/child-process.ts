@@ -29,11 +29,13 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   /** For error messages. */
   label: string;
+  /** Working directory (default: the repository checkout). */
+  cwd?: string;
 }
 
 export function launchNode(options: LaunchOptions): NodeChild {
   const child = spawn(process.execPath, options.args, {
-    cwd: REPO_ROOT,
+    cwd: options.cwd ?? REPO_ROOT,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

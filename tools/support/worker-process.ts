@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchNode, type NodeChild } from './child-process.ts';
 import { loadConfig, type ArbiterConfig } from '../../src/config/index.ts';
@@ -82,6 +82,8 @@ export interface WorkerLaunch {
   cpuProfileDir?: string;
   /** `worker` (the default) or `relay` (the plan relay alone). */
   command?: 'worker' | 'relay';
+  /** Another checkout's bin/arbiter.js (the benchmark's baseline build); it runs in that checkout. Default: this one. */
+  bin?: string;
 }
 
 /**
@@ -93,7 +95,8 @@ export async function spawnWorker(launch: WorkerLaunch): Promise<WorkerProcess> 
   const profile = launch.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfileDir}`, `--cpu-prof-name=${launch.id}.cpuprofile`] : [];
   const node = launchNode({
     label: `${launch.command ?? 'worker'} ${launch.id}`,
-    args: [...profile, ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
+    args: [...profile, launch.bin ?? ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
+    ...(launch.bin ? { cwd: dirname(dirname(launch.bin)) } : {}),
     env: { ...launch.env, ARBITER_WORKER_ID: launch.id, ARBITER_METRICS_PORT: String(port) },
   });
   const metricsUrl = `http://127.0.0.1:${port}`;

@@ -13,7 +13,7 @@ interface BenchCliOptions {
   agents: string;
   seed: string;
   probeRate: string;
-  probeSeconds: string;
+  probeSeconds?: string;
   latencyScale: string;
   skip?: string;
   profile?: boolean;
@@ -23,11 +23,13 @@ interface BenchCliOptions {
   workerConfig?: string;
   fromJson?: string;
   preload?: boolean;
+  baseline?: string;
 }
 
 const PHASES: readonly BenchPhase[] = ['bare', 'pg', 'probe', 'micro'];
 const FULL_DEFAULTS = { requests: 1_000_000, resources: 10_008 } as const;
-const QUICK_DEFAULTS = { requests: 50_000, resources: 1_000 } as const;
+/** A smoke run for CI (every phase and every check, no timing target): about 2–3 minutes with the stack up. */
+const QUICK_DEFAULTS = { requests: 20_000, resources: 200, probeSeconds: 3, bareRuns: 1 } as const;
 
 function positiveInt(name: string, raw: string): number {
   const value = Number(raw.replaceAll('_', ''));
@@ -42,7 +44,12 @@ export default function register(program: Command): void {
       'storm benchmark through real Kafka → workers → Postgres: throughput as a ratio of a bare kafkajs loop, ' +
         'Postgres insert ceiling, decision latency at 1,000 requests/s, lag, memory, execution check',
     )
-    .option('--quick', `laptop size: ${QUICK_DEFAULTS.requests.toLocaleString('en-US')} requests over ${QUICK_DEFAULTS.resources.toLocaleString('en-US')} resources`)
+    .option(
+      '--quick',
+      `smoke run (CI): ${QUICK_DEFAULTS.requests.toLocaleString('en-US')} requests over ${QUICK_DEFAULTS.resources} resources, ` +
+        `${QUICK_DEFAULTS.probeSeconds} s probes, one bare-loop run; every phase and check, no timing target`,
+    )
+    .option('--baseline <git-ref>', "also run that commit's worker (built once in a cached git worktree) on the same storm, broker and server, and compare")
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--requests <n>', `requests in the storm (default ${FULL_DEFAULTS.requests.toLocaleString('en-US')})`)
     .option('--resources <n>', `pods the storm targets, rounded up to deployments of 9 (default ${FULL_DEFAULTS.resources.toLocaleString('en-US')})`)
@@ -51,7 +58,7 @@ export default function register(program: Command): void {
     .option('--agents <n>', 'distinct agents sending the duplicates', '100')
     .option('--seed <n>', 'seed of the storm order', '42')
     .option('--probe-rate <n>', 'requests/s of the latency probe', '1000')
-    .option('--probe-seconds <n>', 'length of the latency probe', '10')
+    .option('--probe-seconds <n>', 'length of the latency probe (default 10, quick 3)')
     .option('--latency-scale <x>', 'multiplies the simulated fleet action latencies (restart 300 ms)', '0.001')
     .option('--skip <phases>', `comma-separated phases to leave out: ${PHASES.join(', ')}`)
     .option('--preload', 'load the whole storm before starting the workers (they join, and rebalance, while it waits)')
@@ -63,7 +70,7 @@ export default function register(program: Command): void {
     .option('--timeout-min <n>', 'give up on a phase after this many minutes (default 10 quick, 40 full)')
     .action((options: BenchCliOptions) =>
       runCommand(async () => {
-        const { benchTable, renderMarkdown, runBench } = await import('../../bench/index.ts');
+        const { benchTable, renderMarkdown, runBench, verdictProblems } = await import('../../bench/index.ts');
         if (options.fromJson) {
           const saved = JSON.parse(readFileSync(options.fromJson, 'utf8')) as BenchResult;
           if (options.markdown) writeFileSync(options.markdown, renderMarkdown(saved));
@@ -94,7 +101,9 @@ export default function register(program: Command): void {
             agents: positiveInt('agents', options.agents),
             seed: positiveInt('seed', options.seed),
             probeRate: positiveInt('probe-rate', options.probeRate),
-            probeSeconds: positiveInt('probe-seconds', options.probeSeconds),
+            probeSeconds: options.probeSeconds ? positiveInt('probe-seconds', options.probeSeconds) : options.quick ? QUICK_DEFAULTS.probeSeconds : 10,
+            ...(options.quick ? { bareRuns: QUICK_DEFAULTS.bareRuns } : {}),
+            baseline: options.baseline ?? null,
             probeResources: 100,
             latencyScale,
             skip,
@@ -109,8 +118,7 @@ export default function register(program: Command): void {
         if (options.markdown) writeFileSync(options.markdown, renderMarkdown(result));
         if (options.json) printJson(result);
         else process.stdout.write(benchTable(result));
-        if (!result.verdict.allFinal) process.stderr.write('arbiter bench: some requests have no final outcome\n');
-        if (!result.verdict.executionsOk) process.stderr.write('arbiter bench: executions do not match distinct (resource, action, window)\n');
+        for (const problem of verdictProblems(result)) process.stderr.write(`arbiter bench: FAILED: ${problem}\n`);
         return result.verdict.ok ? 0 : 1;
       }),
     );
