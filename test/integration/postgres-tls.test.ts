@@ -1,8 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, readdir, rm, writeFile, appendFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +8,9 @@ import { AuditStore } from '../../src/audit/index.ts';
 import { createPool, migrate, type Pool } from '../../src/db/index.ts';
 import { runArbiterCli } from '../support/cli.ts';
 import { endpoints } from '../support/endpoints.ts';
+import { startTempPostgres, type TempPostgres } from '../support/temp-postgres.ts';
 
 const exec = promisify(execFile);
-const POSTGRES_ROOT = '/usr/lib/postgresql';
 
 /**
  * TLS to PostgreSQL (`sslmode` in DATABASE_URL, src/db/pool.ts). The shared server on 5432 runs
@@ -21,10 +19,9 @@ const POSTGRES_ROOT = '/usr/lib/postgresql';
  * signed by a CA made here with openssl, and a pg_hba.conf that accepts `hostssl` only.
  */
 describe('PostgreSQL over TLS', () => {
+  let server: TempPostgres | undefined;
   let dir = '';
-  let dataDir = '';
   let port = 0;
-  let runAsPostgres: (command: string, args: string[]) => Promise<unknown> = async () => undefined;
   const pools: Pool[] = [];
   const urlFor = (query: string, host = '127.0.0.1') => `postgres://postgres@${host}:${port}/arbiter_tls?${query}`;
   const pool = (url: string) => {
@@ -37,45 +34,19 @@ describe('PostgreSQL over TLS', () => {
     (await db.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0]?.ssl;
 
   beforeAll(async () => {
-    const bin = await postgresBin();
-    dir = await mkdtemp(join(tmpdir(), 'arbiter-pg-tls-'));
-    dataDir = join(dir, 'data');
-    port = await freePort();
-    await makeCertificates(dir);
-    // initdb refuses to run as root: the cluster belongs to the unprivileged postgres user then.
-    if (process.getuid?.() === 0) {
-      await exec('chown', ['-R', 'postgres:postgres', dir]);
-      runAsPostgres = (command, args) => exec('runuser', ['-u', 'postgres', '--', command, ...args]);
-    } else {
-      runAsPostgres = (command, args) => exec(command, args);
-    }
-    await runAsPostgres(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C']);
-    // TLS only: no `host` line, so a session without encryption matches no entry and is refused.
-    await writeFile(join(dataDir, 'pg_hba.conf'), 'local all all trust\nhostssl all all 127.0.0.0/8 trust\n');
-    await appendFile(
-      join(dataDir, 'postgresql.conf'),
-      [
-        // 127.0.0.2 is also loopback but in no certificate name: verify-full must refuse it.
-        `listen_addresses = '127.0.0.1,127.0.0.2'`,
-        `port = ${port}`,
-        `unix_socket_directories = '${dir}'`,
-        'ssl = on',
-        `ssl_cert_file = '${join(dir, 'server.pem')}'`,
-        `ssl_key_file = '${join(dir, 'server.key')}'`,
-        'fsync = off',
-        '',
-      ].join('\n'),
-    );
-    await runAsPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start']);
+    server = await startTempPostgres({
+      prepare: makeCertificates,
+      // TLS only: no `host` line, so a session without encryption matches no entry and is refused.
+      hba: 'local all all trust\nhostssl all all 127.0.0.0/8 trust\n',
+      // Relative to the data directory: the certificates sit beside it.
+      settings: ['ssl = on', "ssl_cert_file = '../server.pem'", "ssl_key_file = '../server.key'"],
+    });
+    ({ dir, port } = server);
   });
 
   afterAll(async () => {
     for (const p of pools) await p.end().catch(() => undefined);
-    if (dataDir) {
-      const bin = await postgresBin();
-      await runAsPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
-    }
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   it('migrates and serves the worker over sslmode=verify-full with the right CA, and the server sees TLS', async () => {
@@ -142,24 +113,6 @@ describe('PostgreSQL over TLS', () => {
     expect(() => createPool(urlFor('sslmode=prefer'))).toThrow(/sslmode=prefer is not supported/);
   });
 });
-
-/** The newest PostgreSQL server binaries installed (Debian layout); none is a loud failure. */
-async function postgresBin(): Promise<string> {
-  const versions = (await readdir(POSTGRES_ROOT).catch(() => [] as string[])).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
-  if (versions.length === 0) throw new Error(`no PostgreSQL server binaries under ${POSTGRES_ROOT}/<version>/bin (apt-get install postgresql)`);
-  return join(POSTGRES_ROOT, versions[0]!, 'bin');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** A CA, a server certificate it signs (127.0.0.1 and localhost), and an unrelated second CA. */
 async function makeCertificates(dir: string): Promise<void> {

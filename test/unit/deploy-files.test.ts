@@ -1,0 +1,60 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+
+const ROOT = new URL('../../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
+
+/**
+ * Helm is not installable here (no Debian package), so the chart is checked without rendering:
+ * every `.Values.…` a template reads exists in values.yaml (a typo would render as empty), and
+ * the credentials each component uses are wired as docs/SECURITY.md says. docker-compose.yml is
+ * parsed and its per-component logins checked; test/integration/deploy-logins.test.ts runs its SQL.
+ */
+describe('deploy files: each component its own credentials', () => {
+  const values = parseYaml(read('helm/arbiter/values.yaml')) as Record<string, unknown>;
+  const templates = readdirSync(new URL('helm/arbiter/templates/', ROOT)).map((f) => [f, read(`helm/arbiter/templates/${f}`)] as const);
+
+  it('every .Values path a template reads is in values.yaml', () => {
+    const missing: string[] = [];
+    for (const [file, text] of templates) {
+      for (const [, path] of text.matchAll(/\.Values\.([A-Za-z0-9_.]+)/g)) {
+        let at: unknown = values;
+        for (const key of path!.split('.')) at = at !== null && typeof at === 'object' && key in at ? (at as Record<string, unknown>)[key] : undefined;
+        if (at === undefined) missing.push(`${file}: .Values.${path}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('Helm: workers and the migrate Job get separate database URLs; keys and passwords come from Secrets', () => {
+    const deployment = templates.find(([f]) => f === 'deployment.yaml')![1];
+    const job = templates.find(([f]) => f === 'migrate-job.yaml')![1];
+    expect(deployment).toContain('"existingSecret" .Values.database.existingSecret');
+    expect(deployment).not.toContain('database.migrator');
+    expect(job).toContain('"existingSecret" .Values.database.migrator.existingSecret');
+    for (const env of ['ARBITER_SIGNING_KEY', 'ARBITER_EXECUTOR_HMAC_KEY', 'ARBITER_EXECUTOR_TOKEN']) {
+      expect(deployment).toContain(`"name" "${env}"`);
+      expect(job).not.toContain(env);
+    }
+    expect(job).toContain('ARBITER_ANALYST_PASSWORD');
+    // No secret is given a default value in plain text.
+    const database = values.database as { migrator: { url: string }; url: string };
+    expect([database.url, database.migrator.url]).toEqual(['', '']);
+  });
+
+  it('compose: migrate as arbiter_deploy, workers as arbiter_compose_worker, after the logins exist', () => {
+    type Service = { environment?: Record<string, string>; depends_on?: Record<string, unknown>; volumes?: string[]; command?: string[] };
+    const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> };
+    const user = (service: string) => new URL(compose.services[service]!.environment!.DATABASE_URL!).username;
+    expect(user('migrate')).toBe('arbiter_deploy');
+    expect(user('worker')).toBe('arbiter_compose_worker');
+    expect(Object.keys(compose.services.migrate!.depends_on!)).toContain('db-init');
+    expect(Object.keys(compose.services.worker!.depends_on!)).toContain('db-logins');
+    for (const [service, file] of [['db-init', 'db-init.sql'], ['db-logins', 'db-logins.sql']] as const) {
+      const mount = compose.services[service]!.volumes![0]!.split(':')[0]!;
+      expect(compose.services[service]!.command).toContain(`/sql/${file}`);
+      expect(existsSync(new URL(`${mount.replace(/^\.\//, '')}/${file}`, ROOT)), `${mount}/${file}`).toBe(true);
+    }
+  });
+});
