@@ -99,7 +99,7 @@ describe('the analyst role', () => {
           WHERE n.nspname = 'arbiter' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') ORDER BY 1`,
       );
       const tablesOnly = all.filter((r) => r.kind !== 'v');
-      expect(tablesOnly.map((t) => t.name)).toEqual(expect.arrayContaining(['requests', 'dead_letters', 'request_state', 'resource_state', 'locks', 'observations', 'plan_outbox', 'migrations']));
+      expect(tablesOnly.map((t) => t.name)).toEqual(expect.arrayContaining(['request_log', 'decision_log', 'duplicates', 'dead_letters', 'request_state', 'resource_state', 'locks', 'observations', 'plan_outbox', 'migrations']));
       for (const t of tablesOnly) await denied(`SELECT 1 FROM arbiter.${pg.escapeIdentifier(t.name)} LIMIT 1`);
       // What it may read is exactly the analyst views.
       const { rows: readable } = await owner.query<{ name: string }>(

@@ -83,13 +83,13 @@ describe('arbiter audit: the analysts\' reports and ack', () => {
     t0 = Date.now() - 2 * 3_600_000;
     const request = (id: string, s: number, agent: string, arn: string, action: string, expectedVersion: number | null, reason: string | null) =>
       db.query(
-        `INSERT INTO arbiter.requests (request_id, agent_id, resource_arn, scope, action, params, expected_version, reason, requested_at, received_at, topic, kafka_partition, kafka_offset)
+        `INSERT INTO arbiter.request_log (request_id, agent_id, resource_arn, scope, action, params, expected_version, reason, requested_at, received_at, topic, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, 'prod', $4, '{"secret": "payload"}', $5, $6, $7, $7, 't.requests', 0, 0)`,
         [id, agent, arn, action, expectedVersion, reason, at(s)],
       );
     const decision = (id: string, s: number, agent: string, action: string, status: string, final: boolean, extra: { primary?: string; version?: number; token?: number; detail?: string } = {}) =>
       db.query(
-        `INSERT INTO arbiter.decisions (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id, resource_version, fencing_token, detail, decided_at)
+        `INSERT INTO arbiter.decision_log (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id, resource_version, fencing_token, detail, decided_at)
          VALUES ($1, $2, $3, 'prod', $4, $5, $6, $7, $8, $9, $10, $11)`,
         [id, agent, WEB, action, status, final, extra.primary ?? null, extra.version ?? null, extra.token ?? null, extra.detail ?? null, at(s)],
       );

@@ -131,7 +131,7 @@ describe('the lease is lost while the primary runs, and the executor answers any
     await eventually(async () => (await site.db.query('SELECT 1 FROM arbiter.executions WHERE request_id = $1', [primary.requestId])).rowCount, 30_000, 'the execution to start');
     const followers = await Promise.all(['agent-b', 'agent-c', 'agent-d'].map((agentId) => site.client.submit({ agentId, resourceArn: arn, action: 'restart' })));
     await eventually(
-      async () => (await site.db.query("SELECT count(*)::int AS n FROM arbiter.request_state WHERE primary_request_id = $1 AND status = 'COALESCED'", [primary.requestId])).rows[0].n === 3,
+      async () => (await site.db.query("SELECT count(*)::int AS n FROM arbiter.decisions WHERE primary_request_id = $1 AND status = 'COALESCED'", [primary.requestId])).rows[0].n === 3,
       30_000,
       'three followers coalesced in flight',
     );

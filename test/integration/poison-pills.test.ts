@@ -102,7 +102,7 @@ describe('poison pills among 1,000 valid requests', () => {
     }
   });
 
-  it('a reused requestId with another payload is answered REJECTED_DUPLICATE_ID; the same payload again is a redelivery', async () => {
+  it('a reused requestId with another payload is answered REJECTED_DUPLICATE_ID; the same payload again is a redelivery, answered again', async () => {
     const pod = storm.pod(0, 1);
     const original = buildRequest({ agentId: 'agent-dup', resourceArn: pod, action: 'restart', reason: 'first' });
     const client = await env.client('dup-watcher');
@@ -123,9 +123,12 @@ describe('poison pills among 1,000 valid requests', () => {
     expect(row.error).toContain(`requestId ${original.requestId} was already used for a different request`);
     const finals = await eventually(async () => {
       const byId = finalsByRequest(await readOutcomes(env.prefix)).get(original.requestId) ?? [];
-      return byId.length >= 2 ? byId : undefined;
-    }, 10_000, 'the duplicate id answered');
-    expect(finals.map((o) => o.status)).toEqual(['EXECUTED', 'REJECTED_DUPLICATE_ID']);
+      return byId.length >= 3 ? byId : undefined;
+    }, 10_000, 'the duplicate id and the redelivery answered');
+    // In record order: the reuse refused; the redelivery told its stored answer again (an answer
+    // decided on arrival has no outbox flag, so a redelivered record is always answered).
+    expect(finals.map((o) => o.status)).toEqual(['EXECUTED', 'REJECTED_DUPLICATE_ID', 'EXECUTED']);
+    expect(finals[2]!.resourceVersion).toBe(finals[0]!.resourceVersion);
     const { rows } = await env.db.query('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = $1', [original.requestId]);
     expect(rows[0].n).toBe(1); // neither the reuse nor the redelivery was decided again
     expect(env.sim.fleet.observe(pod).appliedRequestIds.filter((id) => id === original.requestId)).toHaveLength(1);
