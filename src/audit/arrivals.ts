@@ -3,6 +3,7 @@ import { followerDecision, isFinal, type FinalDecision } from '../contract/decis
 import type { RemediationRequest } from '../contract/request.ts';
 import type { ArrivalRow, DeadLetterRow } from './rows.ts';
 import { storableRequest, storableText } from './storable.ts';
+import { redactParams, type SecretParams } from './secret-params.ts';
 import { storedDecision } from './stored.ts';
 
 /** A request id of the chunk that was decided before (a redelivery, or an id reused). */
@@ -10,7 +11,7 @@ export interface KnownRequest {
   /** The partition that owns it. */
   topic: string;
   partition: number;
-  /** As stored, to tell a redelivery from a reused id (see isSameRequest). */
+  /** As stored, to tell a redelivery from a reused id (see isSameRequest; a duplicate's secret params are stored redacted). */
   request: RemediationRequest;
   /** What its agent was told, to tell it again; null while it (or its primary) is still open. */
   answer: FinalDecision | null;
@@ -38,6 +39,7 @@ export async function writeArrivals(
   db: Pool | PoolClient,
   workerId: string,
   batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] },
+  secret: SecretParams = {},
 ): Promise<ArrivalWrite> {
   const duplicates: ArrivalRow[] = [];
   const full: ArrivalRow[] = [];
@@ -46,8 +48,8 @@ export async function writeArrivals(
   const { rows } = await db.query(ARRIVAL_SQL, [
     ids,
     workerId,
-    ...fullColumns(full),
-    ...duplicateColumns(duplicates),
+    ...fullColumns(full, secret),
+    ...duplicateColumns(duplicates, secret),
     ...deadLetterColumns(batch.deadLetters),
   ]);
   const known = new Map<string, KnownRequest>();
@@ -143,7 +145,8 @@ SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM state
 UNION ALL SELECT 'fresh', request_id, NULL FROM dups
 UNION ALL SELECT 'known', request_id, to_jsonb(k) FROM known k`;
 
-function fullColumns(rows: readonly ArrivalRow[]): unknown[][] {
+/** request_state keeps the request as sent (recovery executes it); the audit rows keep secret params redacted. */
+function fullColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown[][] {
   const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
   const col = <T>(f: (x: { a: ArrivalRow; r: RemediationRequest }) => T) => stored.map(f);
   return [
@@ -162,7 +165,7 @@ function fullColumns(rows: readonly ArrivalRow[]): unknown[][] {
     col(({ a }) => a.latencyMs ?? null),
     col(({ a }) => a.coalesceKey),
     col(({ r }) => JSON.stringify(r)),
-    col(({ r }) => JSON.stringify(r.params)),
+    col(({ r }) => JSON.stringify(redactParams(r.params, secret[r.action]))),
     col(({ r }) => r.expectedVersion),
     col(({ r }) => JSON.stringify(r.dependsOn)),
     col(({ r }) => r.planId),
@@ -183,7 +186,7 @@ function fullColumns(rows: readonly ArrivalRow[]): unknown[][] {
  * The narrow row's columns. Fields agents rarely set travel in one JSON value that is NULL when
  * none is set, so a storm's duplicates send (and PostgreSQL parses) no column of NULLs.
  */
-function duplicateColumns(rows: readonly ArrivalRow[]): unknown[][] {
+function duplicateColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown[][] {
   const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
   const col = <T>(f: (x: { a: ArrivalRow; r: RemediationRequest }) => T) => stored.map(f);
   return [
@@ -199,13 +202,13 @@ function duplicateColumns(rows: readonly ArrivalRow[]): unknown[][] {
     col(({ a }) => a.partition),
     col(({ a }) => a.offset),
     col(({ a }) => a.latencyMs ?? null),
-    col(({ a, r }) => rarelySet(r, a.reroutedFrom)),
+    col(({ a, r }) => rarelySet(r, a.reroutedFrom, secret)),
   ];
 }
 
-function rarelySet(r: RemediationRequest, reroutedFrom: number | null): string | null {
+function rarelySet(r: RemediationRequest, reroutedFrom: number | null, secret: SecretParams): string | null {
   const extra: Record<string, unknown> = {};
-  if (Object.keys(r.params).length) extra.params = r.params;
+  if (Object.keys(r.params).length) extra.params = redactParams(r.params, secret[r.action]);
   if (r.expectedVersion !== null) extra.expectedVersion = r.expectedVersion;
   if (r.dependsOn.length) extra.dependsOn = r.dependsOn;
   if (r.planId !== null) extra.planId = r.planId;

@@ -6,6 +6,7 @@ import type { DependencyState } from '../decide/index.ts';
 import { inFlightFollower } from '../contract/decision.ts';
 import { requestOfDuplicate, writeArrivals, type ArrivalWrite } from './arrivals.ts';
 import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
+import type { SecretParams } from './secret-params.ts';
 import { storableText } from './storable.ts';
 import { storedDecision } from './stored.ts';
 
@@ -19,6 +20,8 @@ export class AuditStore {
   constructor(
     readonly pool: Pool,
     private readonly workerId: string,
+    /** Params the policy marks secret, per action: kept redacted in the audit rows. */
+    private readonly secretParams: SecretParams = {},
   ) {}
 
   /**
@@ -26,7 +29,7 @@ export class AuditStore {
    * of the chunk was decided before, in which case nothing is written and the known ids come back.
    */
   recordArrivals(batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] }): Promise<ArrivalWrite> {
-    return writeArrivals(this.pool, this.workerId, batch);
+    return writeArrivals(this.pool, this.workerId, batch, this.secretParams);
   }
 
   /**
@@ -37,7 +40,7 @@ export class AuditStore {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] });
+      await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] }, this.secretParams);
       return true;
     } catch {
       return false;

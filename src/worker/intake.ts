@@ -5,7 +5,7 @@ import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
 import { SIGNATURE_HEADER } from '../contract/signing.ts';
 import { HEADERS } from '../contract/topics.ts';
-import { isSameRequest, storableRequest, type ArrivalRow, type ArrivalWrite, type DeadLetterRow, type KnownRequest } from '../audit/index.ts';
+import { isSameRequest, secretParamsOf, storableRequest, type ArrivalRow, type ArrivalWrite, type DeadLetterRow, type KnownRequest } from '../audit/index.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { isConnectionError } from '../db/index.ts';
 import { arrivalRules } from '../config/index.ts';
@@ -141,6 +141,7 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
     stateless: [],
   };
   const seen = new Map<string, RemediationRequest>();
+  const secretParams = secretParamsOf(ctx.config.actions);
   for (const item of decoded) {
     if (item.kind === 'dead-letter') {
       deadLetter(chunk, item.message, item.error, out.deadLetters, out.deadLetterRecords);
@@ -158,7 +159,7 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
     const before = known.get(request.requestId);
     const earlier = before?.request ?? (seen.has(request.requestId) ? storableRequest(seen.get(request.requestId)!) : undefined);
     if (earlier) {
-      if (isSameRequest(earlier, request)) {
+      if (isSameRequest(earlier, request, secretParams[request.action])) {
         // A redelivery: decided already. Told again if its answer is due (it may never have reached Kafka).
         if (before?.answer) out.stateless.push({ request, scope: scopeKey, decision: before.answer });
         continue;

@@ -4,7 +4,7 @@ import type { ArbiterConfig } from '../config/index.ts';
 import { kafkaSecurityOptions } from '../contract/kafka-client.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
-import { AuditStore, runUpkeep } from '../audit/index.ts';
+import { AuditStore, runUpkeep, secretParamsOf } from '../audit/index.ts';
 import { createPool, type Pool } from '../db/index.ts';
 import { HttpExecutor, httpExecutorOptions, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
@@ -124,7 +124,7 @@ export class Worker {
     });
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
-    this.audit = new AuditStore(this.pool, config.worker.id);
+    this.audit = new AuditStore(this.pool, config.worker.id, secretParamsOf(config.actions));
     this.plans = new PlanStore(this.pool, (events) => events.forEach((e) => this.metrics.planEvents.inc({ type: e.type })));
     // Acquire failures and expirations are counted from the lock log (LockLogExporter), every path alike.
     this.locks = new LockStore(this.pool);
