@@ -145,7 +145,7 @@ describe('readStackSettings', () => {
       SCHEMA_REGISTRY_URL: 'http://localhost:18081/apis/ccompat/v7',
     });
     expect(own).toMatchObject({ mayStartKafka: true, mayStartRegistry: true, privateInstance: true, runDir: '/tmp/faults' });
-    expect(own.ports).toEqual({ kafka: 19092, kafkaController: 19093, registry: 18081, registryManagement: 19081 });
+    expect(own.ports).toEqual({ kafka: 19092, kafkaController: 19093, registry: 18081, registryManagement: 19081, secureKafka: 9094, secureKafkaController: 9095 });
     expect(stackPaths(own.cacheDir, own.runDir).pidFile('kafka')).toBe('/tmp/faults/kafka.pid');
     expect(stackPaths(own.cacheDir, own.runDir).kafkaLibs).toBe('/var/cache/arbiter/kafka-4.1.1/libs');
     // Never a remote address, run directory or not.

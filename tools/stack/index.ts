@@ -1,4 +1,13 @@
-export { createContext, stackDown, stackStatus, stackUp, type StackOptions } from './stack.ts';
+export { createContext, secureKafkaDown, secureKafkaUp, stackDown, stackStatus, stackUp, type StackOptions } from './stack.ts';
+export {
+  CLIENT_USERS,
+  secureClientConfig,
+  secureClientEnv,
+  type ClientUser,
+  type SecureInstallation,
+  type SecureKafka,
+} from './secure-kafka.ts';
+export { arbiterAcls, type AclGrant } from './secure-kafka-config.ts';
 export {
   pauseKafka,
   pauseService,

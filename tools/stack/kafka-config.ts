@@ -30,14 +30,21 @@ export function renderServerProperties(
   dataDir: string,
   ports: { kafka: number; kafkaController: number } = { kafka: KAFKA_PORT, kafkaController: KAFKA_CONTROLLER_PORT },
 ): string {
-  const settings: Record<string, string | number> = {
-    'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@127.0.0.1:${ports.kafkaController}`,
+  return renderProperties({
+    ...singleNodeSettings(dataDir, ports.kafkaController),
     listeners: `PLAINTEXT://127.0.0.1:${ports.kafka},CONTROLLER://127.0.0.1:${ports.kafkaController}`,
     'advertised.listeners': `PLAINTEXT://127.0.0.1:${ports.kafka}`,
-    'controller.listener.names': 'CONTROLLER',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+  });
+}
+
+/** What the plain and the secure broker share: one node, its own controller, internal topics of one replica. */
+export function singleNodeSettings(dataDir: string, controllerPort: number): Record<string, string | number> {
+  return {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    'controller.listener.names': 'CONTROLLER',
     'log.dirs': dataDir,
     'num.partitions': 1,
     'auto.create.topics.enable': 'true',
@@ -52,6 +59,9 @@ export function renderServerProperties(
     'share.coordinator.state.topic.min.isr': 1,
     'group.initial.rebalance.delay.ms': 0,
   };
+}
+
+export function renderProperties(settings: Record<string, string | number>): string {
   return `${Object.entries(settings)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n')}\n`;

@@ -6,7 +6,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { spawnDaemon, isAlive, stopDaemon } from './daemon.ts';
 import { stackFailure, startFailure } from './failure.ts';
 import { probeTcp, waitUntil } from './health.ts';
-import { findJava } from './java.ts';
+import { findJava, type JavaInstall } from './java.ts';
 import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kafka-config.ts';
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { KAFKA_VERSION } from './paths.ts';
@@ -81,6 +81,27 @@ export async function ensureKafkaJars({ paths, log }: StackContext): Promise<voi
   });
 }
 
+/** The Java the brokers run on (17+: ARBITER_KAFKA_JAVA, JAVA_HOME, PATH, then installed JDKs). */
+export function kafkaJava({ settings }: StackContext): Promise<JavaInstall> {
+  return findJava({
+    purpose: `Kafka ${KAFKA_VERSION}`,
+    minMajor: 17,
+    override: { name: 'ARBITER_KAFKA_JAVA', path: settings.kafkaJava },
+    javaHome: settings.javaHome,
+    preferInstalledJdks: false,
+  });
+}
+
+/** The broker's JVM: small heap, the stock scripts' GC settings, log lines with their time. */
+export const KAFKA_JVM_OPTIONS = [
+  '-Xmx512m',
+  '-XX:+UseG1GC',
+  '-XX:MaxGCPauseMillis=20',
+  '-Djava.awt.headless=true',
+  '-Dorg.slf4j.simpleLogger.showDateTime=true',
+  "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+];
+
 /**
  * `stack up` starts a fresh cluster: a new data directory and cluster id, nothing left to
  * reconcile. A restart (`keepData`) starts the same broker on the data it left: topics, records
@@ -89,13 +110,7 @@ export async function ensureKafkaJars({ paths, log }: StackContext): Promise<voi
 export async function startKafka(context: StackContext, options: { keepData?: boolean } = {}): Promise<number> {
   const { paths, settings, log } = context;
   await ensureKafkaJars(context);
-  const java = await findJava({
-    purpose: `Kafka ${KAFKA_VERSION}`,
-    minMajor: 17,
-    override: { name: 'ARBITER_KAFKA_JAVA', path: settings.kafkaJava },
-    javaHome: settings.javaHome,
-    preferInstalledJdks: false,
-  });
+  const java = await kafkaJava(context);
   const dataDir = join(paths.kafkaRunDir, 'data');
   const propertiesFile = join(paths.kafkaRunDir, 'server.properties');
   const classpath = join(paths.kafkaLibs, '*');
@@ -122,12 +137,7 @@ export async function startKafka(context: StackContext, options: { keepData?: bo
   const pid = spawnDaemon({
     command: java.path,
     args: [
-      '-Xmx512m',
-      '-XX:+UseG1GC',
-      '-XX:MaxGCPauseMillis=20',
-      '-Djava.awt.headless=true',
-      '-Dorg.slf4j.simpleLogger.showDateTime=true',
-      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
+      ...KAFKA_JVM_OPTIONS,
       KAFKA_MARKER,
       '-cp',
       classpath,

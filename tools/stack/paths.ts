@@ -11,6 +11,10 @@ export interface StackPaths {
   apicurioHome: string;
   runDir: string;
   kafkaRunDir: string;
+  /** The secure broker's data, certificates and credential files (`stack up --secure`). */
+  secureKafkaRunDir: string;
+  secureKafkaPidFile: string;
+  secureKafkaLogFile: string;
   lockDir: string;
   pidFile(service: ServiceName): string;
   containerFile(service: ServiceName): string;
@@ -28,6 +32,9 @@ export function stackPaths(cacheDir: string, runDir = join(cacheDir, 'run')): St
     apicurioHome: join(cacheDir, `apicurio-${APICURIO_VERSION}`),
     runDir,
     kafkaRunDir: join(runDir, 'kafka'),
+    secureKafkaRunDir: join(runDir, 'secure-kafka'),
+    secureKafkaPidFile: join(runDir, 'secure-kafka.pid'),
+    secureKafkaLogFile: join(runDir, 'secure-kafka.log'),
     lockDir: join(runDir, 'stack.lock'),
     pidFile: (service) => join(runDir, `${service}.pid`),
     containerFile: (service) => join(runDir, `${service}.container`),

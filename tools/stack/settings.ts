@@ -17,6 +17,9 @@ export interface StackPorts {
   kafkaController: number;
   registry: number;
   registryManagement: number;
+  /** The secure broker (`stack up --secure`): its SASL_SSL listener and its controller, beside the plain broker. */
+  secureKafka: number;
+  secureKafkaController: number;
 }
 
 /** Everything the stack reads from the environment, read in one place. */
@@ -44,6 +47,9 @@ export interface StackSettings {
   kafkaJava: string | undefined;
   javaHome: string | undefined;
   mode: StackMode;
+  /** The installation the secure broker's topics and ACLs are made for (the workers' ARBITER_TOPIC_PREFIX / ARBITER_GROUP_ID). */
+  topicPrefix: string;
+  groupId: string;
 }
 
 export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
@@ -53,6 +59,7 @@ export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
   const privateRunDir = nonEmpty(env.ARBITER_STACK_RUN_DIR);
   const kafkaPort = loopbackBrokerPort(kafkaBrokers);
   const registryPort = loopbackRegistryPort(schemaRegistryUrl);
+  const secureKafkaPort = portSetting(env.ARBITER_SECURE_KAFKA_PORT, 'ARBITER_SECURE_KAFKA_PORT') ?? 9094;
   const ports: StackPorts = {
     kafka: kafkaPort ?? 9092,
     kafkaController: portSetting(env.ARBITER_KAFKA_CONTROLLER_PORT, 'ARBITER_KAFKA_CONTROLLER_PORT') ?? (kafkaPort ?? 9092) + 1,
@@ -60,6 +67,9 @@ export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
     // Quarkus' default management port 9000 is often taken: 9081 beside 8081, else HTTP port + 1000.
     registryManagement:
       portSetting(env.ARBITER_REGISTRY_MANAGEMENT_PORT, 'ARBITER_REGISTRY_MANAGEMENT_PORT') ?? (registryPort ?? 8081) + 1000,
+    secureKafka: secureKafkaPort,
+    secureKafkaController:
+      portSetting(env.ARBITER_SECURE_KAFKA_CONTROLLER_PORT, 'ARBITER_SECURE_KAFKA_CONTROLLER_PORT') ?? secureKafkaPort + 1,
   };
   const isDefaultKafka = kafkaBrokers.length === 1 && normalizeLoopback(kafkaBrokers[0]!) === DEFAULT_KAFKA_BROKER;
   const isDefaultRegistry = normalizeLoopback(schemaRegistryUrl) === DEFAULT_SCHEMA_REGISTRY_URL;
@@ -77,6 +87,8 @@ export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
     kafkaJava: nonEmpty(env.ARBITER_KAFKA_JAVA),
     javaHome: nonEmpty(env.JAVA_HOME),
     mode: parseMode(env.ARBITER_STACK_MODE),
+    topicPrefix: nonEmpty(env.ARBITER_TOPIC_PREFIX) ?? 'arbiter',
+    groupId: nonEmpty(env.ARBITER_GROUP_ID) ?? 'arbiter-workers',
   };
 }
 

@@ -8,6 +8,7 @@ import { stackFailure } from './failure.ts';
 import { waitUntil } from './health.ts';
 import { KAFKA_MARKER, probeKafka, startKafka } from './kafka.ts';
 import { withStackLock } from './lock.ts';
+import { stopSecureKafka, upSecureKafka, type SecureInstallation, type SecureKafka } from './secure-kafka.ts';
 import { stackPaths } from './paths.ts';
 import {
   POSTGRES_MARKER,
@@ -96,9 +97,30 @@ export async function stackUp(options: StackOptions = {}): Promise<StackEndpoint
 export async function stackDown(options: StackOptions & { services?: ServiceName[] } = {}): Promise<ServiceName[]> {
   const context = createContext(options);
   mkdirSync(context.paths.runDir, { recursive: true });
-  return withStackLock(context.paths.lockDir, context.log, () =>
-    stopServices(context, options.services ?? [...SERVICE_NAMES]),
-  );
+  return withStackLock(context.paths.lockDir, context.log, async () => {
+    const stopped = await stopServices(context, options.services ?? [...SERVICE_NAMES]);
+    // A plain `down` stops everything `up` started, the secure broker too.
+    if (options.services === undefined) await stopSecureKafka(context);
+    return stopped;
+  });
+}
+
+/**
+ * The SASL_SSL broker of `stack up --secure` (beside the plain one, on ARBITER_SECURE_KAFKA_PORT,
+ * default 9094), with the installation's topics and ACLs. The registry and PostgreSQL are
+ * `stackUp`'s: the CLI calls both.
+ */
+export async function secureKafkaUp(options: StackOptions & SecureInstallation = {}): Promise<SecureKafka> {
+  const context = createContext(options);
+  mkdirSync(context.paths.runDir, { recursive: true });
+  return withStackLock(context.paths.lockDir, context.log, () => upSecureKafka(context, options));
+}
+
+/** Stops the secure broker alone (and removes its data and credentials); undefined when none of ours ran. */
+export async function secureKafkaDown(options: StackOptions = {}): Promise<number | undefined> {
+  const context = createContext(options);
+  mkdirSync(context.paths.runDir, { recursive: true });
+  return withStackLock(context.paths.lockDir, context.log, () => stopSecureKafka(context));
 }
 
 export async function stackStatus(options: StackOptions = {}): Promise<ServiceStatus[]> {

@@ -19,27 +19,62 @@ export default function register(program: Command): void {
       new Option('--runtime <runtime>', 'local processes, Docker containers, or auto: local wherever the jars path works')
         .choices(['local', 'docker', 'auto'])
     )
-    .action((options: { runtime?: 'local' | 'docker' | 'auto' }) =>
+    .option('--secure', 'also start a SASL_SSL broker with ACLs (127.0.0.1:9094, ARBITER_SECURE_KAFKA_PORT) and print its settings')
+    .addOption(
+      new Option('--user <user>', 'with --secure: whose credentials the printed KAFKA_SASL_* settings carry')
+        .choices(['admin', 'worker', 'agent', 'analyst'])
+        .default('worker'),
+    )
+    .option('--topic-prefix <prefix>', 'with --secure: the installation whose topics and ACLs to make (default ARBITER_TOPIC_PREFIX or arbiter)')
+    .option('--group-id <group>', "with --secure: the workers' consumer group the ACLs name (default ARBITER_GROUP_ID or arbiter-workers)")
+    .option('--partitions <count>', 'with --secure: partitions of the topics the admin creates', (value) => positiveInteger(value, '--partitions'))
+    .action((options: UpOptions) =>
       runCommand(async () => {
-        const { stackUp } = await import('../../stack/index.ts');
+        const { secureClientEnv, secureKafkaUp, stackUp } = await import('../../stack/index.ts');
         const startedAt = Date.now();
         const endpoints = await stackUp({ log: progressToStderr, ...(options.runtime === undefined ? {} : { runtime: options.runtime }) });
-        const started = endpoints.started.length > 0 ? `started ${endpoints.started.join(', ')}` : 'all reused';
-        progressToStderr(`up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${started})`);
-        process.stdout.write(
-          `KAFKA_BROKERS=${endpoints.kafkaBrokers.join(',')}\n` +
-            `SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}\n` +
-            `DATABASE_URL=${endpoints.databaseUrl}\n`,
-        );
+        const secure =
+          options.secure === true
+            ? await secureKafkaUp({
+                log: progressToStderr,
+                ...(options.topicPrefix === undefined ? {} : { topicPrefix: options.topicPrefix }),
+                ...(options.groupId === undefined ? {} : { groupId: options.groupId }),
+                ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+              })
+            : undefined;
+        const started = [...endpoints.started, ...(secure?.started === true ? ['secure kafka'] : [])];
+        progressToStderr(`up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${started.length > 0 ? `started ${started.join(', ')}` : 'all reused'})`);
+        const lines: string[] = [];
+        if (secure === undefined) {
+          lines.push(`KAFKA_BROKERS=${endpoints.kafkaBrokers.join(',')}`);
+        } else {
+          const user = options.user ?? 'worker';
+          lines.push(...Object.entries(secureClientEnv(secure, user)).map(([name, value]) => `${name}=${value}`));
+          lines.push(`ARBITER_TOPIC_PREFIX=${secure.topicPrefix}`, `ARBITER_GROUP_ID=${secure.groupId}`);
+        }
+        lines.push(`SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`, `DATABASE_URL=${endpoints.databaseUrl}`);
+        if (secure !== undefined) {
+          // Comments, so `eval "$(arbiter stack up --secure)"` still works: where the other identities are.
+          for (const [name, file] of Object.entries(secure.passwordFiles)) {
+            lines.push(`# ${name}: KAFKA_SASL_USERNAME=${name} KAFKA_SASL_PASSWORD_FILE=${file}`);
+          }
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
       }),
     );
 
   stack
     .command('down')
-    .description('stop what `stack up` started (nothing else)')
-    .action(() =>
+    .description('stop what `stack up` started, the secure broker too (nothing else)')
+    .option('--secure', 'stop only the secure broker (and forget its certificates and credentials)')
+    .action((options: { secure?: boolean }) =>
       runCommand(async () => {
-        const { stackDown } = await import('../../stack/index.ts');
+        const { secureKafkaDown, stackDown } = await import('../../stack/index.ts');
+        if (options.secure === true) {
+          const pid = await secureKafkaDown({ log: progressToStderr });
+          progressToStderr(pid === undefined ? 'no secure broker started by stack up was running' : 'stopped secure kafka');
+          return;
+        }
         const stopped = await stackDown({ log: progressToStderr });
         progressToStderr(stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing started by stack up was running');
       }),
@@ -93,6 +128,21 @@ export default function register(program: Command): void {
         return services.every((status) => status.reachable) ? 0 : 1;
       }),
     );
+}
+
+interface UpOptions {
+  runtime?: 'local' | 'docker' | 'auto';
+  secure?: boolean;
+  user?: 'admin' | 'worker' | 'agent' | 'analyst';
+  topicPrefix?: string;
+  groupId?: string;
+  partitions?: number;
+}
+
+function positiveInteger(value: string, flag: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`${flag} must be a positive whole number, not "${value}"`);
+  return number;
 }
 
 function controllable(service: string): 'kafka' | 'registry' {
