@@ -68,8 +68,9 @@ CREATE TABLE arbiter.duplicates (
 );
 -- In-flight duplicates by primary: what recovery and the outbox sweep republish with a primary.
 CREATE INDEX duplicates_in_flight ON arbiter.duplicates (primary_request_id) WHERE in_flight;
+-- What analysts filter by. (Retention deletes by received_at once per upkeep without an index:
+-- one more index would cost every duplicate of every storm.)
 CREATE INDEX duplicates_resource_time ON arbiter.duplicates (resource_arn, received_at);
-CREATE INDEX duplicates_received ON arbiter.duplicates (received_at);
 
 -- Append-only, like the rest of the audit trail; retention deletes old rows as the owner.
 CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON arbiter.duplicates

@@ -1,14 +1,17 @@
 import type { KeyObject } from 'node:crypto';
-import type { Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
 import { SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import type { Serde } from '../contract/serde.ts';
 import type { AuditStore } from '../audit/index.ts';
 import type { Logger } from '../logging/index.ts';
 import { isRequestId } from '../decide/index.ts';
+import { GroupFlush } from './group-flush.ts';
 
 /** Outcomes per produce request: far below Kafka's default 1 MB request limit (an outcome is < 1 KB). */
 const MAX_SEND = 500;
+/** Records per produce request when callers' sends are grouped: ~0.5 MB of outcomes. */
+const MAX_FLUSH = 1_500;
 /**
  * Outcomes kept in memory for retry while Kafka is unreachable. Beyond it the oldest are dropped
  * from memory — not lost: their outbox flag is still unset, and the outbox sweep (or the next
@@ -27,6 +30,10 @@ export class OutcomePublisher {
   /** Outcomes handed to publish() and not yet acknowledged: callers that do not await use it as backpressure. */
   inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Every caller's records go out together: one produce request per flush, not one per primary. */
+  private readonly sends: GroupFlush<Message>;
+  /** Every caller's outbox flags set together: one UPDATE per flush. */
+  private readonly flags: GroupFlush<string>;
 
   constructor(
     private readonly producer: Producer,
@@ -36,7 +43,10 @@ export class OutcomePublisher {
     private readonly log: Logger,
     /** Arbiter's key: each outcome is signed, so an agent can tell a worker's answer from a forgery. */
     private readonly signingKey: KeyObject | null = null,
-  ) {}
+  ) {
+    this.sends = new GroupFlush((messages) => this.producer.send({ topic: this.topic, acks: -1, messages }).then(() => undefined), MAX_FLUSH);
+    this.flags = new GroupFlush((ids) => this.audit.markPublished(ids), MAX_FLUSH);
+  }
 
   /**
    * Publishes outcomes decided after arrival (a primary's end and its followers', recovery, the
@@ -49,7 +59,7 @@ export class OutcomePublisher {
     if (!sent.every(Boolean)) return;
     // A request without a UUID id has no working state to flag.
     const published = outcomes.filter((o) => o.final && isRequestId(o.requestId)).map((o) => o.requestId);
-    await this.audit.markPublished(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
+    await this.flags.add(published).catch((error: unknown) => this.log.warn({ err: error, count: published.length }, 'marking outcomes published failed'));
   }
 
   /**
@@ -87,7 +97,7 @@ export class OutcomePublisher {
           return { key: o.scope, value, headers: { 'arbiter-request-id': o.requestId, ...signature } };
         }),
       );
-      await this.producer.send({ topic: this.topic, acks: -1, messages });
+      await this.sends.add(messages);
     } finally {
       this.inFlight -= outcomes.length;
     }
