@@ -3,6 +3,8 @@
 export * from './agent-sdk/index.ts';
 export { Worker, type WorkerOptions, type WorkerState } from './worker/index.ts';
 export { loadConfig, type ArbiterConfig } from './config/index.ts';
+// TLS and SASL of a loaded config as kafkajs options: `new ArbiterClient({ ...kafkaSecurityOptions(config), … })`.
+export { kafkaSecurityOptions, type KafkaSecurityOptions } from './contract/kafka-client.ts';
 export { migrate } from './db/index.ts';
 export { HttpExecutor, type Executor, type ExecuteInput, type ExecuteResult, type Observation } from './executor/index.ts';
 export type { ObservedChange, ResourceObservation } from './contract/observation.ts';

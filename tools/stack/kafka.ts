@@ -11,6 +11,7 @@ import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kaf
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { KAFKA_VERSION } from './paths.ts';
 import { splitHostPort } from './settings.ts';
+import type { KafkaSecurityOptions } from '../../src/index.ts';
 import type { StackContext } from './context.ts';
 
 const execFileAsync = promisify(execFile);
@@ -19,7 +20,7 @@ const execFileAsync = promisify(execFile);
 export const KAFKA_MARKER = '-Darbiter.stack=kafka';
 
 /** Healthy means a broker answers metadata requests, not merely that the port is open. */
-export async function probeKafka(brokers: string[]): Promise<void> {
+export async function probeKafka(brokers: string[], security: KafkaSecurityOptions = {}): Promise<void> {
   const addresses = brokers.map(splitHostPort);
   await Promise.any(addresses.map(({ host, port }) => probeTcp(host, port))).catch(() => {
     throw new Error(`nothing accepts TCP connections at ${brokers.join(',')}`);
@@ -27,6 +28,7 @@ export async function probeKafka(brokers: string[]): Promise<void> {
   const admin = new Kafka({
     clientId: 'arbiter-stack-probe',
     brokers,
+    ...security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 2_000,
     requestTimeout: 5_000,

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ENDPOINTS } from '../../src/config/index.ts';
+import { kafkaSecurityOptions, loadConfig, type KafkaSecurityOptions } from '../../src/index.ts';
 
 // The workers' defaults, so that `stack up` with no environment serves `worker` with none.
 export const DEFAULT_KAFKA_BROKER = DEFAULT_ENDPOINTS.kafkaBrokers;
@@ -34,6 +35,12 @@ export interface StackSettings {
   privateInstance: boolean;
   ports: StackPorts;
   kafkaBrokers: string[];
+  /**
+   * TLS and SASL for the brokers in KAFKA_BROKERS, from KAFKA_SSL_* / KAFKA_SASL_* as the worker
+   * reads them: after `eval "$(arbiter stack up --secure)"`, status and up probe the secure broker
+   * as that user. Holds the password: never log it.
+   */
+  kafkaSecurity: KafkaSecurityOptions;
   schemaRegistryUrl: string;
   /** Undefined when DATABASE_URL is not set: the stack then picks a server itself. */
   databaseUrl: string | undefined;
@@ -79,6 +86,7 @@ export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
     privateInstance: privateRunDir !== undefined,
     ports,
     kafkaBrokers,
+    kafkaSecurity: kafkaSecurityFromEnv(env),
     schemaRegistryUrl,
     databaseUrl: nonEmpty(env.DATABASE_URL),
     mayStartKafka: isDefaultKafka || (privateRunDir !== undefined && kafkaPort !== undefined),
@@ -120,6 +128,12 @@ function loopbackBrokerPort(brokers: string[]): number | undefined {
 function loopbackRegistryPort(url: string): number | undefined {
   const match = /^http:\/\/(?:127\.0\.0\.1|localhost):(\d+)\/apis\/ccompat\/v7$/.exec(url);
   return match === null ? undefined : Number(match[1]);
+}
+
+/** Only the Kafka security variables go to the config loader: the stack needs nothing else of it. */
+function kafkaSecurityFromEnv(env: NodeJS.ProcessEnv): KafkaSecurityOptions {
+  const kafkaEnv = Object.fromEntries(Object.entries(env).filter(([name, value]) => /^KAFKA_(SSL|SASL)_/.test(name) && nonEmpty(value) !== undefined));
+  return Object.keys(kafkaEnv).length === 0 ? {} : kafkaSecurityOptions(loadConfig({ env: kafkaEnv }));
 }
 
 function portSetting(value: string | undefined, name: string): number | undefined {

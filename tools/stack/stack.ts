@@ -129,7 +129,7 @@ export async function stackStatus(options: StackOptions = {}): Promise<ServiceSt
     settings.databaseUrl ??
     (livePid(paths.pidFile('postgres'), POSTGRES_MARKER) === undefined ? DEFAULT_DATABASE_URL : embeddedPostgresUrl());
   const checks: Record<ServiceName, { address: string; probe: () => Promise<void> }> = {
-    kafka: { address: settings.kafkaBrokers.join(','), probe: () => probeKafka(settings.kafkaBrokers) },
+    kafka: { address: settings.kafkaBrokers.join(','), probe: () => probeKafka(settings.kafkaBrokers, settings.kafkaSecurity) },
     registry: { address: settings.schemaRegistryUrl, probe: () => probeRegistry(settings.schemaRegistryUrl) },
     postgres: { address: postgresAddress, probe: () => probePostgres(postgresAddress) },
   };
@@ -170,7 +170,7 @@ async function upKafka(context: StackContext, runtime: () => Promise<Runtime>): 
   return reuseOrStart(context, runtime, {
     service: 'kafka',
     address: settings.kafkaBrokers.join(','),
-    probe: () => probeKafka(settings.kafkaBrokers),
+    probe: () => probeKafka(settings.kafkaBrokers, settings.kafkaSecurity),
     notOursToStart: settings.mayStartKafka ? undefined : 'KAFKA_BROKERS',
     startLocally: () => startKafka(context),
   });
