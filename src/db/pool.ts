@@ -19,6 +19,13 @@ export interface PoolOptions {
    * a listener node-postgres would crash the process; the pool drops the broken connection itself.
    */
   onError?: (error: Error) => void;
+  /**
+   * Prepare the pool's small parameterised statements once per connection (named statements): a
+   * worker runs the same dozen statements for every execution, and parsing and planning them again
+   * each time cost PostgreSQL more than running them. Bulk statements (unnest, ANY) stay unnamed:
+   * their best plan depends on the size of the arrays. So do statements reading `*`.
+   */
+  prepareStatements?: boolean;
 }
 
 /** The `sslmode` values Arbiter accepts, with libpq's meaning (docs/SECURITY.md). */
@@ -70,8 +77,41 @@ export function createPool(databaseUrl: string, options: PoolOptions | number = 
   pool.on('error', (error) => o.onError?.(error));
   // A checked-out client whose connection dies between two queries (inside a transaction) emits
   // 'error' on itself, where the pool does not listen: the next query fails and the caller sees it.
-  pool.on('connect', (client) => client.on('error', (error) => o.onError?.(error)));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => o.onError?.(error));
+    if (o.prepareStatements) prepareSmallStatements(client);
+  });
   return pool;
+}
+
+const PREPARED_MAX = 256;
+const statementNames = new Map<string, string | null>();
+
+/** The name a statement is prepared under, or null for one left unnamed. */
+function statementName(text: string): string | null {
+  let name = statementNames.get(text);
+  if (name !== undefined) return name;
+  // `*` too: a prepared `SELECT s.*` fails once a migration adds a column under a running worker.
+  name = /\bunnest\s*\(|\bANY\s*\(|\*/i.test(text) || statementNames.size >= PREPARED_MAX ? null : `arbiter_${fnv1a(text)}`;
+  statementNames.set(text, name);
+  return name;
+}
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(36) + text.length.toString(36);
+}
+
+/** Turns `query(text, values, …)` into a named statement where statementName says so. */
+function prepareSmallStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const [text, values, ...rest] = args;
+    if (typeof text !== 'string' || !Array.isArray(values) || !values.length) return query(...args);
+    const name = statementName(text);
+    return name ? query({ name, text, values }, ...rest) : query(...args);
+  };
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. */

@@ -87,6 +87,7 @@ export class Worker {
     // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
     this.pool = createPool(config.databaseUrl, {
       max: Math.min(32, config.kafka.partitionsConsumedConcurrently + 8),
+      prepareStatements: true,
       onError: (error) => {
         this.health?.databaseFailed();
         this.log.warn({ err: error }, 'a database connection failed; the pool replaces it');
