@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { Kafka, logLevel, Partitioners, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Producer, type SASLOptions } from 'kafkajs';
+import { keyedPartitioner } from '../contract/kafka-client.ts';
 import { parsePrivateKey, parsePublicKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
 import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
@@ -84,7 +85,7 @@ export class ArbiterClient {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: keyedPartitioner,
     });
     this.serde = new Serde(options.schemaRegistryUrl, this.topics);
     this.signingKey = options.signingKey ? parsePrivateKey(options.signingKey) : null;

@@ -41,17 +41,19 @@ export async function writeArrivals(
   batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] },
   secret: SecretParams = {},
 ): Promise<ArrivalWrite> {
+  if (!batch.arrivals.length && !batch.deadLetters.length) return { kind: 'written', fresh: new Set() };
   const duplicates: ArrivalRow[] = [];
   const full: ArrivalRow[] = [];
   for (const a of batch.arrivals) (a.decision.status === 'COALESCED' ? duplicates : full).push(a);
   const ids = batch.arrivals.map((a) => a.request.requestId);
-  // Not a prepared statement: a generic plan for arrays of unknown length is ten times slower.
-  const { rows } = await db.query(ARRIVAL_SQL, [
+  const has = { full: full.length > 0, duplicates: duplicates.length > 0, deadLetters: batch.deadLetters.length > 0 };
+  // Not a prepared statement: a generic plan for arrays of unknown length measured ten times slower.
+  const { rows } = await db.query(arrivalSql(has), [
     ids,
     workerId,
-    ...fullColumns(full, secret),
-    ...duplicateColumns(duplicates, secret),
-    ...deadLetterColumns(batch.deadLetters),
+    ...(has.full ? fullColumns(full, secret) : []),
+    ...(has.duplicates ? duplicateColumns(duplicates, secret) : []),
+    ...(has.deadLetters ? deadLetterColumns(batch.deadLetters) : []),
   ]);
   const known = new Map<string, KnownRequest>();
   const fresh = new Set<string>();
@@ -77,13 +79,11 @@ function unnest(columns: string, first: number): string {
   return `unnest(${args}) AS u(${defs.map(([name]) => name).join(', ')})`;
 }
 
-const FULL_FIRST = 3;
-const DUPLICATE_FIRST = FULL_FIRST + FULL_COLUMNS.split(',').length;
-const DEAD_LETTER_FIRST = DUPLICATE_FIRST + DUPLICATE_COLUMNS.split(',').length;
 const ms = (column: string) => `CASE WHEN ${column} IS NOT NULL THEN to_timestamp(${column} / 1000.0) END`;
+const DEAD_LETTER_COLUMNS = 'topic text, kafka_partition int, kafka_offset bigint, record_key bytea, record_value bytea, headers jsonb, error_code text, error text';
+const columnCount = (columns: string) => columns.split(',').length;
 
-const ARRIVAL_SQL = `
-WITH known AS (
+const KNOWN = `known AS (
   SELECT s.request_id, s.topic, s.kafka_partition AS partition, s.request AS stored, NULL::jsonb AS narrow,
          s.final, s.status, s.rule, s.detail, s.primary_request_id, s.resource_version, s.fencing_token,
          p.final AS p_final, p.status AS p_status, p.rule AS p_rule, p.detail AS p_detail,
@@ -96,8 +96,11 @@ WITH known AS (
     FROM arbiter.duplicates d LEFT JOIN arbiter.request_state p ON p.request_id = d.primary_request_id
    WHERE d.request_id = ANY($1::uuid[])
 ),
-go AS (SELECT NOT EXISTS (SELECT 1 FROM known) AS ok),
-f AS (SELECT * FROM ${unnest(FULL_COLUMNS, FULL_FIRST)} WHERE (SELECT ok FROM go)),
+go AS (SELECT NOT EXISTS (SELECT 1 FROM known) AS ok)`;
+
+/** Requests with working state of their own, their log rows and decisions; re-routed records only their decision. */
+const fullParts = (first: number) => `
+f AS (SELECT * FROM ${unnest(FULL_COLUMNS, first)} WHERE (SELECT ok FROM go)),
 state AS (
   INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
                                      final, primary_request_id, resource_version, fencing_token, detail, request, finished_at, outcome_published)
@@ -120,7 +123,9 @@ decided AS (
   SELECT request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
          resource_version, fencing_token, detail, latency_ms, rule, $2::text
     FROM f WHERE rerouted OR request_id IN (SELECT request_id FROM state)
-),
+)`;
+
+const duplicateParts = (first: number) => `
 dups AS (
   INSERT INTO arbiter.duplicates (request_id, primary_request_id, in_flight, agent_id, resource_arn, scope, action, requested_at, topic,
                                   kafka_partition, kafka_offset, latency_ms, worker_id, params, expected_version, depends_on, plan_id, step,
@@ -130,23 +135,51 @@ dups AS (
          CASE WHEN extra ? 'dependsOn' THEN ARRAY(SELECT jsonb_array_elements_text(extra->'dependsOn')) END,
          extra->>'planId', (extra->>'step')::int, ${ms("(extra->>'deadline')::float8")}, extra->>'reason', extra->>'incidentId',
          (extra->>'reroutedFrom')::int
-    FROM ${unnest(DUPLICATE_COLUMNS, DUPLICATE_FIRST)}
+    FROM ${unnest(DUPLICATE_COLUMNS, first)}
    WHERE (SELECT ok FROM go)
   ON CONFLICT (request_id) DO NOTHING
   RETURNING request_id
-),
+)`;
+
+const deadLetterParts = (first: number) => `
 dead AS (
   INSERT INTO arbiter.dead_letters (topic, kafka_partition, kafka_offset, record_key, record_value, headers, error_code, error, worker_id)
   SELECT topic, kafka_partition, kafka_offset, record_key, record_value, headers, error_code, error, $2::text
-    FROM ${unnest('topic text, kafka_partition int, kafka_offset bigint, record_key bytea, record_value bytea, headers jsonb, error_code text, error text', DEAD_LETTER_FIRST)}
+    FROM ${unnest(DEAD_LETTER_COLUMNS, first)}
    WHERE (SELECT ok FROM go)
   ON CONFLICT DO NOTHING
-)
-SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM state
-UNION ALL SELECT 'fresh', request_id, NULL FROM dups
-UNION ALL SELECT 'known', request_id, to_jsonb(k) FROM known k`;
+)`;
 
-/** request_state keeps the request as sent (recovery executes it); the audit rows keep secret params redacted. */
+const statements = new Map<string, string>();
+
+/**
+ * The statement for a chunk with these kinds of rows: only the parts it needs, since planning the
+ * whole statement cost PostgreSQL ~1 ms, and a storm's chunks are mostly duplicates alone.
+ * Parameters: $1 every id, $2 the worker, then each present part's columns in this order.
+ */
+function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: boolean }): string {
+  const key = `${Number(has.full)}${Number(has.duplicates)}${Number(has.deadLetters)}`;
+  let sql = statements.get(key);
+  if (sql) return sql;
+  const parts = [KNOWN];
+  const fresh = [];
+  let next = 3;
+  if (has.full) {
+    parts.push(fullParts(next));
+    next += columnCount(FULL_COLUMNS);
+    fresh.push(`SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM state`);
+  }
+  if (has.duplicates) {
+    parts.push(duplicateParts(next));
+    next += columnCount(DUPLICATE_COLUMNS);
+    fresh.push(`SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM dups`);
+  }
+  if (has.deadLetters) parts.push(deadLetterParts(next));
+  sql = `WITH ${parts.join(',')}\n${[...fresh, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
+  statements.set(key, sql);
+  return sql;
+}
+
 function fullColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown[][] {
   const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
   const col = <T>(f: (x: { a: ArrivalRow; r: RemediationRequest }) => T) => stored.map(f);

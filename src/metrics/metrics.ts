@@ -203,11 +203,11 @@ export function createMetrics() {
     /** The bounds of each labelled metric, by name (for tests and docs). */
     labelBounds: labelBounds as ReadonlyMap<string, LabelBounds<string>>,
     /** Counts a decision; the status is the one union shared with the audit rows and the outcome event. */
-    countDecision(status: DecisionStatus, action: string): void {
-      metrics.decisions.inc({ status, action });
+    countDecision(status: DecisionStatus, action: string, n = 1): void {
+      metrics.decisions.inc({ status, action }, n);
     },
-    countCoalesced(action: string): void {
-      metrics.coalesced.inc({ action });
+    countCoalesced(action: string, n = 1): void {
+      metrics.coalesced.inc({ action }, n);
     },
     observeExecution(action: string, seconds: number): void {
       metrics.executionLatency.observe({ action }, seconds);

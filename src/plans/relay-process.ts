@@ -1,7 +1,7 @@
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { AuditStore } from '../audit/index.ts';
 import type { ArbiterConfig } from '../config/index.ts';
-import { kafkaSecurityOptions } from '../contract/kafka-client.ts';
+import { kafkaSecurityOptions, keyedPartitioner } from '../contract/kafka-client.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { createPool } from '../db/index.ts';
@@ -23,7 +23,7 @@ export async function startRelayProcess(config: Readonly<ArbiterConfig>, log: Lo
     ...kafkaSecurityOptions(config),
   });
   const pool = createPool(config.databaseUrl, { max: 4, onError: (error) => log.warn({ err: error }, 'a database connection failed; the pool replaces it') });
-  const producer = kafka.producer({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyedPartitioner });
   const metrics = createMetrics();
   const serde = new Serde(config.schemaRegistryUrl, topics);
   const admin = kafka.admin();

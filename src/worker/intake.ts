@@ -1,5 +1,5 @@
 import type { KafkaMessage, Producer } from 'kafkajs';
-import { isFinal, toOutcome, type FinalDecision } from '../contract/decision.ts';
+import { isFinal, toOutcome, type DecisionStatus, type FinalDecision } from '../contract/decision.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { normalizeIds, type RemediationRequest } from '../contract/request.ts';
 import type { Serde } from '../contract/serde.ts';
@@ -211,11 +211,19 @@ function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: 
   const durableAt = Date.now();
   for (const d of decided.deadLetters) ctx.metrics.deadLetters.inc({ code: d.errorCode });
   const applied = arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId));
+  // Counted per chunk, not per record: a labelled increment costs about what deciding a duplicate does.
+  const counts = new Map<string, { status: DecisionStatus; action: string; n: number }>();
   for (const a of applied) {
     ctx.metrics.decisionLatency.observe((durableAt - now + (a.latencyMs ?? 0)) / 1000);
-    ctx.metrics.countDecision(a.decision.status, a.request.action);
-    if (a.decision.status === 'REROUTED') ctx.metrics.rerouted.inc();
-    if (a.decision.status === 'COALESCED') ctx.metrics.countCoalesced(a.request.action);
+    const key = `${a.decision.status}\u0000${a.request.action}`;
+    const count = counts.get(key);
+    if (count) count.n++;
+    else counts.set(key, { status: a.decision.status, action: a.request.action, n: 1 });
+  }
+  for (const { status, action, n } of counts.values()) {
+    ctx.metrics.countDecision(status, action, n);
+    if (status === 'REROUTED') ctx.metrics.rerouted.inc(n);
+    if (status === 'COALESCED') ctx.metrics.countCoalesced(action, n);
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
   const late = part.accept(decided.state, owned.map((a) => ({ ...a, receivedAt: now })));

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
-import { Kafka, logLevel, Partitioners, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer } from 'kafkajs';
 import type { ArbiterConfig } from '../config/index.ts';
-import { kafkaSecurityOptions } from '../contract/kafka-client.ts';
+import { kafkaSecurityOptions, keyedPartitioner } from '../contract/kafka-client.ts';
 import { Serde } from '../contract/serde.ts';
 import { topicNames } from '../contract/topics.ts';
 import { AuditStore, runUpkeep, secretParamsOf } from '../audit/index.ts';
@@ -114,7 +114,7 @@ export class Worker {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: keyedPartitioner,
     });
     this.consumer = this.kafka.consumer({
       groupId: config.kafka.groupId,
