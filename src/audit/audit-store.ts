@@ -4,6 +4,7 @@ import { isFinal, type FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
 import { inFlightFollower } from '../contract/decision.ts';
+import { ArrivalGroup } from './arrival-group.ts';
 import { requestOfDuplicate, writeArrivals, type ArrivalWrite } from './arrivals.ts';
 import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
 import type { SecretParams } from './secret-params.ts';
@@ -29,8 +30,11 @@ export class AuditStore {
    * of the chunk was decided before, in which case nothing is written and the known ids come back.
    */
   recordArrivals(batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] }): Promise<ArrivalWrite> {
-    return writeArrivals(this.pool, this.workerId, batch, this.secretParams);
+    return this.arrivals.add(batch);
   }
+
+  /** Concurrent chunks (one per partition being consumed) share statements: see ArrivalGroup. */
+  private readonly arrivals = new ArrivalGroup((batch) => writeArrivals(this.pool, this.workerId, batch, this.secretParams));
 
   /**
    * Whether PostgreSQL would accept these arrivals: writes them in a transaction that is rolled
