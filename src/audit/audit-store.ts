@@ -23,6 +23,11 @@ export class AuditStore {
     private readonly workerId: string,
     /** Params the policy marks secret, per action: kept redacted in the audit rows. */
     private readonly secretParams: SecretParams = {},
+    /**
+     * Connections of their own for arrival writes, so that a record's first decision never waits
+     * for a connection behind the executions' transactions (the pool otherwise).
+     */
+    private readonly arrivalPool: Pool = pool,
   ) {}
 
   /**
@@ -34,14 +39,14 @@ export class AuditStore {
   }
 
   /** Concurrent chunks (one per partition being consumed) share statements: see ArrivalGroup. */
-  private readonly arrivals = new ArrivalGroup((batch) => writeArrivals(this.pool, this.workerId, batch, this.secretParams));
+  private readonly arrivals = new ArrivalGroup((batch) => writeArrivals(this.arrivalPool, this.workerId, batch, this.secretParams));
 
   /**
    * Whether PostgreSQL would accept these arrivals: writes them in a transaction that is rolled
    * back. Used only to isolate the record a failed chunk stumbled on.
    */
   async probeArrivals(arrivals: ArrivalRow[]): Promise<boolean> {
-    const client = await this.pool.connect();
+    const client = await this.arrivalPool.connect();
     try {
       await client.query('BEGIN');
       await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] }, this.secretParams);

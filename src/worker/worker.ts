@@ -23,6 +23,8 @@ import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
 import { backoffMs, isTransient } from './transient.ts';
 import { StoreHealth } from './store-health.ts';
+import { OffsetCommitter } from './offset-committer.ts';
+import { PartitionPipeline, type PipelineSteps } from './partition-pipeline.ts';
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -33,8 +35,6 @@ export interface WorkerOptions {
   serveMetrics?: boolean;
 }
 
-/** Records per intake transaction: small enough to heartbeat between, large enough to amortise round trips. */
-const INTAKE_CHUNK = 1_000;
 
 /**
  * A worker: one member of the consumer group on the requests topic. It owns the partitions Kafka
@@ -46,6 +46,8 @@ export class Worker {
   readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly pool: Pool;
+  /** The arrival writes' own connections (two combined writes in flight, one probe). */
+  private readonly intakePool: Pool;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly consumer: Consumer;
@@ -77,6 +79,14 @@ export class Worker {
   private joined = false;
   private stopping: Promise<void> | null = null;
   private readonly health: StoreHealth;
+  /** Commits offsets once their chunks' answers are delivered, apart from the fetch loop. */
+  private committer!: OffsetCommitter;
+  /** eachBatch calls running now: a drain waits for them before its last commit. */
+  private batchesRunning = 0;
+  /** Each owned partition's intake, apart from the fetch loop. */
+  private readonly pipelines = new Map<number, { part: Partition; pipeline: PartitionPipeline }>();
+  /** Partitions fetching again from a failed chunk (the seek's offset). */
+  private readonly refetchFrom = new Map<number, bigint>();
 
   constructor(
     readonly config: Readonly<ArbiterConfig>,
@@ -125,7 +135,14 @@ export class Worker {
     });
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
-    this.audit = new AuditStore(this.pool, config.worker.id, secretParamsOf(config.actions));
+    this.intakePool = createPool(config.databaseUrl, {
+      max: 3,
+      onError: (error) => {
+        this.health?.databaseFailed();
+        this.log.warn({ err: error }, 'a database connection failed; the pool replaces it');
+      },
+    });
+    this.audit = new AuditStore(this.pool, config.worker.id, secretParamsOf(config.actions), this.intakePool);
     this.plans = new PlanStore(this.pool, (events) => events.forEach((e) => this.metrics.planEvents.inc({ type: e.type })));
     // Acquire failures and expirations are counted from the lock log (LockLogExporter), every path alike.
     this.locks = new LockStore(this.pool);
@@ -160,6 +177,12 @@ export class Worker {
         shutdown: this.shutdown.signal,
       };
       this.intake = { ...pipeline, serde: this.serde, producer: this.producer, topics: this.topics };
+      this.committer = new OffsetCommitter(
+        this.topics.requests,
+        (offsets) => this.consumer.commitOffsets(offsets),
+        (error) => this.log.warn({ err: error }, 'committing offsets failed; the next commit carries them (or the next owner answers those records again)'),
+      );
+      this.committer.start();
       if (this.options.serveMetrics ?? config.worker.metricsPort > 0) {
         this.metricsServer = await startMetricsServer(
           this.metrics,
@@ -207,7 +230,8 @@ export class Worker {
       await step('subscribing', this.consumer.subscribe({ topic: this.topics.requests, fromBeginning: true }));
       await this.consumer.run({
         eachBatchAutoResolve: false,
-        autoCommit: true,
+        // Offsets are committed by the OffsetCommitter once delivered, not after each batch.
+        autoCommit: false,
         partitionsConsumedConcurrently: config.kafka.partitionsConsumedConcurrently,
         eachBatch: (payload) => this.onBatch(payload),
       });
@@ -247,6 +271,17 @@ export class Worker {
     const { shutdownTimeoutMs } = this.config.worker;
     const step = (what: string, work: Promise<unknown>) => this.stopStep(what, work);
 
+    // No new batches; the running ones end; what they delivered is committed while this worker is
+    // still in the group (stop() leaves it). A delivery still pending at a deadline is answered
+    // again by the next owner.
+    try {
+      this.consumer.pause([{ topic: this.topics.requests }]);
+    } catch {
+      // Not consuming (start-up failed): nothing runs, nothing to commit.
+    }
+    await step('finishing the running batches', this.untilNoBatchRuns());
+    await step('deciding what was fetched', Promise.all([...this.pipelines.values()].map((p) => p.pipeline.idle())));
+    await step('committing delivered offsets', this.committer?.flush() ?? Promise.resolve());
     await step('stopping the consumer', this.consumer.stop());
     const partitions = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
     const closing = Promise.all(partitions.map((p) => p.close()));
@@ -274,6 +309,7 @@ export class Worker {
 
   private async shutdownClients(): Promise<void> {
     const step = (what: string, work: Promise<unknown>) => this.stopStep(what, work);
+    this.committer?.stop();
     if (this.reaper) clearTimeout(this.reaper);
     this.reaper = undefined;
     await step('waiting for the lock reaper', this.reaping ?? Promise.resolve());
@@ -286,7 +322,7 @@ export class Worker {
     await step('stopping the health check', this.health.stop());
     await step('disconnecting the consumer', this.consumer.disconnect());
     await step('disconnecting the producer', this.producer.disconnect());
-    await step('closing the database pool', this.pool.end());
+    await step('closing the database pool', Promise.all([this.pool.end(), this.intakePool.end()]));
     const server = this.metricsServer;
     if (server) await step('closing the metrics server', new Promise<void>((resolve) => server.close(() => resolve())));
   }
@@ -297,6 +333,9 @@ export class Worker {
       if (owned.has(partition)) continue;
       // Revoked: stop scheduling; the new owner recovers everything pending from Postgres.
       this.partitions.delete(partition);
+      this.committer.forget(partition);
+      this.pipelines.delete(partition);
+      this.refetchFrom.delete(partition);
       void state.then((s) => s.revoke()).catch(() => {});
     }
     this.lag?.assigned(owned);
@@ -335,33 +374,75 @@ export class Worker {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+    this.batchesRunning++;
+    try {
+      await this.takeBatch(payload);
+    } finally {
+      this.batchesRunning--;
+    }
+  }
+
+  private async untilNoBatchRuns(): Promise<void> {
+    while (this.batchesRunning > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+
+  /**
+   * Hands a batch to its partition's pipeline and returns, so kafkajs fetches again while the
+   * chunks are decided and written (PartitionPipeline). The offset is resolved at once — it only
+   * moves the fetch position; commits wait until a chunk is durable and answered (OffsetCommitter).
+   */
+  private async takeBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat } = payload;
     const part = await this.whileTransient(() => this.partition(batch.partition), payload);
-    // Pipelined: a chunk is decided and written while the previous chunk's answers are on their
-    // way to Kafka; an offset is committed only once its chunk is durable and its answers delivered.
-    let previous: { delivered: Promise<void>; offset: string } | undefined;
-    for (let i = 0; i < batch.messages.length; i += INTAKE_CHUNK) {
-      if (!isRunning() || isStale() || part.closed) return;
-      const chunk = batch.messages.slice(i, i + INTAKE_CHUNK);
-      const { delivered } = await this.whileTransient(() => takeChunk(this.intake, part, { topic: batch.topic, partition: batch.partition, messages: chunk }), payload);
-      if (previous) {
-        await previous.delivered;
-        resolveOffset(previous.offset);
-      }
-      previous = { delivered, offset: chunk[chunk.length - 1]!.offset };
-      await heartbeat();
+    let messages = batch.messages;
+    const from = this.refetchFrom.get(batch.partition);
+    if (from !== undefined) {
+      // After a failed chunk only its records, fetched again from the seek, are taken; a batch
+      // fetched before the seek took effect is left alone.
+      if (!messages.length || BigInt(messages[0]!.offset) > from) return;
+      messages = messages.filter((m) => BigInt(m.offset) >= from);
+      this.refetchFrom.delete(batch.partition);
     }
-    if (previous) {
-      await previous.delivered;
-      resolveOffset(previous.offset);
+    if (!messages.length || part.closed) return;
+    let current = this.pipelines.get(batch.partition);
+    if (!current || current.part !== part || current.pipeline.broken) {
+      current = { part, pipeline: new PartitionPipeline(this.pipelineSteps(part, batch.topic, heartbeat)) };
+      this.pipelines.set(batch.partition, current);
     }
-    const last = batch.messages[batch.messages.length - 1];
-    if (last) this.lag?.batchProcessed(batch.partition, batch.highWatermark, last.offset);
-    this.metrics.pending.set([...this.partitions.values()].length ? await this.pendingTotal() : 0);
-    if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(batch.partition)) {
-      this.paused.add(batch.partition);
-      this.consumer.pause([{ topic: this.topics.requests, partitions: [batch.partition] }]);
-    }
+    resolveOffset(messages[messages.length - 1]!.offset);
+    await current.pipeline.push(messages, batch.highWatermark);
+    await heartbeat();
+  }
+
+  private pipelineSteps(part: Partition, topic: string, heartbeat: () => Promise<void>): PipelineSteps {
+    const partition = part.partition;
+    const live = { heartbeat, isRunning: () => this.currentState === 'running', isStale: () => part.closed };
+    return {
+      take: (messages) => this.whileTransient(() => takeChunk(this.intake, part, { topic, partition, messages }), live),
+      durable: async (lastOffset, delivered, highWatermark) => {
+        await this.committer.add(partition, lastOffset, delivered);
+        this.lag?.batchProcessed(partition, highWatermark, lastOffset);
+        this.metrics.pending.set(await this.pendingTotal());
+        if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(partition)) {
+          this.paused.add(partition);
+          this.consumer.pause([{ topic: this.topics.requests, partitions: [partition] }]);
+        }
+      },
+      failed: (firstOffset, error) => {
+        if (part.closed || this.currentState !== 'running') return; // the next owner (or the next start) takes it from the committed offset
+        this.log.error({ err: error, partition, offset: firstOffset }, 'deciding a chunk failed; its records are fetched again');
+        this.refetchFrom.set(partition, BigInt(firstOffset));
+        const seek = setTimeout(() => {
+          try {
+            this.consumer.seek({ topic, partition, offset: firstOffset });
+          } catch (seekError) {
+            this.log.warn({ err: seekError, partition }, 'seeking back to a failed chunk failed; the next owner takes it from the committed offset');
+          }
+        }, 1_000);
+        seek.unref();
+      },
+      closed: () => part.closed,
+    };
   }
 
   /** Retries `work` while its errors are transient, with backoff, until it succeeds or the worker stops. */
@@ -399,6 +480,7 @@ export class Worker {
   }
 
   private maybeResume(part: Partition): void {
+    if (this.currentState !== 'running') return;
     if (this.paused.has(part.partition) && part.pendingCount < this.config.worker.maxPendingPerPartition / 2) {
       this.paused.delete(part.partition);
       this.consumer.resume([{ topic: this.topics.requests, partitions: [part.partition] }]);
