@@ -79,7 +79,8 @@ export function prepareBaseline(ref: string): BaselineBuild {
   const dir = join(cacheRoot(), commit);
   const bin = join(dir, 'bin', 'arbiter.js');
   const marker = join(dir, MARKER);
-  if (existsSync(marker) && existsSync(join(dir, 'dist', 'tools', 'cli', 'main.js'))) {
+  // node_modules may be a link to a checkout that is gone since (existsSync follows the link).
+  if (existsSync(marker) && existsSync(join(dir, 'dist', 'tools', 'cli', 'main.js')) && existsSync(join(dir, 'node_modules', 'commander'))) {
     note(`baseline ${ref} (${commit.slice(0, 7)}): built already in ${dir}`);
     return { ref, commit, dir, bin, install: 'cached', installSeconds: 0, buildSeconds: 0 };
   }
