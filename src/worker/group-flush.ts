@@ -6,26 +6,24 @@
  */
 export class GroupFlush<T> {
   private queue: Array<{ items: readonly T[]; resolve: () => void; reject: (error: unknown) => void }> = [];
-  private running = 0;
+  private running = false;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<void>,
     /** Items per flush; a caller's items are never split (one larger than this is flushed alone). */
     private readonly maxItems: number,
-    /** Flushes in flight at once. */
-    private readonly concurrency = 1,
   ) {}
 
   add(items: readonly T[]): Promise<void> {
     if (!items.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (this.running < this.concurrency) void this.run();
+      if (!this.running) void this.run();
     });
   }
 
   private async run(): Promise<void> {
-    this.running++;
+    this.running = true;
     while (this.queue.length) {
       const group: typeof this.queue = [];
       let count = 0;
@@ -41,6 +39,6 @@ export class GroupFlush<T> {
         for (const g of group) g.reject(error);
       }
     }
-    this.running--;
+    this.running = false;
   }
 }

@@ -10,10 +10,8 @@ import { GroupFlush } from './group-flush.ts';
 
 /** Outcomes per produce request: far below Kafka's default 1 MB request limit (an outcome is < 1 KB). */
 const MAX_SEND = 500;
-/** Records per produce request when callers' sends are grouped: ~2 MB of outcomes over every partition. */
-const MAX_FLUSH = 5_000;
-/** Produce requests in flight at once (the producer allows as many): a storm's answers outran one. */
-const SENDS_IN_FLIGHT = 3;
+/** Records per produce request when callers' sends are grouped: ~0.5 MB of outcomes. */
+const MAX_FLUSH = 1_500;
 /**
  * Outcomes kept in memory for retry while Kafka is unreachable. Beyond it the oldest are dropped
  * from memory — not lost: their outbox flag is still unset, and the outbox sweep (or the next
@@ -46,7 +44,7 @@ export class OutcomePublisher {
     /** Arbiter's key: each outcome is signed, so an agent can tell a worker's answer from a forgery. */
     private readonly signingKey: KeyObject | null = null,
   ) {
-    this.sends = new GroupFlush((messages) => this.producer.send({ topic: this.topic, acks: -1, messages }).then(() => undefined), MAX_FLUSH, SENDS_IN_FLIGHT);
+    this.sends = new GroupFlush((messages) => this.producer.send({ topic: this.topic, acks: -1, messages }).then(() => undefined), MAX_FLUSH);
     this.flags = new GroupFlush((ids) => this.audit.markPublished(ids), MAX_FLUSH);
   }
 

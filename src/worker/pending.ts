@@ -4,21 +4,9 @@ import type { QueuedRequest } from '../decide/index.ts';
 import type { Schedulable } from './scope-queue.ts';
 
 /** A request coalesced into a primary that is still pending; it receives the primary's outcome. */
-/** What answering a request needs of it (toOutcome): a follower keeps only this, not its request. */
-export type AnsweredRequest = Pick<RemediationRequest, 'requestId' | 'agentId' | 'resourceArn' | 'action' | 'requestedAt'>;
-
 export interface Follower {
-  request: AnsweredRequest;
+  request: RemediationRequest;
   scope: string;
-}
-
-/**
- * A follower as kept in memory until its primary ends: a storm's duplicates wait in flight by the
- * hundred thousand, and their whole requests (params, reasons, …) made most of a worker's memory.
- */
-export function follower(request: AnsweredRequest, scope: string): Follower {
-  const { requestId, agentId, resourceArn, action, requestedAt } = request;
-  return { request: { requestId, agentId, resourceArn, action, requestedAt }, scope };
 }
 
 /**

@@ -121,10 +121,7 @@ export class Worker {
       // never was. Outcomes are idempotent by requestId for agents, so a repeat is harmless; a loss
       // is not.
       idempotent: false,
-      // Outcomes go out in grouped produce requests, a few at once (OutcomePublisher): with one in
-      // flight a storm's answers fell minutes behind its decisions. A retried request may land
-      // after a later one; agents take the final outcome by requestId, so order does not matter.
-      maxInFlightRequests: 4,
+      maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
       createPartitioner: keyedPartitioner,
