@@ -1,3 +1,5 @@
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from './paths.ts';
@@ -45,6 +47,13 @@ export function launchNode(options: LaunchOptions): NodeChild {
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  // ARBITER_CHILD_LOG_DIR keeps each child's whole output in a file (debugging a bench or test run).
+  const logDir = process.env.ARBITER_CHILD_LOG_DIR;
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `${options.label.replace(/\W+/g, '-')}-${child.pid}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   let hasExited = false;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
