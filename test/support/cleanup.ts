@@ -95,13 +95,20 @@ export async function removeInstallation(...prefixes: string[]): Promise<void> {
 }
 
 async function registry(method: 'GET' | 'DELETE', path: string, alsoFine: number[] = []): Promise<Response> {
-  const response = await fetch(`${endpoints.schemaRegistryUrl}${path}`, { method, signal: AbortSignal.timeout(REGISTRY_CALL_TIMEOUT_MS) }).catch(
-    (error: unknown) => {
-      throw new Error(`${method} ${path} on the schema registry failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    },
-  );
-  if (!response.ok && !alsoFine.includes(response.status)) {
+  // The registry keeps its schemas in PostgreSQL: after a test restarted PostgreSQL, its next call
+  // on a pooled connection the restart killed answers 500 once. A 5xx is tried again, twice.
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${endpoints.schemaRegistryUrl}${path}`, { method, signal: AbortSignal.timeout(REGISTRY_CALL_TIMEOUT_MS) }).catch(
+      (error: unknown) => {
+        throw new Error(`${method} ${path} on the schema registry failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      },
+    );
+    if (response.ok || alsoFine.includes(response.status)) return response;
+    if (response.status >= 500 && attempt < 3) {
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      continue;
+    }
     throw new Error(`${method} ${path} on the schema registry answered ${response.status}: ${await response.text()}`);
   }
-  return response;
 }
