@@ -103,9 +103,18 @@ describe('plans: ordered steps, released only after their predecessors executed'
     expect((env.sim.fleet.observe(node).state.pods as string[]).length).toBeGreaterThan(0);
     const outcome = await client.submitAndWait({ agentId: 'careless-bot', resourceArn: node, action: 'terminate' }, { timeoutMs: 60_000 });
     expect(outcome.status).toBe('EXECUTED');
-    const { rows } = await env.db.query(
-      `SELECT p.status, s.action, s.request_id FROM arbiter.plans p JOIN arbiter.plan_steps s USING (plan_id) WHERE p.parent_request_id = $1`,
-      [outcome.requestId],
+    // The relay records the plan SUCCEEDED on its next pass after the drain's outcome; the terminate
+    // may run (its node drained) before that pass.
+    const rows = await eventually(
+      async () => {
+        const { rows } = await env.db.query(
+          `SELECT p.status, s.action, s.request_id FROM arbiter.plans p JOIN arbiter.plan_steps s USING (plan_id) WHERE p.parent_request_id = $1`,
+          [outcome.requestId],
+        );
+        return rows.length === 1 && rows[0].status !== 'RUNNING' ? rows : undefined;
+      },
+      10_000,
+      'the expansion plan to end',
     );
     expect(rows).toEqual([{ status: 'SUCCEEDED', action: 'drain', request_id: expect.any(String) }]);
     const log = env.sim.fleet.executions();
