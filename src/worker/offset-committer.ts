@@ -75,12 +75,16 @@ export class OffsetCommitter {
   /** Commits what every owned partition has delivered since the last commit. Never runs twice at once. */
   commitDelivered(): Promise<void> {
     this.committing = this.committing.then(async () => {
-      const due = [...this.partitions].filter(([, p]) => p.delivered !== null && p.delivered !== p.committed);
+      // What is sent is taken now: chunks delivered while the commit is on its way are the next
+      // commit's (marking them committed too would leave them uncommitted until a redelivery).
+      const due = [...this.partitions]
+        .filter(([, p]) => p.delivered !== null && p.delivered !== p.committed)
+        .map(([partition, p]) => ({ partition, p, sent: p.delivered! }));
       if (!due.length) return;
       try {
         // The committed offset is the next record to read.
-        await this.commit(due.map(([partition, p]) => ({ topic: this.topic, partition, offset: String(p.delivered! + 1n) })));
-        for (const [, p] of due) p.committed = p.delivered;
+        await this.commit(due.map(({ partition, sent }) => ({ topic: this.topic, partition, offset: String(sent + 1n) })));
+        for (const { p, sent } of due) p.committed = sent;
       } catch (error) {
         this.onError(error);
       }

@@ -42,4 +42,29 @@ describe('OffsetCommitter (commit once delivered, apart from the fetch loop)', (
     await committer.flush();
     expect(commits).toEqual(['0:10']);
   });
+
+  it('a chunk delivered while a commit is on its way is committed by the next one (the storm-tail stall)', async () => {
+    const commits: string[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const committer = new OffsetCommitter(
+      't',
+      async (o) => {
+        commits.push(...o.map((x) => `${x.partition}:${x.offset}`));
+        if (++calls === 1) await slow;
+      },
+      () => undefined,
+    );
+    await committer.add(0, '9', Promise.resolve());
+    await new Promise((r) => setTimeout(r, 0));
+    const first = committer.commitDelivered(); // sends 0:10 and waits for the broker
+    await new Promise((r) => setTimeout(r, 0));
+    await committer.add(0, '19', Promise.resolve()); // the last chunk, delivered meanwhile
+    await new Promise((r) => setTimeout(r, 0));
+    release();
+    await first;
+    await committer.commitDelivered();
+    expect(commits).toEqual(['0:10', '0:20']);
+  });
 });
