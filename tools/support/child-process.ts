@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +50,7 @@ export function launchNode(options: LaunchOptions): NodeChild {
   // ARBITER_CHILD_LOG_DIR keeps each child's whole output in a file (debugging a bench or test run).
   const logDir = process.env.ARBITER_CHILD_LOG_DIR;
   if (logDir) {
+    mkdirSync(logDir, { recursive: true });
     const file = createWriteStream(join(logDir, `${options.label.replace(/\W+/g, '-')}-${child.pid}.log`));
     child.stdout!.pipe(file);
     child.stderr!.pipe(file);
