@@ -1,5 +1,4 @@
 import type { Pool, PoolClient } from '../db/index.ts';
-import { inTransaction } from '../db/index.ts';
 import { isFinal, type FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
@@ -100,60 +99,66 @@ export class AuditStore {
    * Returns whether it recorded.
    */
   async recordProgress(decided: DecidedRequest): Promise<boolean> {
-    return inTransaction(this.pool, async (db) => {
-      const { rowCount } = await db.query('UPDATE arbiter.request_state SET status = $2, rule = $3, detail = $4 WHERE request_id = $1 AND NOT final', [
-        decided.request.requestId,
-        decided.decision.status,
-        decided.decision.rule,
-        storableText(decided.decision.detail),
-      ]);
-      if (!rowCount) return false;
-      await this.insertDecisions(db, [decided]);
-      return true;
-    });
+    const { request, decision } = decided;
+    const p = new Params();
+    const state = `UPDATE arbiter.request_state SET status = ${p.add(decision.status)}, rule = ${p.add(decision.rule)}, detail = ${p.add(storableText(decision.detail))}
+                    WHERE request_id = ${p.add(request.requestId)} AND NOT final RETURNING request_id`;
+    const { rows } = await this.pool.query(
+      `WITH s AS (${state}), d AS (${this.decisionFromState(p, decided)}) SELECT count(*)::int AS n FROM s`,
+      p.values,
+    );
+    return rows[0].n > 0;
   }
 
   /**
    * The final decision of a primary, its finished execution phase and the resource's new version,
-   * in one transaction. The request_state row is updated only if it is not final yet, so a zombie
-   * owner racing the new one can never record a second final decision. Returns whether it recorded.
+   * in one statement (one round trip, atomic). The request_state row is updated only if it is not
+   * final yet, and every other row is written only through that update, so a zombie owner racing the
+   * new one can never record a second final decision. Returns whether it recorded.
    */
   async finalize(input: { decided: DecidedRequest & { decision: FinalDecision }; execution?: ExecutionRow; resource?: ResourceChange }): Promise<boolean> {
     const { request, decision } = input.decided;
-    return inTransaction(this.pool, async (db) => {
-      const { rowCount } = await db.query(
-        `UPDATE arbiter.request_state
-            SET status = $2, rule = $3, final = true, primary_request_id = $4, resource_version = $5, fencing_token = $6,
-                detail = $7, finished_at = now()
-          WHERE request_id = $1 AND NOT final`,
-        [
-          request.requestId,
-          decision.status,
-          decision.rule,
-          decision.primaryRequestId ?? null,
-          decision.resourceVersion ?? null,
-          decision.fencingToken ?? null,
-          storableText(decision.detail),
-        ],
-      );
-      if (!rowCount) return false;
-      await this.insertDecisions(db, [input.decided]);
-      if (input.execution) await this.recordExecution(input.execution, db);
-      if (input.resource) {
-        const r = input.resource;
-        await db.query(
-          `INSERT INTO arbiter.resource_state (resource_arn, scope, version, expected_state, last_request_id, last_action, last_agent_id, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-           ON CONFLICT (resource_arn) DO UPDATE
-             SET version = EXCLUDED.version, expected_state = EXCLUDED.expected_state, last_request_id = EXCLUDED.last_request_id,
-                 last_action = EXCLUDED.last_action, last_agent_id = EXCLUDED.last_agent_id, updated_at = now()
-           -- A late writer never moves the version backwards.
-           WHERE arbiter.resource_state.version <= EXCLUDED.version`,
-          [r.arn, r.scope, r.version, JSON.stringify(r.expectedState ?? null), r.requestId, r.action, r.agentId],
-        );
-      }
-      return true;
-    });
+    const p = new Params();
+    const parts = [
+      `s AS (UPDATE arbiter.request_state
+                SET status = ${p.add(decision.status)}, rule = ${p.add(decision.rule)}, final = true,
+                    primary_request_id = ${p.add(decision.primaryRequestId ?? null)}::uuid, resource_version = ${p.add(decision.resourceVersion ?? null)}::bigint,
+                    fencing_token = ${p.add(decision.fencingToken ?? null)}::bigint, detail = ${p.add(storableText(decision.detail))}, finished_at = now()
+              WHERE request_id = ${p.add(request.requestId)} AND NOT final
+              RETURNING request_id)`,
+      `d AS (${this.decisionFromState(p, input.decided)})`,
+    ];
+    const e = input.execution;
+    if (e) {
+      parts.push(`e AS (INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
+                  SELECT ${p.add(e.requestId)}::uuid, ${p.list(e.resourceArn, e.scope, e.action, e.agentId, e.phase)}, ${p.add(e.fencingToken)}::bigint,
+                         ${p.add(e.resourceVersion)}::bigint, ${p.add(e.detail)}, ${p.add(this.workerId)} FROM s)`);
+    }
+    const r = input.resource;
+    if (r) {
+      parts.push(`r AS (INSERT INTO arbiter.resource_state (resource_arn, scope, version, expected_state, last_request_id, last_action, last_agent_id, updated_at)
+                  SELECT ${p.list(r.arn, r.scope)}, ${p.add(r.version)}::bigint, ${p.add(JSON.stringify(r.expectedState ?? null))}::jsonb,
+                         ${p.add(r.requestId)}::uuid, ${p.list(r.action, r.agentId)}, now() FROM s
+                  ON CONFLICT (resource_arn) DO UPDATE
+                    SET version = EXCLUDED.version, expected_state = EXCLUDED.expected_state, last_request_id = EXCLUDED.last_request_id,
+                        last_action = EXCLUDED.last_action, last_agent_id = EXCLUDED.last_agent_id, updated_at = now()
+                  -- A late writer never moves the version backwards.
+                  WHERE arbiter.resource_state.version <= EXCLUDED.version)`);
+    }
+    const { rows } = await this.pool.query(`WITH ${parts.join(',\n')} SELECT count(*)::int AS n FROM s`, p.values);
+    return rows[0].n > 0;
+  }
+
+  /** The decision_log row of a decision, written only for the request_state row `s` the statement updated. */
+  private decisionFromState(p: Params, decided: DecidedRequest): string {
+    const { request, decision } = decided;
+    return `INSERT INTO arbiter.decision_log (request_id, agent_id, resource_arn, scope, action, status, final, primary_request_id,
+                                              resource_version, fencing_token, detail, latency_ms, rule, worker_id)
+            SELECT request_id, ${p.list(storableText(request.agentId, 1_024), storableText(request.resourceArn, 4_096), storableText(decided.scope, 4_096), storableText(request.action, 256), decision.status)},
+                   ${p.add(isFinal(decision))}::boolean, ${p.add(decision.primaryRequestId ?? null)}::uuid, ${p.add(decision.resourceVersion ?? null)}::bigint,
+                   ${p.add(decision.fencingToken ?? null)}::bigint, ${p.add(storableText(decision.detail))}, ${p.add(decided.latencyMs ?? null)}::float8,
+                   ${p.list(decision.rule, this.workerId)}
+              FROM s`;
   }
 
   async markPublished(requestIds: string[]): Promise<void> {
@@ -243,6 +248,26 @@ export class AuditStore {
    * finished it while this one still thought it owned the partition) and whether an execution of
    * it ever started (by anyone), in which case the resource must be observed before acting.
    */
+  /**
+   * Under the lock, before the action runs: records its 'started' phase unless the request is final
+   * or an execution of it ever started (then the caller looks at the resource first, and records
+   * through recordExecution). One round trip for the common case; `recorded` says whether it wrote.
+   */
+  async beginExecution(row: ExecutionRow): Promise<{ final: FinalDecision | null; started: boolean; recorded: boolean }> {
+    const { rows } = await this.pool.query(
+      `WITH s AS (${SELECT_STATE_COLUMNS}, EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
+                   FROM arbiter.request_state s WHERE s.request_id = $1),
+            started AS (
+              INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
+              SELECT $1, $2, $3, $4, $5, 'started', $6::bigint, NULL, NULL, $7 FROM s WHERE NOT s.final AND NOT s.ever_started
+              RETURNING 1)
+       SELECT s.*, EXISTS (SELECT 1 FROM started) AS recorded FROM s`,
+      [row.requestId, row.resourceArn, row.scope, row.action, row.agentId, row.fencingToken, this.workerId],
+    );
+    const state = rows[0];
+    return { final: state ? storedDecision(state) : null, started: Boolean(state?.ever_started), recorded: Boolean(state?.recorded) };
+  }
+
   async executionState(requestId: string): Promise<{ final: FinalDecision | null; started: boolean }> {
     const { rows } = await this.pool.query(
       `${SELECT_STATE_COLUMNS}, EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
@@ -355,4 +380,16 @@ function toStoredRequest(r: Record<string, unknown>): StoredRequest {
     outcomePublished: Boolean(r.outcome_published),
     executionStarted: Boolean(r.execution_started),
   };
+}
+
+/** Numbered parameters for a statement assembled from parts: add() a value, get its `$n`. */
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+  list(...values: unknown[]): string {
+    return values.map((v) => this.add(v)).join(', ');
+  }
 }

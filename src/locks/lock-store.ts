@@ -1,5 +1,4 @@
 import type { Pool } from '../db/index.ts';
-import { inTransaction } from '../db/index.ts';
 
 export interface LockHolder {
   owner: string;
@@ -47,65 +46,27 @@ export class LockStore {
     private readonly listener: LockListener = {},
   ) {}
 
+  /** One round trip: arbiter.acquire_lock (migration 0011) locks the row, decides, and writes the event. */
   async acquire(input: { resourceArn: string; owner: string; agentId?: string | null; ttlMs: number }): Promise<AcquireResult> {
     const { resourceArn, owner, ttlMs } = input;
     const agentId = input.agentId ?? null;
-    const result = await inTransaction(this.pool, async (db) => {
-      await db.query('INSERT INTO arbiter.locks (resource_arn) VALUES ($1) ON CONFLICT DO NOTHING', [resourceArn]);
-      const { rows } = await db.query(
-        `SELECT owner, agent_id, fencing_token, expires_at, expires_at <= now() AS expired,
-                round(EXTRACT(EPOCH FROM (expires_at - renewed_at)) * 1000)::int AS ttl_ms
-           FROM arbiter.locks WHERE resource_arn = $1 FOR UPDATE`,
-        [resourceArn],
-      );
-      const current = rows[0];
-      if (current.owner !== null && !current.expired && current.owner !== owner) {
-        const holder: LockHolder = {
-          owner: current.owner,
-          agentId: current.agent_id,
-          fencingToken: current.fencing_token,
-          expiresAt: current.expires_at,
-        };
-        await db.query(
-          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, holder_owner, holder_agent, ttl_ms)
-           VALUES ($1, 'acquire_failed', $2, $3, $4, $5, $6, $7)`,
-          [resourceArn, owner, agentId, current.fencing_token, holder.owner, holder.agentId, ttlMs],
-        );
-        return { acquired: false as const, holder };
-      }
-      if (current.owner !== null && current.expired) {
-        // Expired unreleased and not yet reaped: record the expiry before taking over.
-        await db.query(
-          `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms, detail)
-           VALUES ($1, 'expired', $2, $3, $4, $5, 'expired unreleased; found at acquire')`,
-          [resourceArn, current.owner, current.agent_id, current.fencing_token, current.ttl_ms],
-        );
-        this.listener.expired?.({
-          resourceArn,
-          owner: current.owner,
-          agentId: current.agent_id,
-          fencingToken: current.fencing_token,
-          expiresAt: current.expires_at,
-        });
-      }
-      const updated = await db.query(
-        `UPDATE arbiter.locks
-            SET owner = $2, agent_id = $3, fencing_token = fencing_token + 1,
-                acquired_at = now(), renewed_at = now(), expires_at = now() + make_interval(secs => $4::double precision / 1000)
-          WHERE resource_arn = $1
-          RETURNING fencing_token, expires_at`,
-        [resourceArn, owner, agentId, ttlMs],
-      );
-      const { fencing_token: fencingToken, expires_at: expiresAt } = updated.rows[0];
-      await db.query(
-        `INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, ttl_ms)
-         VALUES ($1, 'acquired', $2, $3, $4, $5)`,
-        [resourceArn, owner, agentId, fencingToken, ttlMs],
-      );
-      return { acquired: true as const, fencingToken: Number(fencingToken), expiresAt };
-    });
-    if (!result.acquired) this.listener.acquireFailed?.(resourceArn, agentId, result.holder);
-    return result;
+    const { rows } = await this.pool.query(
+      `SELECT acquired, fencing_token, expires_at, holder_owner, holder_agent, holder_token, holder_expires_at,
+              expired_owner, expired_agent, expired_token, expired_at
+         FROM arbiter.acquire_lock($1, $2, $3, $4)`,
+      [resourceArn, owner, agentId, ttlMs],
+    );
+    const r = rows[0];
+    if (!r.acquired) {
+      const holder: LockHolder = { owner: r.holder_owner, agentId: r.holder_agent, fencingToken: Number(r.holder_token), expiresAt: r.holder_expires_at };
+      this.listener.acquireFailed?.(resourceArn, agentId, holder);
+      return { acquired: false, holder };
+    }
+    // Expired unreleased and not yet reaped: the function recorded the expiry before taking over.
+    if (r.expired_owner !== null) {
+      this.listener.expired?.({ resourceArn, owner: r.expired_owner, agentId: r.expired_agent, fencingToken: Number(r.expired_token), expiresAt: r.expired_at });
+    }
+    return { acquired: true, fencingToken: Number(r.fencing_token), expiresAt: r.expires_at };
   }
 
   /** Extends the lease if this owner still holds it with this token; false means the lock was lost. */

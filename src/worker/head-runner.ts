@@ -111,7 +111,12 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
     // A partition can have two owners for a moment (one not yet told it lost it): under the lock,
     // a request another owner finished is not run again, and one whose execution ever started is
     // observed first.
-    const history = await ctx.audit.executionState(request.requestId);
+    // The common case is one round trip: the state checked and 'started' recorded together. A
+    // request recovered from a previous owner is looked at before anything is recorded.
+    if (!entry.fromRecovery && !live()) throw lostLease(leaseSignal);
+    const history = entry.fromRecovery
+      ? { ...(await ctx.audit.executionState(request.requestId)), recorded: false }
+      : await ctx.audit.beginExecution({ ...executionBase(entry), phase: 'started', fencingToken, resourceVersion: null, detail: null });
     if (history.final) throw new ArbiterError('DECIDED_ELSEWHERE', `${request.requestId} was decided by another owner: ${history.final.status}`);
     if (history.started) entry.fromRecovery = true;
     if (entry.fromRecovery) {
@@ -127,9 +132,11 @@ async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Dec
       entry.fromRecovery = false;
     }
 
-    if (!live()) throw lostLease(leaseSignal);
     const started = Date.now();
-    await record('started', null, null);
+    if (!history.recorded) {
+      if (!live()) throw lostLease(leaseSignal);
+      await record('started', null, null);
+    }
     ctx.metrics.executionsRunning.inc();
     const input: ExecuteInput = { requestId: request.requestId, agentId: request.agentId, arn: request.resourceArn, action: request.action, params: request.params, fencingToken, signal };
     try {

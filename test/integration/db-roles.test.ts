@@ -233,7 +233,8 @@ describe('database roles', () => {
       resourceVersion: null,
       detail: null,
     };
-    await audit.recordExecution(execution);
+    expect((await audit.beginExecution(execution)).recorded).toBe(true);
+    expect(await audit.beginExecution(execution)).toEqual({ final: null, started: true, recorded: false });
     expect((await audit.executionState(request.requestId)).started).toBe(true);
     expect(
       await audit.finalize({

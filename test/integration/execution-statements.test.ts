@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditStore } from '../../src/audit/index.ts';
+import { coalesceKey } from '../../src/coalesce/index.ts';
+import { buildRequest } from '../../src/contract/request.ts';
+import { createPool, migrate, type Pool } from '../../src/db/index.ts';
+import { LockStore } from '../../src/locks/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
+
+/**
+ * An execution's lease and audit writes are one round trip each (issue 12): taking the lock, the
+ * 'started' phase with its checks, the final decision with its execution row and the resource's new
+ * version. These tests count the statements sent and check each one still does all it did as a
+ * transaction of several: nothing written twice, nothing written by a second owner.
+ */
+describe('an execution in few round trips (acquire_lock, beginExecution, finalize)', () => {
+  const databaseUrl = databaseUrlFor(`arbiter_exec_${randomUUID().slice(0, 8)}`);
+  let pool: Pool;
+  let sent: string[] = [];
+  const scope = deploymentArn('exec', 'api');
+
+  beforeAll(async () => {
+    await migrate(databaseUrl);
+    pool = createPool(databaseUrl, 4);
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      sent.push(String(args[0]));
+      return query(...args);
+    };
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await dropDatabase(databaseUrl);
+  });
+
+  const arrive = async (audit: AuditStore, arn: string) => {
+    const request = buildRequest({ agentId: 'agent-exec', resourceArn: arn, action: 'restart' });
+    const decision = { status: 'ACCEPTED' as const, rule: 'accept' as const, notBefore: Date.now(), detail: 'accepted' };
+    await audit.recordArrivals({
+      arrivals: [{ request, scope, topic: 'exec.requests', partition: 0, offset: '0', reroutedFrom: null, coalesceKey: coalesceKey(arn, 'restart', {}), decision }],
+      deadLetters: [],
+    });
+    return request;
+  };
+  const count = async (sql: string, ...values: unknown[]) => (await pool.query(sql, values)).rows[0].n as number;
+
+  it('a lease is one statement; contenders racing for it: exactly one wins, tokens only grow, every attempt in the lock log', async () => {
+    const locks = new LockStore(pool);
+    const arn = podArn(scope, 'api', 0);
+    sent = [];
+    const first = await locks.acquire({ resourceArn: arn, owner: 'worker:a', agentId: 'a', ttlMs: 60_000 });
+    expect(sent).toHaveLength(1);
+    expect(first).toMatchObject({ acquired: true, fencingToken: 1 });
+    const refused = await locks.acquire({ resourceArn: arn, owner: 'worker:b', agentId: 'b', ttlMs: 60_000 });
+    expect(refused).toMatchObject({ acquired: false, holder: { owner: 'worker:a', agentId: 'a', fencingToken: 1 } });
+    expect(await locks.release({ resourceArn: arn, owner: 'worker:a', fencingToken: 1 })).toBe(true);
+
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => locks.acquire({ resourceArn: arn, owner: `worker:${i}`, agentId: `agent-${i}`, ttlMs: 60_000 })));
+    const winners = results.filter((r) => r.acquired);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]).toMatchObject({ fencingToken: 2 });
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'acquired'`, arn)).toBe(2);
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'acquire_failed'`, arn)).toBe(20);
+  });
+
+  it('a lease that expired unreleased is taken over in the same statement, its expiry recorded once', async () => {
+    const expired: string[] = [];
+    const locks = new LockStore(pool, { expired: (l) => expired.push(`${l.owner}:${l.fencingToken}`) });
+    const arn = podArn(scope, 'api', 1);
+    await locks.acquire({ resourceArn: arn, owner: 'worker:a', ttlMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    sent = [];
+    expect(await locks.acquire({ resourceArn: arn, owner: 'worker:b', ttlMs: 60_000 })).toMatchObject({ acquired: true, fencingToken: 2 });
+    expect(sent).toHaveLength(1);
+    expect(expired).toEqual(['worker:a:1']);
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'expired'`, arn)).toBe(1);
+  });
+
+  it("'started' and the final decision: one statement each; a second owner's writes change nothing", async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const arn = podArn(scope, 'api', 2);
+    const request = await arrive(audit, arn);
+    const base = { requestId: request.requestId, resourceArn: arn, scope, action: 'restart', agentId: 'agent-exec', fencingToken: 7, resourceVersion: null, detail: null };
+
+    sent = [];
+    expect(await audit.beginExecution({ ...base, phase: 'started' })).toEqual({ final: null, started: false, recorded: true });
+    expect(sent).toHaveLength(1);
+    // Ever started: the caller must look at the resource first, so nothing is recorded.
+    expect(await audit.beginExecution({ ...base, phase: 'started' })).toEqual({ final: null, started: true, recorded: false });
+
+    const executed = { status: 'EXECUTED' as const, rule: 'execute' as const, resourceVersion: 5, fencingToken: 7, detail: 'done' };
+    const finish = (version: number) =>
+      audit.finalize({
+        decided: { request, scope, decision: { ...executed, resourceVersion: version }, latencyMs: 12 },
+        execution: { ...base, phase: 'succeeded', resourceVersion: version, detail: 'done' },
+        resource: { arn, scope, version, expectedState: { restarted: true }, requestId: request.requestId, action: 'restart', agentId: 'agent-exec' },
+      });
+    sent = [];
+    expect(await finish(5)).toBe(true);
+    expect(sent).toHaveLength(1);
+    // Another owner finishing the same request (with another version) is refused and writes nothing.
+    expect(await finish(9)).toBe(false);
+    const decisions = (await pool.query('SELECT status, final, resource_version, fencing_token, latency_ms, rule, worker_id FROM arbiter.decisions WHERE request_id = $1 AND final', [request.requestId])).rows;
+    expect(decisions).toEqual([{ status: 'EXECUTED', final: true, resource_version: 5, fencing_token: 7, latency_ms: 12, rule: 'execute', worker_id: 'worker-exec' }]);
+    expect((await pool.query('SELECT phase FROM arbiter.executions WHERE request_id = $1 ORDER BY at', [request.requestId])).rows.map((r) => r.phase)).toEqual(['started', 'succeeded']);
+    expect(await audit.resourceVersion(arn)).toBe(5);
+    expect((await pool.query('SELECT status, final, resource_version FROM arbiter.request_state WHERE request_id = $1', [request.requestId])).rows[0]).toEqual({ status: 'EXECUTED', final: true, resource_version: 5 });
+    // A final request: beginExecution reports the decision and records nothing.
+    const after = await audit.beginExecution({ ...base, phase: 'started' });
+    expect(after).toMatchObject({ final: { status: 'EXECUTED', resourceVersion: 5 }, recorded: false });
+    expect(await count('SELECT count(*)::int AS n FROM arbiter.executions WHERE request_id = $1', request.requestId)).toBe(2);
+  });
+
+  it('a late writer never moves the resource version back; a progress decision is one statement and stops once final', async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const arn = podArn(scope, 'api', 3);
+    const [newer, older] = [await arrive(audit, arn), await arrive(audit, arn)];
+    const resource = (requestId: string, version: number) => ({ arn, scope, version, expectedState: null, requestId, action: 'restart', agentId: 'agent-exec' });
+    sent = [];
+    expect(await audit.recordProgress({ request: older, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'held' } })).toBe(true);
+    expect(sent).toHaveLength(1);
+    expect(await audit.finalize({ decided: { request: newer, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 8, fencingToken: 1, detail: null } }, resource: resource(newer.requestId, 8) })).toBe(true);
+    expect(await audit.finalize({ decided: { request: older, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 6, fencingToken: 1, detail: null } }, resource: resource(older.requestId, 6) })).toBe(true);
+    expect(await audit.resourceVersion(arn)).toBe(8);
+    expect(await audit.recordProgress({ request: older, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'late' } })).toBe(false);
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.decisions WHERE request_id = $1 AND status = 'DEFERRED'`, older.requestId)).toBe(1);
+  });
+});
