@@ -5,13 +5,13 @@ import type { StoredRequest } from '../audit/index.ts';
 import { Coalescer, type CoalesceMatch } from '../coalesce/index.ts';
 import type { ArrivalView } from '../decide/index.ts';
 import type { Clock } from './clock.ts';
-import { newPending, type PendingRequest } from './pending.ts';
+import { follower, newPending, type AnsweredRequest, type PendingRequest } from './pending.ts';
 import { ResourceMemory } from './resource-memory.ts';
 import { ScopeQueue, type StepResult } from './scope-queue.ts';
 
 /** A request and the decision to tell its agent about. */
 export interface Answer {
-  request: RemediationRequest;
+  request: AnsweredRequest;
   scope: string;
   decision: FinalDecision;
 }
@@ -135,7 +135,7 @@ export class Partition {
         const primary = chunk.primary(a.decision.primaryRequestId);
         if (!primary) throw new Error(`follower ${a.request.requestId} merged into ${a.decision.primaryRequestId}, which this partition never held`);
         if (primary.finished) answers.push({ request: a.request, scope: a.scope, decision: followerDecision(primary.request.requestId, primary.finished) });
-        else primary.followers.push({ request: a.request, scope: a.scope });
+        else primary.followers.push(follower(a.request, a.scope, primary));
       }
     }
     return answers;
@@ -183,7 +183,7 @@ export class Partition {
       const primaryId = o.decision.status === 'COALESCED' ? o.decision.primaryRequestId : null;
       const pending = primaryId ? entries.get(primaryId) : undefined;
       if (pending) {
-        pending.followers.push({ request: o.request, scope: o.scope });
+        pending.followers.push(follower(o.request, o.scope, pending));
         continue;
       }
       const primary = primaryId ? primaryDecisions.get(primaryId) : undefined;
@@ -215,7 +215,7 @@ export class Partition {
       } else if (row.decision.status === 'COALESCED' && !row.outcomePublished) {
         const primary = this.primaries.get(row.decision.primaryRequestId);
         if (primary && !primary.followers.some((f) => f.request.requestId === row.request.requestId)) {
-          primary.followers.push({ request: row.request, scope: row.scope });
+          primary.followers.push(follower(row.request, row.scope, primary));
           adopted++;
         }
       }

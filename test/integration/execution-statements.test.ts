@@ -120,8 +120,8 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     sent = [];
     expect(await audit.recordProgress({ request: older, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'held' } })).toBe(true);
     expect(sent).toHaveLength(1);
-    expect(await audit.finalize({ decided: { request: newer, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 8, fencingToken: 1, detail: null } }, resource: resource(newer.requestId, 8) })).toBe(true);
-    expect(await audit.finalize({ decided: { request: older, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 6, fencingToken: 1, detail: null } }, resource: resource(older.requestId, 6) })).toBe(true);
+    expect(await audit.finalize({ decided: { request: newer, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 8, fencingToken: 1, detail: 'done' } }, resource: resource(newer.requestId, 8) })).toBe(true);
+    expect(await audit.finalize({ decided: { request: older, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 6, fencingToken: 1, detail: 'done' } }, resource: resource(older.requestId, 6) })).toBe(true);
     expect(await audit.resourceVersion(arn)).toBe(8);
     expect(await audit.recordProgress({ request: older, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'late' } })).toBe(false);
     expect(await count(`SELECT count(*)::int AS n FROM arbiter.decisions WHERE request_id = $1 AND status = 'DEFERRED'`, older.requestId)).toBe(1);

@@ -86,6 +86,20 @@ describe('Partition', () => {
     expect(later.arrivals[0]!.decision).toMatchObject({ status: 'COALESCED', primaryRequestId: a.requestId, resourceVersion: 2 });
   });
 
+  it('a follower waiting in flight keeps only what its answer needs, sharing its primary’s ARN and action', async () => {
+    const { part, heads } = partition();
+    const a = restart('agent-a');
+    // A duplicate decoded separately: equal strings, not the same ones, and a reason of its own.
+    const b = { ...buildRequest({ agentId: 'agent-b', resourceArn: POD, action: 'restart', reason: 'r'.repeat(200) }, NOW), resourceArn: `${POD}`.slice(0) };
+    const { chunk, arrivals } = decideChunk(part, [a, b]);
+    part.accept(chunk, arrivals);
+    await Promise.resolve();
+    const [kept] = heads[0]!.followers;
+    expect(Object.keys(kept!.request).sort()).toEqual(['action', 'agentId', 'requestId', 'requestedAt', 'resourceArn']);
+    expect(kept!.request).toEqual({ requestId: b.requestId, agentId: 'agent-b', requestedAt: b.requestedAt, resourceArn: POD, action: 'restart' });
+    expect(kept!.scope).toBe(heads[0]!.scope);
+  });
+
   it('answers a follower whose primary settled while the follower’s chunk was being written', async () => {
     const { part, heads } = partition();
     const a = restart('agent-a');
