@@ -4,9 +4,18 @@ import { REDACTED } from '../logging/index.ts';
 /** The params each action's policy marks secret (config `actions.<name>.secretParams`), by action name. */
 export type SecretParams = Readonly<Record<string, readonly string[] | undefined>>;
 
+type ActionSettings = Readonly<Record<string, { readonly secretParams?: readonly string[] }>>;
+/** A loaded config is frozen: its answer is worked out once, not for every intake chunk. */
+const secretParamsByActions = new WeakMap<ActionSettings, SecretParams>();
+
 /** The secret param names per action, from the loaded `actions` settings. */
-export function secretParamsOf(actions: Readonly<Record<string, { readonly secretParams?: readonly string[] }>>): SecretParams {
-  return Object.fromEntries(Object.entries(actions).map(([action, settings]) => [action, settings.secretParams ?? []]));
+export function secretParamsOf(actions: ActionSettings): SecretParams {
+  let secret = secretParamsByActions.get(actions);
+  if (!secret) {
+    secret = Object.freeze(Object.fromEntries(Object.entries(actions).map(([action, settings]) => [action, settings.secretParams ?? []])));
+    secretParamsByActions.set(actions, secret);
+  }
+  return secret;
 }
 
 /** Every name marked secret under any action: what the logger censors (it does not know which action a line is about). */

@@ -13,7 +13,7 @@ import { makeBrokerCertificates } from './certificates.ts';
 import { isAlive, livePid, spawnDaemon, stopDaemon } from './daemon.ts';
 import { stackFailure, startFailure } from './failure.ts';
 import { probeTcp, waitUntil } from './health.ts';
-import { KAFKA_JVM_OPTIONS, ensureKafkaJars, kafkaJava } from './kafka.ts';
+import { KAFKA_JVM_OPTIONS, ensureKafkaJars, kafkaJava, probeKafka } from './kafka.ts';
 import { newKafkaClusterId } from './kafka-config.ts';
 import {
   SECURE_USERS,
@@ -146,23 +146,9 @@ export async function stopSecureKafka(context: StackContext): Promise<number | u
 /** Healthy: a SCRAM login as admin over TLS, then a metadata answer. */
 export async function probeSecureKafka(context: StackContext): Promise<void> {
   const files = secureKafkaFiles(context);
-  await probeTcp('127.0.0.1', context.settings.ports.secureKafka);
   if (!existsSync(files.passwordFiles.admin)) throw new Error(`no admin credentials in ${files.passwordFiles.admin}`);
-  const admin = new Kafka({
-    clientId: 'arbiter-stack-probe',
-    ...secureClientConfig(files, 'admin'),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3_000,
-    requestTimeout: 5_000,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    if (cluster.brokers.length === 0) throw new Error('the cluster reports no brokers');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  const { brokers, ssl, sasl } = secureClientConfig(files, 'admin');
+  await probeKafka(brokers, { ssl, sasl });
 }
 
 async function startSecureKafka(context: StackContext): Promise<number> {
