@@ -214,6 +214,24 @@ export class AuditStore {
   }
 
   /**
+   * The duplicates that waited in flight for this primary and were accepted up to `throughOffset` of
+   * its partition (all of them when null): the followers a spilled primary answers when it ends.
+   */
+  async inFlightFollowers(primaryRequestId: string, partition: number, throughOffset: string | null): Promise<Array<{ request: Pick<RemediationRequest, 'requestId' | 'agentId' | 'resourceArn' | 'action' | 'requestedAt'>; scope: string }>> {
+    const { rows } = await this.pool.query(
+      `SELECT request_id, agent_id, resource_arn, action, scope, EXTRACT(EPOCH FROM requested_at) * 1000 AS requested_at_ms
+         FROM arbiter.duplicates
+        WHERE primary_request_id = $1 AND in_flight AND kafka_partition = $2 AND ($3::bigint IS NULL OR kafka_offset <= $3::bigint)
+        ORDER BY kafka_offset`,
+      [primaryRequestId, partition, throughOffset],
+    );
+    return rows.map((r) => ({
+      request: { requestId: r.request_id, agentId: r.agent_id, resourceArn: r.resource_arn, action: r.action, requestedAt: Math.round(Number(r.requested_at_ms)) },
+      scope: r.scope,
+    }));
+  }
+
+  /**
    * Adds the duplicates that merged into these primaries while they were pending: their answer is
    * the primary's, due when it ends (or again, if the primary's was never published).
    */

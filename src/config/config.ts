@@ -124,6 +124,12 @@ export const ConfigSchema = z
         outboxSweepMs: ms.min(500).default(30_000),
         /** Pause a partition when this many of its requests wait in memory (backpressure). */
         maxPendingPerPartition: z.number().int().min(1).default(20_000),
+        /**
+         * Duplicates waiting in memory for their in-flight primary, per partition. Beyond it a
+         * primary's followers wait in PostgreSQL only (where they are already) and are read back
+         * when it ends: a storm's memory stays bounded whatever its size.
+         */
+        maxWaitingFollowersPerPartition: z.number().int().min(0).default(20_000),
         /** Consumer lag is read from the broker this often, whether or not records arrive. */
         lagRefreshMs: ms.min(500).default(5_000),
         /** How often the lock-log metrics (acquire failures, TTL expirations from every path) are brought up to date. */

@@ -167,6 +167,11 @@ export function createMetrics() {
       help: 'Requests accepted and not yet final, held by this worker',
       registers: [registry],
     }),
+    waitingFollowers: new client.Gauge({
+      name: 'arbiter_waiting_followers',
+      help: 'Duplicates held in memory waiting for their in-flight primary, on this worker (beyond worker.maxWaitingFollowersPerPartition they wait in PostgreSQL only)',
+      registers: [registry],
+    }),
     executionsRunning: new client.Gauge({
       name: 'arbiter_executions_running',
       help: 'Executions in progress on this worker',

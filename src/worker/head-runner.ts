@@ -1,5 +1,5 @@
 import type { ActionName } from '../contract/actions.ts';
-import { isFinal, toOutcome, type Decision, type FinalDecision } from '../contract/decision.ts';
+import { followerDecision, isFinal, toOutcome, type Decision, type FinalDecision } from '../contract/decision.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import type { Observation } from '../contract/observation.ts';
 import { isConnectionError } from '../db/index.ts';
@@ -176,9 +176,25 @@ async function settleDecidedElsewhere(ctx: PipelineContext, part: Partition, ent
   ctx.log.warn({ requestId: entry.request.requestId, status: decided?.status }, 'decided by another owner; not run here');
   if (!decided) return 'deferred';
   const now = Date.now();
-  const followers = part.settle(entry, decided, now);
-  await ctx.publisher.publish(followers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
+  const followers = await withSpilledFollowers(ctx, part, entry, decided, part.settle(entry, decided, now));
+  if (followers) await ctx.publisher.publish(followers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
   return 'done';
+}
+
+/**
+ * A primary whose followers waited in PostgreSQL only (its partition held too many in memory): they
+ * are read back to be answered with it. If that read fails, nothing is published and the outbox
+ * flag stays unset: the sweep publishes the primary's answer with every follower's.
+ */
+async function withSpilledFollowers(ctx: PipelineContext, part: Partition, entry: PendingRequest, decision: FinalDecision, held: Answer[]): Promise<Answer[] | null> {
+  if (!entry.spilled) return held;
+  try {
+    const stored = await ctx.audit.inFlightFollowers(entry.request.requestId, part.partition, entry.spilled.through);
+    return [...held, ...stored.map((f) => ({ ...f, decision: followerDecision(entry.request.requestId, decision) }))];
+  } catch (error) {
+    ctx.log.warn({ err: error, requestId: entry.request.requestId }, 'reading back the followers that waited in PostgreSQL failed; the outbox sweep answers them');
+    return null;
+  }
 }
 
 /** Applies a decision exactly once: durable write, then the partition's memory, then publish. */
@@ -219,7 +235,7 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
           }
         : undefined,
   });
-  const followers = part.settle(entry, decision, now);
+  const held = part.settle(entry, decision, now);
   if (!recorded) {
     // Another owner recorded this request's final decision first (it took over the partition): it
     // answers the request and its followers; a second answer here could contradict it.
@@ -227,6 +243,8 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
     return 'done';
   }
   ctx.metrics.countDecision(decision.status, request.action);
+  const followers = await withSpilledFollowers(ctx, part, entry, decision, held);
+  if (!followers) return 'done';
   const answers: Answer[] = [{ request, scope, decision }, ...followers];
   await ctx.publisher.publish(answers.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)));
   return 'done';

@@ -226,7 +226,7 @@ function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: 
     if (status === 'COALESCED') ctx.metrics.countCoalesced(action, n);
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
-  const late = part.accept(decided.state, owned.map((a) => ({ ...a, receivedAt: now })));
+  const late = part.accept(decided.state, owned.map((a) => ({ ...a, receivedAt: now })), chunk.messages[chunk.messages.length - 1]?.offset ?? null);
   const outcomes = [
     ...owned.flatMap((a) =>
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],

@@ -48,6 +48,8 @@ export interface PartitionOptions {
   runHead(partition: Partition, entry: PendingRequest): Promise<StepResult>;
   /** A request left the partition's memory (backpressure may resume). */
   onSettled?(partition: Partition): void;
+  /** Followers held in memory at most; beyond it a primary's followers wait in PostgreSQL only. */
+  maxWaitingFollowers?: number;
 }
 
 /**
@@ -64,6 +66,10 @@ export class Partition {
   private readonly queues = new Map<string, ScopeQueue<PendingRequest>>();
   private isClosed = false;
   private isRevoked = false;
+  /** Followers held in memory by the pending primaries. */
+  private waitingFollowers = 0;
+  /** The last offset of the last chunk accepted: a spilled primary's followers are read back up to it. */
+  private acceptedThrough: string | null = null;
 
   constructor(private readonly options: PartitionOptions) {
     this.partition = options.partition;
@@ -125,8 +131,9 @@ export class Partition {
    * and join their scope's queue, followers attach to their primary. Returns the answers due now:
    * followers whose primary finished while the chunk was being written.
    */
-  accept(chunk: Chunk, arrivals: readonly DurableArrival[]): Answer[] {
+  accept(chunk: Chunk, arrivals: readonly DurableArrival[], throughOffset: string | null = null): Answer[] {
     const answers: Answer[] = [];
+    if (throughOffset !== null) this.acceptedThrough = throughOffset;
     for (const a of arrivals) {
       if (a.decision.status === 'ACCEPTED') {
         this.coalescer.startPrimary(a.coalesceKey, a.request.requestId, this.options.windowMs(a.request.action));
@@ -135,7 +142,7 @@ export class Partition {
         const primary = chunk.primary(a.decision.primaryRequestId);
         if (!primary) throw new Error(`follower ${a.request.requestId} merged into ${a.decision.primaryRequestId}, which this partition never held`);
         if (primary.finished) answers.push({ request: a.request, scope: a.scope, decision: followerDecision(primary.request.requestId, primary.finished) });
-        else primary.followers.push(follower(a.request, a.scope, primary));
+        else this.attach(primary, a.request, a.scope);
       }
     }
     return answers;
@@ -159,6 +166,8 @@ export class Partition {
       });
     }
     entry.finished = decision;
+    if (entry.spilled) entry.spilled.through = this.acceptedThrough;
+    this.waitingFollowers -= entry.followers.length;
     this.primaries.delete(request.requestId);
     return entry.followers.map((f) => ({ request: f.request, scope: f.scope, decision: followerDecision(request.requestId, decision) }));
   }
@@ -183,7 +192,7 @@ export class Partition {
       const primaryId = o.decision.status === 'COALESCED' ? o.decision.primaryRequestId : null;
       const pending = primaryId ? entries.get(primaryId) : undefined;
       if (pending) {
-        pending.followers.push(follower(o.request, o.scope, pending));
+        this.attach(pending, o.request, o.scope);
         continue;
       }
       const primary = primaryId ? primaryDecisions.get(primaryId) : undefined;
@@ -214,8 +223,9 @@ export class Partition {
         adopted++;
       } else if (row.decision.status === 'COALESCED' && !row.outcomePublished) {
         const primary = this.primaries.get(row.decision.primaryRequestId);
-        if (primary && !primary.followers.some((f) => f.request.requestId === row.request.requestId)) {
-          primary.followers.push(follower(row.request, row.scope, primary));
+        // A spilled primary reads its followers back from PostgreSQL, where this one is.
+        if (primary && !primary.spilled && !primary.followers.some((f) => f.request.requestId === row.request.requestId)) {
+          this.attach(primary, row.request, row.scope);
           adopted++;
         }
       }
@@ -246,6 +256,27 @@ export class Partition {
   async close(): Promise<void> {
     this.isClosed = true;
     await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+
+  /**
+   * A follower waits for its primary in memory — unless the partition already holds its share: then
+   * the primary spills (it drops the followers it held; all are in PostgreSQL, read back when it ends).
+   */
+  private attach(primary: PendingRequest, request: AnsweredRequest, scope: string): void {
+    if (primary.spilled) return;
+    if (this.waitingFollowers >= (this.options.maxWaitingFollowers ?? Infinity)) {
+      primary.spilled = { through: null };
+      this.waitingFollowers -= primary.followers.length;
+      primary.followers = [];
+      return;
+    }
+    primary.followers.push(follower(request, scope, primary));
+    this.waitingFollowers++;
+  }
+
+  /** Followers held in memory now (a gauge, and what the spill threshold compares). */
+  get followersInMemory(): number {
+    return this.waitingFollowers;
   }
 
   private enqueue(entry: PendingRequest): void {

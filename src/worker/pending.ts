@@ -57,6 +57,12 @@ export interface PendingRequest extends QueuedRequest, Schedulable {
   unrecorded: FinalDecision | null;
   /** Set, together with reading `followers`, when the primary's final decision is durable. */
   finished: FinalDecision | null;
+  /**
+   * Its followers wait in PostgreSQL only (the partition held too many in memory). Once it has
+   * settled: the last offset the partition had accepted then — the followers to read back are the
+   * in-flight duplicates of this primary up to it (later ones were answered on arrival).
+   */
+  spilled: { through: string | null } | null;
 }
 
 export function newPending(request: RemediationRequest, scope: string, coalesceKey: string, receivedAt: number, notBefore = receivedAt): PendingRequest {
@@ -76,5 +82,6 @@ export function newPending(request: RemediationRequest, scope: string, coalesceK
     errors: 0,
     unrecorded: null,
     finished: null,
+    spilled: null,
   };
 }

@@ -362,6 +362,7 @@ export class Worker {
         clock: systemClock,
         runHead: (part, entry) => runHead(ctx, part, entry),
         onSettled: (part) => this.maybeResume(part),
+        maxWaitingFollowers: this.config.worker.maxWaitingFollowersPerPartition,
       });
       state = recoverPartition(ctx, this.topics.requests, created).then((result) => {
         if (result.pending || result.republished) this.log.info({ partition, ...result }, 'recovered partition state');
@@ -422,7 +423,9 @@ export class Worker {
       durable: async (lastOffset, delivered, highWatermark) => {
         await this.committer.add(partition, lastOffset, delivered);
         this.lag?.batchProcessed(partition, highWatermark, lastOffset);
-        this.metrics.pending.set(await this.pendingTotal());
+        const states = await this.partitionStates();
+        this.metrics.pending.set(states.reduce((sum, s) => sum + s.pendingCount, 0));
+        this.metrics.waitingFollowers.set(states.reduce((sum, s) => sum + s.followersInMemory, 0));
         if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(partition)) {
           this.paused.add(partition);
           this.consumer.pause([{ topic: this.topics.requests, partitions: [partition] }]);
@@ -487,9 +490,9 @@ export class Worker {
     }
   }
 
-  private async pendingTotal(): Promise<number> {
+  private async partitionStates(): Promise<Partition[]> {
     const states = await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)));
-    return states.reduce((sum, s) => sum + (s?.pendingCount ?? 0), 0);
+    return states.filter((s) => s !== null);
   }
 
   /** Partition upkeep now and every audit.upkeepIntervalMs; a failure is logged and retried next time. */

@@ -162,6 +162,56 @@ describe('the lease is lost while the primary runs, and the executor answers any
   });
 });
 
+describe('followers beyond the memory budget wait in PostgreSQL and are read back when the primary ends', () => {
+  let site: Site;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+
+  beforeAll(async () => {
+    const executor = new ScriptedExecutor(async (input) => {
+      await released;
+      return { ok: true, version: 2, detail: `${input.action} done` };
+    });
+    // Two followers at most in memory per partition: the third makes its primary spill.
+    site = await startSite(executor, { worker: { maxWaitingFollowersPerPartition: 2 } });
+  });
+  afterAll(async () => site?.close());
+
+  it('every follower gets exactly one final outcome, the primary\'s, though memory held none of them at the end', async () => {
+    const arn = pod('api-spill');
+    const primary = await site.client.submit({ agentId: 'agent-a', resourceArn: arn, action: 'restart' });
+    await eventually(async () => (await site.db.query('SELECT 1 FROM arbiter.executions WHERE request_id = $1', [primary.requestId])).rowCount, 30_000, 'the execution to start');
+    const agents = ['b', 'c', 'd', 'e', 'f', 'g'].map((x) => `agent-${x}`);
+    const followers = [];
+    for (const agentId of agents) followers.push(await site.client.submit({ agentId, resourceArn: arn, action: 'restart' }));
+    await eventually(
+      async () => (await site.db.query('SELECT count(*)::int AS n FROM arbiter.duplicates WHERE primary_request_id = $1 AND in_flight', [primary.requestId])).rows[0].n === agents.length,
+      30_000,
+      'six followers waiting in flight',
+    );
+    // The primary spilled: none of its followers is held in memory any more.
+    const waiting = async () => (await site.worker.metrics.registry.getSingleMetricAsString('arbiter_waiting_followers')).match(/^arbiter_waiting_followers (\d+)/m)?.[1];
+    await eventually(async () => (await waiting()) === '0', 10_000, 'the gauge to show no follower in memory');
+    release();
+
+    const ids = [primary.requestId, ...followers.map((f) => f.requestId)];
+    await Promise.all(ids.map((id) => site.client.awaitOutcome(id, { timeoutMs: 60_000 })));
+    // A duplicate after the end is answered at once from the window, not read back.
+    const late = await site.client.submit({ agentId: 'agent-h', resourceArn: arn, action: 'restart' });
+    await site.client.awaitOutcome(late.requestId, { timeoutMs: 30_000 });
+    await sleep(1_000); // room for a second answer to arrive, were one sent
+    const finals = finalsPerRequest(await site.outcomes());
+    expect(finals.get(primary.requestId)!.map((o) => o.status)).toEqual(['EXECUTED']);
+    for (const f of [...followers, late]) {
+      expect(finals.get(f.requestId)!.map((o) => [o.status, o.primaryRequestId, o.agentId])).toEqual([['COALESCED', primary.requestId, f.agentId]]);
+    }
+    expect(finals.get(followers[0]!.requestId)![0]!.detail).toContain('which ended EXECUTED');
+    // The primary's outbox flag covers the followers read back: nothing is left for the sweep.
+    const { rows } = await site.db.query('SELECT outcome_published FROM arbiter.request_state WHERE request_id = $1', [primary.requestId]);
+    expect(rows[0].outcome_published).toBe(true);
+  });
+});
+
 describe('an executor that throws an unexpected error on every call', () => {
   let site: Site;
   let executor: ScriptedExecutor;

@@ -17,7 +17,7 @@ const DOCUMENTED = {
     'arbiter_inconsistencies_total',
   ],
   histogram: ['arbiter_decision_latency_seconds', 'arbiter_execution_latency_seconds'],
-  gauge: ['arbiter_consumer_lag', 'arbiter_pending_requests', 'arbiter_executions_running', 'arbiter_lock_log_exporter'],
+  gauge: ['arbiter_consumer_lag', 'arbiter_pending_requests', 'arbiter_waiting_followers', 'arbiter_executions_running', 'arbiter_lock_log_exporter'],
 } as const;
 
 describe('createMetrics', () => {
@@ -65,6 +65,7 @@ describe('createMetrics', () => {
       executionLatency: 'arbiter_execution_latency_seconds',
       consumerLag: 'arbiter_consumer_lag',
       pending: 'arbiter_pending_requests',
+      waitingFollowers: 'arbiter_waiting_followers',
       executionsRunning: 'arbiter_executions_running',
       lockLogExporter: 'arbiter_lock_log_exporter',
       planEvents: 'arbiter_plan_events_total',

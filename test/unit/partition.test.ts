@@ -28,9 +28,10 @@ const rules: ArrivalRules = {
 const stillClock: Clock = { now: () => NOW, sleep: () => new Promise(() => undefined) };
 
 /** A partition whose head runner parks each entry until the test settles it. */
-function partition() {
+function partition(maxWaitingFollowers?: number) {
   const heads: PendingRequest[] = [];
   const part = new Partition({
+    maxWaitingFollowers,
     partition: 0,
     partitions: 1,
     windowMs: () => 30_000,
@@ -123,5 +124,35 @@ describe('Partition', () => {
     await Promise.resolve();
     part.settle(heads[0]!, { status: 'FAILED', rule: 'execute', detail: 'no' }, NOW);
     expect(decideChunk(part, [restart('agent-b')]).arrivals[0]!.decision.status).toBe('ACCEPTED');
+  });
+
+  it('beyond its budget of followers in memory, a primary spills: it drops those it held and is read back up to the offset accepted when it ends', async () => {
+    const { part, heads } = partition(2);
+    const first = decideChunk(part, [restart('agent-a')]);
+    part.accept(first.chunk, first.arrivals, '10');
+    await Promise.resolve();
+    const [a] = heads;
+    // Two followers fill the budget; a third makes the primary spill.
+    const second = decideChunk(part, [restart('agent-b'), restart('agent-c')]);
+    expect(part.accept(second.chunk, second.arrivals, '12')).toEqual([]);
+    expect(a!.followers.map((f) => f.request.agentId)).toEqual(['agent-b', 'agent-c']);
+    expect(part.followersInMemory).toBe(2);
+    const third = decideChunk(part, [restart('agent-d')]);
+    part.accept(third.chunk, third.arrivals, '13');
+    expect(a!.spilled).toEqual({ through: null });
+    expect(a!.followers).toEqual([]);
+    expect(part.followersInMemory).toBe(0);
+    // Later followers of a spilled primary are not held either, though the budget is free.
+    const fourth = decideChunk(part, [restart('agent-e')]);
+    part.accept(fourth.chunk, fourth.arrivals, '14');
+    expect(a!.followers).toEqual([]);
+    // It ends: nothing held to answer here; the caller reads back its followers through offset 14.
+    expect(part.settle(a!, executed, NOW + 1_000)).toEqual([]);
+    expect(a!.spilled).toEqual({ through: '14' });
+    // A duplicate accepted after the end is answered on arrival (the window), past the offset read back.
+    const fifth = decideChunk(part, [restart('agent-f')]);
+    expect(fifth.arrivals[0]!.decision).toMatchObject({ status: 'COALESCED', resourceVersion: 2 });
+    expect(part.accept(fifth.chunk, fifth.arrivals, '15')).toEqual([]);
+    expect(part.followersInMemory).toBe(0);
   });
 });
