@@ -129,7 +129,7 @@ export const ConfigSchema = z
          * primary's followers wait in PostgreSQL only (where they are already) and are read back
          * when it ends: a storm's memory stays bounded whatever its size.
          */
-        maxWaitingFollowersPerPartition: z.number().int().min(0).default(20_000),
+        maxWaitingFollowersPerPartition: z.number().int().min(0).default(5_000),
         /** Consumer lag is read from the broker this often, whether or not records arrive. */
         lagRefreshMs: ms.min(500).default(5_000),
         /** How often the lock-log metrics (acquire failures, TTL expirations from every path) are brought up to date. */

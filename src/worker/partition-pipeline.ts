@@ -3,7 +3,7 @@ import type { KafkaMessage } from 'kafkajs';
 /** Records per intake chunk: small enough to heartbeat between, large enough to amortise a statement. */
 export const INTAKE_CHUNK = 1_000;
 /** Records fetched but not yet decided, per partition: beyond this the fetch loop waits. */
-const MAX_QUEUED = 5_000;
+const MAX_QUEUED = 2_000;
 
 export interface PipelineSteps {
   /** Decides one chunk and makes it durable; resolves with the delivery of its answers. */

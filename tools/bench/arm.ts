@@ -65,6 +65,8 @@ export interface ArmContext {
   timeoutMs: number;
   /** Where this checkout's workers write CPU profiles (`--profile`); never the baseline's. */
   profileDir?: string;
+  /** V8 old-space cap of every worker, both builds alike (`--worker-heap-mb`). */
+  workerHeapMb?: number;
   /** With `preload`, run once the storm is loaded and before the workers start (the bare loop). */
   afterPreload?: (topics: BenchTopics) => Promise<void>;
   /** Called with each resource the arm creates, so the run removes it even when the arm fails. */
@@ -123,6 +125,7 @@ export async function runArm(ctx: ArmContext, spec: ArmSpec): Promise<ArmResult 
         env,
         ...(spec.build ? { bin: spec.build.bin } : {}),
         ...(ctx.profileDir && !spec.build ? { cpuProfileDir: ctx.profileDir } : {}),
+        ...(ctx.workerHeapMb ? { heapMb: ctx.workerHeapMb } : {}),
       }),
       120_000,
     );

@@ -46,6 +46,8 @@ export interface BenchOptions {
   timeoutMinutes: number;
   /** Merged over the bench's worker config (arrays replaced). */
   workerConfig: Record<string, unknown>;
+  /** `node --max-old-space-size` for every worker (both builds), as a container memory limit sets it. */
+  workerHeapMb?: number;
   /** A git ref whose worker runs the same storm first, on the same broker and server (`--baseline`). */
   baseline: string | null;
   /** Bare-loop runs to take the median of (default: 3 under 500,000 records, else 1). */
@@ -87,6 +89,8 @@ export interface BenchResult {
   micro: MicroResult | null;
   profile: ProfileSummary | null;
   workerConfig: Record<string, unknown>;
+  /** The workers' V8 old-space cap (`--worker-heap-mb`), or null for Node's default sizing. */
+  workerHeapMb?: number | null;
   verdict: { allFinal: boolean; executionsOk: boolean; baselineOk: boolean | null; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
 }
 
@@ -204,6 +208,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       preload: options.preload,
       timeoutMs,
       ...(profileDir ? { profileDir } : {}),
+      ...(options.workerHeapMb ? { workerHeapMb: options.workerHeapMb } : {}),
       own: (resource) => owned.push(resource),
     };
 
@@ -283,6 +288,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       micro,
       profile,
       workerConfig,
+      workerHeapMb: options.workerHeapMb ?? null,
       verdict,
     };
   } finally {

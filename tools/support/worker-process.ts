@@ -80,6 +80,8 @@ export interface WorkerLaunch {
   env: NodeJS.ProcessEnv;
   /** Write a V8 CPU profile into this directory when the worker exits (`node --cpu-prof`). */
   cpuProfileDir?: string;
+  /** Caps the worker's V8 old space (`node --max-old-space-size`), as a container's memory limit would. */
+  heapMb?: number;
   /** `worker` (the default) or `relay` (the plan relay alone). */
   command?: 'worker' | 'relay';
   /** Another checkout's bin/arbiter.js (the benchmark's baseline build); it runs in that checkout. Default: this one. */
@@ -95,7 +97,7 @@ export async function spawnWorker(launch: WorkerLaunch): Promise<WorkerProcess> 
   const profile = launch.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfileDir}`, `--cpu-prof-name=${launch.id}.cpuprofile`] : [];
   const node = launchNode({
     label: `${launch.command ?? 'worker'} ${launch.id}`,
-    args: [...profile, launch.bin ?? ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
+    args: [...profile, ...(launch.heapMb ? [`--max-old-space-size=${launch.heapMb}`] : []), launch.bin ?? ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
     ...(launch.bin ? { cwd: dirname(dirname(launch.bin)) } : {}),
     env: { ...launch.env, ARBITER_WORKER_ID: launch.id, ARBITER_METRICS_PORT: String(port) },
   });

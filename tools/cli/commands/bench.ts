@@ -21,6 +21,7 @@ interface BenchCliOptions {
   markdown?: string;
   timeoutMin?: string;
   workerConfig?: string;
+  workerHeapMb?: string;
   fromJson?: string;
   preload?: boolean;
   baseline?: string;
@@ -66,6 +67,7 @@ export default function register(program: Command): void {
     .option('--keep', 'keep the topics, databases and scratch directory')
     .option('--markdown <file>', 'also write the results as Markdown (for docs/BENCHMARKS.md)')
     .option('--worker-config <json>', 'worker config merged over the bench\'s (e.g. \'{"kafka":{"partitionsConsumedConcurrently":6}}\')')
+    .option('--worker-heap-mb <n>', 'run every worker (both builds) with node --max-old-space-size=<n>, as a container memory limit does (Helm sets it)')
     .option('--from-json <file>', 'render a result saved with --json (table, or --markdown) instead of running')
     .option('--timeout-min <n>', 'give up on a phase after this many minutes (default 10 quick, 40 full)')
     .action((options: BenchCliOptions) =>
@@ -111,6 +113,7 @@ export default function register(program: Command): void {
             keep: options.keep === true,
             preload: options.preload === true,
             workerConfig,
+            ...(options.workerHeapMb ? { workerHeapMb: positiveInt('worker-heap-mb', options.workerHeapMb) } : {}),
             timeoutMinutes: options.timeoutMin ? positiveInt('timeout-min', options.timeoutMin) : options.quick ? 10 : 40,
           },
           ['node', 'bin/arbiter.js', ...process.argv.slice(2)],
