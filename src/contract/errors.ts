@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   REGISTRY_UNAVAILABLE: 'retryable',
   /** PostgreSQL could not be reached or restarted under us: the same work is tried again later. */
   DATABASE_UNAVAILABLE: 'retryable',
+  /** Every connection of the worker's pool stayed in use while this waited for one (a storm's executions): tried again later. */
+  DATABASE_BUSY: 'retryable',
   /** Another owner recorded this request's final decision first (a partition moved under us). */
   DECIDED_ELSEWHERE: 'permanent',
   /** The worker is shutting down; the request is left for the next owner. */

@@ -2,7 +2,7 @@ import type { ActionName } from '../contract/actions.ts';
 import { followerDecision, isFinal, toOutcome, type Decision, type FinalDecision } from '../contract/decision.ts';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import type { Observation } from '../contract/observation.ts';
-import { isConnectionError } from '../db/index.ts';
+import { isConnectionError, isPoolExhausted } from '../db/index.ts';
 import { decideAtHead, decideExecution, decideOnError, type HeadFacts, type HeadRules, type RetryPolicy } from '../decide/index.ts';
 import type { ExecutionRow } from '../audit/index.ts';
 import type { ExecuteInput } from '../executor/index.ts';
@@ -295,6 +295,7 @@ function retryPolicy(ctx: PipelineContext): RetryPolicy {
 
 function asArbiterError(error: unknown): unknown {
   if (isConnectionError(error)) return new ArbiterError('DATABASE_UNAVAILABLE', `database: ${errorMessage(error)}`, { cause: error });
+  if (isPoolExhausted(error)) return new ArbiterError('DATABASE_BUSY', `database: every pooled connection stayed busy: ${errorMessage(error)}`, { cause: error });
   return error;
 }
 

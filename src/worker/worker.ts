@@ -97,6 +97,9 @@ export class Worker {
     // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
     this.pool = createPool(config.databaseUrl, {
       max: Math.min(32, config.kafka.partitionsConsumedConcurrently + 8),
+      // A storm runs hundreds of scopes' executions at once on these connections: a statement may
+      // queue for one a while (FIFO) rather than fail; past this it is DATABASE_BUSY and retried.
+      connectTimeoutMs: 15_000,
       prepareStatements: true,
       onError: (error) => {
         this.health?.databaseFailed();

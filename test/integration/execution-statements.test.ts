@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/index.ts';
 import { coalesceKey } from '../../src/coalesce/index.ts';
 import { buildRequest } from '../../src/contract/request.ts';
-import { createPool, migrate, type Pool } from '../../src/db/index.ts';
+import { ArbiterError } from '../../src/contract/errors.ts';
+import { createPool, isConnectionError, isPoolExhausted, migrate, type Pool } from '../../src/db/index.ts';
+import { decideOnError } from '../../src/decide/index.ts';
 import { LockStore } from '../../src/locks/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
 import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
@@ -125,5 +127,21 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect(await audit.resourceVersion(arn)).toBe(8);
     expect(await audit.recordProgress({ request: older, scope, decision: { status: 'DEFERRED', rule: 'lock', retryAt: null, detail: 'late' } })).toBe(false);
     expect(await count(`SELECT count(*)::int AS n FROM arbiter.decisions WHERE request_id = $1 AND status = 'DEFERRED'`, older.requestId)).toBe(1);
+  });
+
+  it('a statement that waited too long for a pooled connection is DATABASE_BUSY: retried, never an unexpected error that ends FAILED', async () => {
+    const small = createPool(databaseUrl, { max: 1, connectTimeoutMs: 200 });
+    const held = await small.connect();
+    try {
+      const error = await small.query('SELECT 1').then(() => null, (e: unknown) => e);
+      expect(isPoolExhausted(error)).toBe(true);
+      // Not a sign of a sick server: health checks must not fail on it.
+      expect(isConnectionError(error)).toBe(false);
+    } finally {
+      held.release();
+      await small.end();
+    }
+    const policy = { maxAttempts: 5, backoffMs: 500, maxBackoffMs: 30_000, lockRetryMs: 1_000 };
+    expect(decideOnError(new ArbiterError('DATABASE_BUSY', 'every pooled connection stayed busy'), 99, policy, 0)).toMatchObject({ status: 'DEFERRED', retryAt: 1_000 });
   });
 });
