@@ -221,8 +221,7 @@ export class AuditStore {
     const { rows } = await this.pool.query(
       `SELECT request_id, agent_id, resource_arn, action, scope, EXTRACT(EPOCH FROM requested_at) * 1000 AS requested_at_ms
          FROM arbiter.duplicates
-        WHERE primary_request_id = $1 AND in_flight AND kafka_partition = $2 AND ($3::bigint IS NULL OR kafka_offset <= $3::bigint)
-        ORDER BY kafka_offset`,
+        WHERE primary_request_id = $1 AND in_flight AND kafka_partition = $2 AND ($3::bigint IS NULL OR kafka_offset <= $3::bigint)`,
       [primaryRequestId, partition, throughOffset],
     );
     return rows.map((r) => ({
@@ -273,13 +272,17 @@ export class AuditStore {
    */
   async beginExecution(row: ExecutionRow): Promise<{ final: FinalDecision | null; started: boolean; recorded: boolean }> {
     const { rows } = await this.pool.query(
-      `WITH s AS (${SELECT_STATE_COLUMNS}, EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
+      // The columns storedDecision reads, named (not s.*): the statement is prepared once per connection.
+      `WITH s AS (SELECT s.status, s.rule, s.final, s.detail, s.primary_request_id, s.resource_version, s.fencing_token,
+                         EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
                    FROM arbiter.request_state s WHERE s.request_id = $1),
             started AS (
               INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
               SELECT $1, $2, $3, $4, $5, 'started', $6::bigint, NULL, NULL, $7 FROM s WHERE NOT s.final AND NOT s.ever_started
               RETURNING 1)
-       SELECT s.*, EXISTS (SELECT 1 FROM started) AS recorded FROM s`,
+       SELECT s.status, s.rule, s.final, s.detail, s.primary_request_id, s.resource_version, s.fencing_token, s.ever_started,
+              EXISTS (SELECT 1 FROM started) AS recorded
+         FROM s`,
       [row.requestId, row.resourceArn, row.scope, row.action, row.agentId, row.fencingToken, this.workerId],
     );
     const state = rows[0];
