@@ -4,8 +4,10 @@ import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
 import { inFlightFollower } from '../contract/decision.ts';
 import { ArrivalGroup } from './arrival-group.ts';
+import { BatchWriter } from './batch-writer.ts';
+import { finalizeMany, type Finalization } from './finalize-many.ts';
 import { requestOfDuplicate, writeArrivals, type ArrivalWrite } from './arrivals.ts';
-import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, ResourceChange, StoredRequest } from './rows.ts';
+import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, StoredRequest } from './rows.ts';
 import type { SecretParams } from './secret-params.ts';
 import { storableText } from './storable.ts';
 import { storedDecision } from './stored.ts';
@@ -112,42 +114,22 @@ export class AuditStore {
 
   /**
    * The final decision of a primary, its finished execution phase and the resource's new version,
-   * in one statement (one round trip, atomic). The request_state row is updated only if it is not
-   * final yet, and every other row is written only through that update, so a zombie owner racing the
-   * new one can never record a second final decision. Returns whether it recorded.
+   * atomically; group-committed with other primaries ending at the same time (finalize-many.ts).
+   * The request_state row is updated only if it is not final yet, and every other row is written
+   * only through that update, so a zombie owner racing the new one can never record a second final
+   * decision. Returns whether it recorded.
    */
-  async finalize(input: { decided: DecidedRequest & { decision: FinalDecision }; execution?: ExecutionRow; resource?: ResourceChange }): Promise<boolean> {
-    const { request, decision } = input.decided;
-    const p = new Params();
-    const parts = [
-      `s AS (UPDATE arbiter.request_state
-                SET status = ${p.add(decision.status)}, rule = ${p.add(decision.rule)}, final = true,
-                    primary_request_id = ${p.add(decision.primaryRequestId ?? null)}::uuid, resource_version = ${p.add(decision.resourceVersion ?? null)}::bigint,
-                    fencing_token = ${p.add(decision.fencingToken ?? null)}::bigint, detail = ${p.add(storableText(decision.detail))}, finished_at = now()
-              WHERE request_id = ${p.add(request.requestId)} AND NOT final
-              RETURNING request_id)`,
-      `d AS (${this.decisionFromState(p, input.decided)})`,
-    ];
-    const e = input.execution;
-    if (e) {
-      parts.push(`e AS (INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
-                  SELECT ${p.add(e.requestId)}::uuid, ${p.list(e.resourceArn, e.scope, e.action, e.agentId, e.phase)}, ${p.add(e.fencingToken)}::bigint,
-                         ${p.add(e.resourceVersion)}::bigint, ${p.add(e.detail)}, ${p.add(this.workerId)} FROM s)`);
-    }
-    const r = input.resource;
-    if (r) {
-      parts.push(`r AS (INSERT INTO arbiter.resource_state (resource_arn, scope, version, expected_state, last_request_id, last_action, last_agent_id, updated_at)
-                  SELECT ${p.list(r.arn, r.scope)}, ${p.add(r.version)}::bigint, ${p.add(JSON.stringify(r.expectedState ?? null))}::jsonb,
-                         ${p.add(r.requestId)}::uuid, ${p.list(r.action, r.agentId)}, now() FROM s
-                  ON CONFLICT (resource_arn) DO UPDATE
-                    SET version = EXCLUDED.version, expected_state = EXCLUDED.expected_state, last_request_id = EXCLUDED.last_request_id,
-                        last_action = EXCLUDED.last_action, last_agent_id = EXCLUDED.last_agent_id, updated_at = now()
-                  -- A late writer never moves the version backwards.
-                  WHERE arbiter.resource_state.version <= EXCLUDED.version)`);
-    }
-    const { rows } = await this.pool.query(`WITH ${parts.join(',\n')} SELECT count(*)::int AS n FROM s`, p.values);
-    return rows[0].n > 0;
+  finalize(input: Finalization): Promise<boolean> {
+    return this.finalizations.add(input);
   }
+
+  private readonly finalizations = new BatchWriter<Finalization, boolean>(
+    (items) => finalizeMany(this.pool, this.workerId, items),
+    200,
+    2,
+    // A statement cannot upsert one resource_state row twice.
+    (item) => item.decided.request.resourceArn,
+  );
 
   /** The decision_log row of a decision, written only for the request_state row `s` the statement updated. */
   private decisionFromState(p: Params, decided: DecidedRequest): string {

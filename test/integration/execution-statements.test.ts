@@ -114,6 +114,27 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect(await count('SELECT count(*)::int AS n FROM arbiter.executions WHERE request_id = $1', request.requestId)).toBe(2);
   });
 
+  it('primaries ending at the same time share a statement; each is told whether it recorded, and a second end records nothing', async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const requests = [];
+    for (let i = 0; i < 20; i++) requests.push(await arrive(audit, podArn(scope, 'api', 100 + i)));
+    const end = (request: (typeof requests)[number], version: number) =>
+      audit.finalize({
+        decided: { request, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: version, fencingToken: 1, detail: 'done' }, latencyMs: 3 },
+        execution: { requestId: request.requestId, resourceArn: request.resourceArn, scope, action: 'restart', agentId: 'agent-exec', phase: 'succeeded', fencingToken: 1, resourceVersion: version, detail: 'done' },
+        resource: { arn: request.resourceArn, scope, version, expectedState: { restarted: true }, requestId: request.requestId, action: 'restart', agentId: 'agent-exec' },
+      });
+    sent = [];
+    expect(await Promise.all(requests.map((r) => end(r, 4)))).toEqual(requests.map(() => true));
+    // The first goes alone, the rest wait for it and go together (two writers at most).
+    expect(sent.length).toBeLessThanOrEqual(3);
+    expect(await Promise.all(requests.map((r) => end(r, 9)))).toEqual(requests.map(() => false));
+    const ids = requests.map((r) => r.requestId);
+    expect(await count('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', ids)).toBe(20);
+    expect(await count("SELECT count(*)::int AS n FROM arbiter.executions WHERE phase = 'succeeded' AND request_id = ANY($1::uuid[])", ids)).toBe(20);
+    expect(await count('SELECT count(*)::int AS n FROM arbiter.resource_state WHERE version = 4 AND last_request_id = ANY($1::uuid[])', ids)).toBe(20);
+  });
+
   it('a late writer never moves the resource version back; a progress decision is one statement and stops once final', async () => {
     const audit = new AuditStore(pool, 'worker-exec');
     const arn = podArn(scope, 'api', 3);
