@@ -4,7 +4,7 @@ import type { RemediationRequest } from '../contract/request.ts';
 import type { DependencyState } from '../decide/index.ts';
 import { inFlightFollower } from '../contract/decision.ts';
 import { ArrivalGroup } from './arrival-group.ts';
-import { BatchWriter } from './batch-writer.ts';
+import { BatchWriter } from '../db/index.ts';
 import { finalizeMany, type Finalization } from './finalize-many.ts';
 import { requestOfDuplicate, writeArrivals, type ArrivalWrite } from './arrivals.ts';
 import type { ArrivalRow, DeadLetterRow, DecidedRequest, ExecutionRow, StoredRequest } from './rows.ts';
@@ -250,25 +250,47 @@ export class AuditStore {
   /**
    * Under the lock, before the action runs: records its 'started' phase unless the request is final
    * or an execution of it ever started (then the caller looks at the resource first, and records
-   * through recordExecution). One round trip for the common case; `recorded` says whether it wrote.
+   * through recordExecution). One round trip, shared by the executions starting at the same time;
+   * `recorded` says whether it wrote.
    */
-  async beginExecution(row: ExecutionRow): Promise<{ final: FinalDecision | null; started: boolean; recorded: boolean }> {
-    const { rows } = await this.pool.query(
-      // The columns storedDecision reads, named (not s.*): the statement is prepared once per connection.
-      `WITH s AS (SELECT s.status, s.rule, s.final, s.detail, s.primary_request_id, s.resource_version, s.fencing_token,
-                         EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
-                   FROM arbiter.request_state s WHERE s.request_id = $1),
-            started AS (
-              INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
-              SELECT $1, $2, $3, $4, $5, 'started', $6::bigint, NULL, NULL, $7 FROM s WHERE NOT s.final AND NOT s.ever_started
-              RETURNING 1)
-       SELECT s.status, s.rule, s.final, s.detail, s.primary_request_id, s.resource_version, s.fencing_token, s.ever_started,
-              EXISTS (SELECT 1 FROM started) AS recorded
-         FROM s`,
-      [row.requestId, row.resourceArn, row.scope, row.action, row.agentId, row.fencingToken, this.workerId],
-    );
-    const state = rows[0];
-    return { final: state ? storedDecision(state) : null, started: Boolean(state?.ever_started), recorded: Boolean(state?.recorded) };
+  beginExecution(row: ExecutionRow): Promise<ExecutionStart> {
+    return this.starts.add(row);
+  }
+
+  private readonly starts = new BatchWriter<ExecutionRow, ExecutionStart>((rows) => this.beginMany(rows), 200, 2, (row) => row.requestId);
+
+  private async beginMany(rows: ExecutionRow[]): Promise<ExecutionStart[]> {
+    const { rows: states } = await this.pool.query({
+      name: 'arbiter_begin_many',
+      // The columns storedDecision reads, named: a prepared statement must not depend on s.*.
+      text: `WITH input AS (
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                 AS t(request_id, resource_arn, scope, action, agent_id, token)),
+             s AS (
+               SELECT rs.request_id, rs.status, rs.rule, rs.final, rs.detail, rs.primary_request_id, rs.resource_version, rs.fencing_token,
+                      EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = rs.request_id) AS ever_started
+                 FROM arbiter.request_state rs JOIN input i USING (request_id)),
+             started AS (
+               INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
+               SELECT i.request_id, i.resource_arn, i.scope, i.action, i.agent_id, 'started', i.token, NULL, NULL, $7::text
+                 FROM input i JOIN s USING (request_id) WHERE NOT s.final AND NOT s.ever_started
+               RETURNING request_id)
+             SELECT s.*, s.request_id IN (SELECT request_id FROM started) AS recorded FROM s`,
+      values: [
+        rows.map((r) => r.requestId),
+        rows.map((r) => r.resourceArn),
+        rows.map((r) => r.scope),
+        rows.map((r) => r.action),
+        rows.map((r) => r.agentId),
+        rows.map((r) => r.fencingToken),
+        this.workerId,
+      ],
+    });
+    const byId = new Map(states.map((state: Record<string, unknown>) => [state.request_id as string, state]));
+    return rows.map((r) => {
+      const state = byId.get(r.requestId);
+      return { final: state ? storedDecision(state) : null, started: Boolean(state?.ever_started), recorded: Boolean(state?.recorded) };
+    });
   }
 
   async executionState(requestId: string): Promise<{ final: FinalDecision | null; started: boolean }> {
@@ -386,6 +408,13 @@ function toStoredRequest(r: Record<string, unknown>): StoredRequest {
 }
 
 /** Numbered parameters for a statement assembled from parts: add() a value, get its `$n`. */
+/** What beginExecution found and did. */
+export interface ExecutionStart {
+  final: FinalDecision | null;
+  started: boolean;
+  recorded: boolean;
+}
+
 class Params {
   readonly values: unknown[] = [];
   add(value: unknown): string {

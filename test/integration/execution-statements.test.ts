@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/index.ts';
 import { coalesceKey } from '../../src/coalesce/index.ts';
-import { buildRequest } from '../../src/contract/request.ts';
+import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
 import { ArbiterError } from '../../src/contract/errors.ts';
 import { createPool, isConnectionError, isPoolExhausted, migrate, type Pool } from '../../src/db/index.ts';
 import { decideOnError } from '../../src/decide/index.ts';
@@ -116,9 +116,9 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
 
   it('primaries ending at the same time share a statement; each is told whether it recorded, and a second end records nothing', async () => {
     const audit = new AuditStore(pool, 'worker-exec');
-    const requests = [];
+    const requests: RemediationRequest[] = [];
     for (let i = 0; i < 20; i++) requests.push(await arrive(audit, podArn(scope, 'api', 100 + i)));
-    const end = (request: (typeof requests)[number], version: number) =>
+    const end = (request: RemediationRequest, version: number) =>
       audit.finalize({
         decided: { request, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: version, fencingToken: 1, detail: 'done' }, latencyMs: 3 },
         execution: { requestId: request.requestId, resourceArn: request.resourceArn, scope, action: 'restart', agentId: 'agent-exec', phase: 'succeeded', fencingToken: 1, resourceVersion: version, detail: 'done' },
@@ -133,6 +133,31 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect(await count('SELECT count(*)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', ids)).toBe(20);
     expect(await count("SELECT count(*)::int AS n FROM arbiter.executions WHERE phase = 'succeeded' AND request_id = ANY($1::uuid[])", ids)).toBe(20);
     expect(await count('SELECT count(*)::int AS n FROM arbiter.resource_state WHERE version = 4 AND last_request_id = ANY($1::uuid[])', ids)).toBe(20);
+  });
+
+  it('leases released and executions started at the same time share statements, each answered for itself', async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const locks = new LockStore(pool);
+    const requests: RemediationRequest[] = [];
+    for (let i = 0; i < 20; i++) requests.push(await arrive(audit, podArn(scope, 'api', 200 + i)));
+    const leases = await Promise.all(requests.map((r) => locks.acquire({ resourceArn: r.resourceArn, owner: 'worker:w', agentId: r.agentId, ttlMs: 60_000 })));
+    const tokens = leases.map((l) => (l.acquired ? l.fencingToken : -1));
+    const row = (r: RemediationRequest, i: number) => ({ requestId: r.requestId, resourceArn: r.resourceArn, scope, action: 'restart', agentId: r.agentId, phase: 'started' as const, fencingToken: tokens[i]!, resourceVersion: null, detail: null });
+    sent = [];
+    const starts = await Promise.all(requests.map((r, i) => audit.beginExecution(row(r, i))));
+    expect(starts).toEqual(requests.map(() => ({ final: null, started: false, recorded: true })));
+    expect(sent.length).toBeLessThanOrEqual(3);
+    expect((await Promise.all(requests.map((r, i) => audit.beginExecution(row(r, i))))).map((x) => [x.started, x.recorded])).toEqual(requests.map(() => [true, false]));
+    // One release with a token that is not the holder's: refused, the others released.
+    sent = [];
+    const released = await Promise.all(requests.map((r, i) => locks.release({ resourceArn: r.resourceArn, owner: 'worker:w', fencingToken: i === 7 ? tokens[i]! + 1 : tokens[i]! })));
+    expect(released).toEqual(requests.map((_, i) => i !== 7));
+    expect(sent.length).toBeLessThanOrEqual(3);
+    const arns = requests.map((r) => r.resourceArn);
+    const { rows } = await pool.query("SELECT resource_arn, agent_id FROM arbiter.lock_events WHERE event = 'released' AND resource_arn = ANY($1::text[]) ORDER BY resource_arn", [arns]);
+    expect(rows).toHaveLength(19);
+    expect(rows.every((r) => r.agent_id === 'agent-exec')).toBe(true);
+    expect(await count('SELECT count(*)::int AS n FROM arbiter.locks WHERE owner IS NOT NULL AND resource_arn = ANY($1::text[])', arns)).toBe(1);
   });
 
   it('a late writer never moves the resource version back; a progress decision is one statement and stops once final', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchWriter } from '../../src/audit/batch-writer.ts';
+import { BatchWriter } from '../../src/db/batch-writer.ts';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
