@@ -96,7 +96,8 @@ export async function removeInstallation(...prefixes: string[]): Promise<void> {
 
 async function registry(method: 'GET' | 'DELETE', path: string, alsoFine: number[] = []): Promise<Response> {
   // The registry keeps its schemas in PostgreSQL: after a test restarted PostgreSQL, its next call
-  // on a pooled connection the restart killed answers 500 once. A 5xx is tried again, twice.
+  // on each pooled connection the restart killed answers 500 (one per connection, and it pools
+  // several: CI saw two in a row). A 5xx is tried again, up to 10 times, 1 s apart.
   for (let attempt = 1; ; attempt++) {
     const response = await fetch(`${endpoints.schemaRegistryUrl}${path}`, { method, signal: AbortSignal.timeout(REGISTRY_CALL_TIMEOUT_MS) }).catch(
       (error: unknown) => {
@@ -104,7 +105,7 @@ async function registry(method: 'GET' | 'DELETE', path: string, alsoFine: number
       },
     );
     if (response.ok || alsoFine.includes(response.status)) return response;
-    if (response.status >= 500 && attempt < 3) {
+    if (response.status >= 500 && attempt < 10) {
       await response.body?.cancel();
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       continue;
