@@ -8,6 +8,28 @@ export interface LockHolder {
   expiresAt: Date;
 }
 
+export interface AcquireInput {
+  resourceArn: string;
+  owner: string;
+  agentId?: string | null;
+  ttlMs: number;
+}
+
+/** A row of arbiter.acquire_locks. */
+interface AcquireRow {
+  acquired: boolean;
+  fencing_token: number;
+  expires_at: Date;
+  holder_owner: string;
+  holder_agent: string | null;
+  holder_token: number;
+  holder_expires_at: Date;
+  expired_owner: string | null;
+  expired_agent: string | null;
+  expired_token: number;
+  expired_at: Date;
+}
+
 export interface ReleaseInput {
   resourceArn: string;
   owner: string;
@@ -54,27 +76,37 @@ export class LockStore {
     private readonly listener: LockListener = {},
   ) {}
 
-  /** One round trip: arbiter.acquire_lock (migration 0011) locks the row, decides, and writes the event. */
-  async acquire(input: { resourceArn: string; owner: string; agentId?: string | null; ttlMs: number }): Promise<AcquireResult> {
-    const { resourceArn, owner, ttlMs } = input;
+  /**
+   * One round trip: arbiter.acquire_locks (migrations 0011, 0012) locks the row, decides, and writes
+   * the event; leases asked for at the same time share the statement (never two of one resource).
+   */
+  async acquire(input: AcquireInput): Promise<AcquireResult> {
     const agentId = input.agentId ?? null;
-    const { rows } = await this.pool.query(
-      `SELECT acquired, fencing_token, expires_at, holder_owner, holder_agent, holder_token, holder_expires_at,
-              expired_owner, expired_agent, expired_token, expired_at
-         FROM arbiter.acquire_lock($1, $2, $3, $4)`,
-      [resourceArn, owner, agentId, ttlMs],
-    );
-    const r = rows[0];
+    const r = await this.acquisitions.add({ ...input, agentId });
     if (!r.acquired) {
       const holder: LockHolder = { owner: r.holder_owner, agentId: r.holder_agent, fencingToken: Number(r.holder_token), expiresAt: r.holder_expires_at };
-      this.listener.acquireFailed?.(resourceArn, agentId, holder);
+      this.listener.acquireFailed?.(input.resourceArn, agentId, holder);
       return { acquired: false, holder };
     }
     // Expired unreleased and not yet reaped: the function recorded the expiry before taking over.
     if (r.expired_owner !== null) {
-      this.listener.expired?.({ resourceArn, owner: r.expired_owner, agentId: r.expired_agent, fencingToken: Number(r.expired_token), expiresAt: r.expired_at });
+      this.listener.expired?.({ resourceArn: input.resourceArn, owner: r.expired_owner, agentId: r.expired_agent, fencingToken: Number(r.expired_token), expiresAt: r.expired_at });
     }
     return { acquired: true, fencingToken: Number(r.fencing_token), expiresAt: r.expires_at };
+  }
+
+  private readonly acquisitions = new BatchWriter<AcquireInput, AcquireRow>((items) => this.acquireMany(items), 200, 2, (item) => item.resourceArn);
+
+  private async acquireMany(items: AcquireInput[]): Promise<AcquireRow[]> {
+    const { rows } = await this.pool.query({
+      name: 'arbiter_acquire_locks',
+      text: `SELECT resource_arn, acquired, fencing_token, expires_at, holder_owner, holder_agent, holder_token, holder_expires_at,
+                    expired_owner, expired_agent, expired_token, expired_at
+               FROM arbiter.acquire_locks($1::text[], $2::text[], $3::text[], $4::integer[])`,
+      values: [items.map((i) => i.resourceArn), items.map((i) => i.owner), items.map((i) => i.agentId ?? null), items.map((i) => i.ttlMs)],
+    });
+    const byArn = new Map(rows.map((r: AcquireRow & { resource_arn: string }) => [r.resource_arn, r]));
+    return items.map((i) => byArn.get(i.resourceArn)!);
   }
 
   /** Extends the lease if this owner still holds it with this token; false means the lock was lost. */

@@ -66,6 +66,20 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'acquire_failed'`, arn)).toBe(20);
   });
 
+  it('leases of many resources asked for at once share a statement: each caller gets its own token, or its own holder', async () => {
+    const locks = new LockStore(pool);
+    const arns = Array.from({ length: 20 }, (_, i) => podArn(scope, 'api', 300 + i));
+    await locks.acquire({ resourceArn: arns[5]!, owner: 'agent:other', agentId: 'other', ttlMs: 60_000 });
+    sent = [];
+    const results = await Promise.all(arns.map((resourceArn) => locks.acquire({ resourceArn, owner: 'worker:w', agentId: 'w', ttlMs: 60_000 })));
+    expect(sent.length).toBeLessThanOrEqual(3);
+    expect(results.map((r) => r.acquired)).toEqual(arns.map((_, i) => i !== 5));
+    expect(results[5]).toMatchObject({ acquired: false, holder: { owner: 'agent:other', agentId: 'other', fencingToken: 1 } });
+    expect(results.filter((r) => r.acquired).every((r) => r.acquired && r.fencingToken === 1)).toBe(true);
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE event = 'acquired' AND resource_arn = ANY($1::text[])`, arns)).toBe(20);
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE event = 'acquire_failed' AND resource_arn = ANY($1::text[])`, arns)).toBe(1);
+  });
+
   it('a lease that expired unreleased is taken over in the same statement, its expiry recorded once', async () => {
     const expired: string[] = [];
     const locks = new LockStore(pool, { expired: (l) => expired.push(`${l.owner}:${l.fencingToken}`) });
