@@ -1,8 +1,11 @@
 /** How a partition's offsets reach the group: kafkajs' commitOffsets. */
 export type CommitOffsets = (offsets: Array<{ topic: string; partition: number; offset: string }>) => Promise<void>;
 
-/** Chunks of one partition whose answers may still be on their way: beyond this, intake waits. */
-const MAX_UNDELIVERED_CHUNKS = 16;
+/**
+ * Chunks of one partition whose answers may still be on their way: beyond this, intake waits. Their
+ * encoded answers are held until Kafka has them: 16 made a full storm's workers hold ~60 MB of them.
+ */
+const MAX_UNDELIVERED_CHUNKS = 4;
 
 interface PartitionCommits {
   /** Resolves when every chunk handed in so far has been delivered (or the partition is broken). */
