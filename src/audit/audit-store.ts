@@ -87,8 +87,8 @@ export class AuditStore {
     );
   }
 
-  async recordExecution(row: ExecutionRow, db: Queryable = this.pool): Promise<void> {
-    await db.query(
+  async recordExecution(row: ExecutionRow): Promise<void> {
+    await this.pool.query(
       `INSERT INTO arbiter.executions (request_id, resource_arn, scope, action, agent_id, phase, fencing_token, resource_version, detail, worker_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [row.requestId, row.resourceArn, row.scope, row.action, row.agentId, row.phase, row.fencingToken, row.resourceVersion, row.detail, this.workerId],
@@ -243,11 +243,6 @@ export class AuditStore {
   }
 
   /**
-   * Under the lock, just before executing: whether the request is final already (another owner
-   * finished it while this one still thought it owned the partition) and whether an execution of
-   * it ever started (by anyone), in which case the resource must be observed before acting.
-   */
-  /**
    * Under the lock, before the action runs: records its 'started' phase unless the request is final
    * or an execution of it ever started (then the caller looks at the resource first, and records
    * through recordExecution). One round trip, shared by the executions starting at the same time;
@@ -293,6 +288,11 @@ export class AuditStore {
     });
   }
 
+  /**
+   * Under the lock, just before executing: whether the request is final already (another owner
+   * finished it while this one still thought it owned the partition) and whether an execution of
+   * it ever started (by anyone), in which case the resource must be observed before acting.
+   */
   async executionState(requestId: string): Promise<{ final: FinalDecision | null; started: boolean }> {
     const { rows } = await this.pool.query(
       `${SELECT_STATE_COLUMNS}, EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id) AS ever_started
@@ -407,7 +407,6 @@ function toStoredRequest(r: Record<string, unknown>): StoredRequest {
   };
 }
 
-/** Numbered parameters for a statement assembled from parts: add() a value, get its `$n`. */
 /** What beginExecution found and did. */
 export interface ExecutionStart {
   final: FinalDecision | null;
@@ -415,6 +414,7 @@ export interface ExecutionStart {
   recorded: boolean;
 }
 
+/** Numbered parameters for a statement assembled from parts: add() a value, get its `$n`. */
 class Params {
   readonly values: unknown[] = [];
   add(value: unknown): string {

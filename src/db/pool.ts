@@ -137,17 +137,17 @@ const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
  * SQLSTATE class 08, admin/crash shutdown 57P01-57P03), as opposed to a statement that failed:
  * the former is worth trying again, the latter is not.
  */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test((error as Error).message ?? '');
+}
+
 /**
  * pg-pool gave up waiting for a free connection: the pool is saturated, the database may be fine.
  * Not a connection error (it says nothing about the server's health), but worth trying again.
  */
 export function isPoolExhausted(error: unknown): boolean {
   return error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message);
-}
-
-export function isConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && (CONNECTION_ERRNOS.has(code) || code.startsWith('08') || /^57P0[123]$/.test(code))) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test((error as Error).message ?? '');
 }

@@ -1,5 +1,4 @@
-import { BatchWriter } from '../db/index.ts';
-import type { Pool } from '../db/index.ts';
+import { BatchWriter, type Pool } from '../db/index.ts';
 
 export interface LockHolder {
   owner: string;
