@@ -13,4 +13,5 @@ export { ACTIONS, type ActionName } from './contract/actions.ts';
 export { isFinal, type Decision, type DecisionStatus, type FinalDecision } from './contract/decision.ts';
 export { Serde } from './contract/serde.ts';
 export { HEADERS, topicNames, type TopicNames } from './contract/topics.ts';
+export { newId } from './contract/ids.ts';
 export { PlanStore, PlanRelay, type PlanSummary } from './plans/index.ts';

@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Producer, type SASLOptions } from 'kafkajs';
 import { keyedPartitioner } from '../contract/kafka-client.ts';
 import { parsePrivateKey, parsePublicKey, SIGNATURE_HEADER, signValue } from '../contract/signing.ts';
+import { newId } from '../contract/ids.ts';
 import { buildRequest, normalizeRequestId, type RemediationRequest, type RequestInput } from '../contract/request.ts';
 import type { RemediationOutcome } from '../contract/outcome.ts';
 import { Serde } from '../contract/serde.ts';
@@ -148,14 +149,14 @@ export class ArbiterClient {
    *   const { status, events } = await plan.wait();
    */
   plan(steps: PlanStepInput[], options: { agentId: string; planId?: string; deadline?: number; reason?: string; incidentId?: string }): PlanHandle {
-    const planId = options.planId ?? crypto.randomUUID();
+    const planId = options.planId ?? newId();
     const command: PlanCommand = {
-      commandId: crypto.randomUUID(),
+      commandId: newId(),
       type: 'submit',
       planId,
       agentId: options.agentId,
       steps: steps.map((s, i) => ({
-        requestId: s.requestId ?? crypto.randomUUID(),
+        requestId: s.requestId ?? newId(),
         action: s.action,
         resourceArn: s.resourceArn,
         params: s.params ?? {},
@@ -180,7 +181,7 @@ export class ArbiterClient {
   async observeMany(inputs: ObservationInput[]): Promise<ResourceObservation[]> {
     if (!this.connected) await this.connect({ watchOutcomes: false });
     const observations = inputs.map((i): ResourceObservation => ({
-      observationId: i.observationId ?? crypto.randomUUID(),
+      observationId: i.observationId ?? newId(),
       resourceArn: i.resourceArn,
       version: i.version ?? null,
       state: JSON.stringify(i.state ?? {}),
@@ -196,7 +197,7 @@ export class ArbiterClient {
 
   /** Asks for a plan to stop: steps not yet released end CANCELLED. Only the agent that submitted it may. */
   async cancelPlan(planId: string, agentId: string, reason?: string): Promise<void> {
-    await this.sendPlanCommand({ commandId: crypto.randomUUID(), type: 'cancel', planId, agentId, steps: [], deadline: null, reason: reason ?? null, incidentId: null, requestedAt: Date.now() });
+    await this.sendPlanCommand({ commandId: newId(), type: 'cancel', planId, agentId, steps: [], deadline: null, reason: reason ?? null, incidentId: null, requestedAt: Date.now() });
   }
 
   /** Waits until the plan ends; `onEvent` sees each of its events in order. */

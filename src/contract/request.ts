@@ -1,4 +1,5 @@
 import type { ActionName } from './actions.ts';
+import { newId } from './ids.ts';
 
 /** A remediation request as it travels on `arbiter.requests` (see schemas/remediation-request.avsc). */
 export interface RemediationRequest {
@@ -26,7 +27,7 @@ export type RequestInput = Pick<RemediationRequest, 'agentId' | 'resourceArn' | 
 /** Fills the optional fields of a request the way the schema defaults would. */
 export function buildRequest(input: RequestInput, now: number = Date.now()): RemediationRequest {
   return {
-    requestId: input.requestId ?? crypto.randomUUID(),
+    requestId: input.requestId ?? newId(),
     agentId: input.agentId,
     resourceArn: input.resourceArn,
     action: input.action,

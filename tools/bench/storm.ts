@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { buildRequest, type RemediationRequest, type Serde } from '../../src/index.ts';
+import { buildRequest, newId, type RemediationRequest, type Serde } from '../../src/index.ts';
 import { deploymentArn, generateFleetSpec, podArn, type FleetSpec } from '../fleet/index.ts';
 import { compileScopeRules, DEFAULT_SCOPE_RULES, partitionForKey } from '../../src/routing/index.ts';
 import { progressBar } from './progress.ts';
@@ -94,7 +93,7 @@ export function stormOrder(requests: number, pods: number, seed: number): Uint32
 export function stormRequest(pod: TargetPod, duplicate: number, agents: number, now: number): RemediationRequest {
   return buildRequest(
     {
-      requestId: randomUUID(),
+      requestId: newId(),
       agentId: `agent-${String(duplicate % agents).padStart(3, '0')}`,
       resourceArn: pod.arn,
       action: 'restart',
