@@ -175,13 +175,59 @@ export class Serde {
   }
 
   async encodeOutcome(outcome: RemediationOutcome): Promise<Buffer> {
+    return (await this.encodeOutcomes([outcome]))[0]!;
+  }
+
+  /**
+   * Encodes many outcomes, each into one Buffer. The registry client's encode awaits its schema
+   * cache and copies every record twice (Avro body, then the framed record); a worker encodes one
+   * outcome per request, so here the schema is checked once per call and each record is written
+   * straight after its frame header. The registered schema is ours (OUTCOME_SCHEMA), so our
+   * compiled type writes what the registry's would.
+   */
+  async encodeOutcomes(outcomes: readonly RemediationOutcome[]): Promise<Buffer[]> {
     if (!this.outcomeSchemaId) await this.register();
-    return this.registry.encode(this.outcomeSchemaId, outcome);
+    const type = this.writerType(OUTCOME_SCHEMA);
+    return outcomes.map((o) => this.frame(type, this.outcomeSchemaId, o));
+  }
+
+  private readonly writerTypes = new Map<unknown, avro.Type>();
+  /** Where records are encoded before they are copied out at their exact size; grows when one does not fit. */
+  private scratch = Buffer.allocUnsafe(16 * 1024);
+
+  private writerType(schema: unknown): avro.Type {
+    let type = this.writerTypes.get(schema);
+    if (!type) {
+      type = avro.Type.forSchema(schema as avro.Schema);
+      this.writerTypes.set(schema, type);
+    }
+    return type;
+  }
+
+  private frame(type: avro.Type, schemaId: number, value: unknown): Buffer {
+    for (;;) {
+      this.scratch[0] = 0;
+      this.scratch.writeUInt32BE(schemaId, 1);
+      // Throws on a value the schema does not allow; returns the end, or minus the bytes missing.
+      const end = type.encode(value, this.scratch, 5);
+      if (end >= 0) return Buffer.from(this.scratch.subarray(0, end));
+      this.scratch = Buffer.allocUnsafe(2 * (this.scratch.length - end));
+    }
   }
 
   /** Decodes with our schema as the reader, so records written by older or newer writers resolve. */
   async decodeRequest(buffer: Buffer | null): Promise<RemediationRequest> {
     return (await this.decode(buffer, REQUEST_SCHEMA)) as RemediationRequest;
+  }
+
+  /**
+   * Decodes a chunk of request records: each writer schema id is resolved once for the chunk, then
+   * every record is decoded synchronously (a promise per record was a measurable part of a
+   * worker's time). A record that cannot be decoded comes back as its DECODE_FAILED error, in its
+   * place; a registry that cannot be reached throws REGISTRY_UNAVAILABLE for the whole chunk.
+   */
+  async decodeRequests(buffers: ReadonlyArray<Buffer | null>): Promise<Array<RemediationRequest | ArbiterError>> {
+    return (await this.decodeMany(buffers, REQUEST_SCHEMA)) as Array<RemediationRequest | ArbiterError>;
   }
 
   async decodeOutcome(buffer: Buffer | null): Promise<RemediationOutcome> {
@@ -213,21 +259,47 @@ export class Serde {
   }
 
   private async decode(buffer: Buffer | null, readerSchema: unknown): Promise<unknown> {
-    if (!buffer || buffer.length < 6 || buffer[0] !== 0) {
-      throw new ArbiterError('DECODE_FAILED', 'not Confluent-framed: expected magic byte 0 and a 4-byte schema id');
-    }
-    try {
-      const decode = await this.decoderFor(buffer.readUInt32BE(1), readerSchema);
-      return decode(buffer.subarray(5));
-    } catch (error) {
-      const schemaId = buffer.readUInt32BE(1);
-      if (isRegistryUnavailable(error)) {
-        // The record may be fine; the registry is not. Retry instead of dead-lettering good data.
-        throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry unavailable while decoding schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
-      }
-      throw new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
-    }
+    const [decoded] = await this.decodeMany([buffer], readerSchema);
+    if (decoded instanceof ArbiterError) throw decoded;
+    return decoded;
   }
+
+  private async decodeMany(buffers: ReadonlyArray<Buffer | null>, readerSchema: unknown): Promise<unknown[]> {
+    const decoders = new Map<number, ((body: Buffer) => unknown) | ArbiterError>();
+    for (const buffer of buffers) {
+      if (!isFramed(buffer)) continue;
+      const schemaId = buffer.readUInt32BE(1);
+      if (decoders.has(schemaId)) continue;
+      try {
+        decoders.set(schemaId, await this.decoderFor(schemaId, readerSchema));
+      } catch (error) {
+        if (isRegistryUnavailable(error)) {
+          // The record may be fine; the registry is not. Retry instead of dead-lettering good data.
+          throw new ArbiterError('REGISTRY_UNAVAILABLE', `schema registry unavailable while decoding schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
+        }
+        decoders.set(schemaId, cannotDecode(schemaId, error));
+      }
+    }
+    return buffers.map((buffer) => {
+      if (!isFramed(buffer)) return new ArbiterError('DECODE_FAILED', 'not Confluent-framed: expected magic byte 0 and a 4-byte schema id');
+      const schemaId = buffer.readUInt32BE(1);
+      const decode = decoders.get(schemaId)!;
+      if (decode instanceof ArbiterError) return decode;
+      try {
+        return decode(buffer.subarray(5));
+      } catch (error) {
+        return cannotDecode(schemaId, error);
+      }
+    });
+  }
+}
+
+function isFramed(buffer: Buffer | null): buffer is Buffer {
+  return buffer !== null && buffer.length >= 6 && buffer[0] === 0;
+}
+
+function cannotDecode(schemaId: number, error: unknown): ArbiterError {
+  return new ArbiterError('DECODE_FAILED', `cannot decode with schema id ${schemaId}: ${errorMessage(error)}`, { cause: error });
 }
 
 /**

@@ -255,19 +255,18 @@ type Decoded =
   | { kind: 'request'; request: RemediationRequest; message: KafkaMessage }
   | { kind: 'dead-letter'; message: KafkaMessage; error: ArbiterError };
 
+/** A registry outage throws (retryable: the chunk is fetched again, nothing is dead-lettered). */
 async function decodeAll(ctx: IntakeContext, chunk: ChunkInput): Promise<Decoded[]> {
-  const out: Decoded[] = [];
-  for (const message of chunk.messages) {
+  const decoded = await ctx.serde.decodeRequests(chunk.messages.map((m) => m.value));
+  return chunk.messages.map((message, i): Decoded => {
+    const d = decoded[i]!;
+    if (d instanceof ArbiterError) return { kind: 'dead-letter', message, error: d };
     try {
-      out.push({ kind: 'request', request: normalizeIds(await ctx.serde.decodeRequest(message.value)), message });
+      return { kind: 'request', request: normalizeIds(d), message };
     } catch (error) {
-      // A registry outage is retryable: rethrow so this chunk is fetched again, nothing is dead-lettered.
-      if (error instanceof ArbiterError && error.retryable) throw error;
-      const permanent = error instanceof ArbiterError ? error : new ArbiterError('DECODE_FAILED', errorMessage(error), { cause: error });
-      out.push({ kind: 'dead-letter', message, error: permanent });
+      return { kind: 'dead-letter', message, error: new ArbiterError('DECODE_FAILED', errorMessage(error), { cause: error }) };
     }
-  }
-  return out;
+  });
 }
 
 function headerText(message: KafkaMessage, name: string): string | undefined {

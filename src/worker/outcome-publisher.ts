@@ -90,13 +90,13 @@ export class OutcomePublisher {
   private async send(outcomes: RemediationOutcome[]): Promise<void> {
     this.inFlight += outcomes.length;
     try {
-      const messages = await Promise.all(
-        outcomes.map(async (o) => {
-          const value = await this.serde.encodeOutcome(o);
-          const signature = this.signingKey ? { [SIGNATURE_HEADER]: signValue(this.signingKey, value) } : {};
-          return { key: o.scope, value, headers: { 'arbiter-request-id': o.requestId, ...signature } };
-        }),
-      );
+      const values = await this.serde.encodeOutcomes(outcomes);
+      const messages = outcomes.map((o, i): Message => {
+        const value = values[i]!;
+        const headers: Record<string, string> = { 'arbiter-request-id': o.requestId };
+        if (this.signingKey) headers[SIGNATURE_HEADER] = signValue(this.signingKey, value);
+        return { key: o.scope, value, headers };
+      });
       await this.sends.add(messages);
     } finally {
       this.inFlight -= outcomes.length;
