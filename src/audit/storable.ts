@@ -18,6 +18,8 @@ export function storableText<T extends string | null | undefined>(value: T, maxC
 
 /** A request as it may be stored: every string storable, lists and maps capped. */
 export function storableRequest(request: RemediationRequest): RemediationRequest {
+  // Every valid request is storable as it is (validation bounds it): no copy for the common case.
+  if (isStorable(request)) return request;
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries(request.params).slice(0, STORED_LIST_MAX)) params[storableText(k, 256)] = storableText(v);
   return {
@@ -35,6 +37,19 @@ export function storableRequest(request: RemediationRequest): RemediationRequest
     // Not a time (the request was rejected for it): stored as 0, deterministic for redelivery checks.
     requestedAt: storableTime(request.requestedAt) ?? 0,
   };
+}
+
+function isStorable(r: RemediationRequest): boolean {
+  const fits = (value: string | null, maxChars = STORED_TEXT_MAX_CHARS) => value === null || (typeof value === 'string' && value.length <= maxChars && !value.includes('\0'));
+  if (!(fits(r.requestId, 64) && fits(r.agentId, 1_024) && fits(r.resourceArn, 4_096) && fits(r.action, 256))) return false;
+  if (!(fits(r.planId, 1_024) && fits(r.reason) && fits(r.incidentId, 1_024))) return false;
+  if (r.deadline !== storableTime(r.deadline) || r.requestedAt !== storableTime(r.requestedAt)) return false;
+  if (r.dependsOn.length > STORED_LIST_MAX || !r.dependsOn.every((id) => fits(id, 64))) return false;
+  let params = 0;
+  for (const k in r.params) {
+    if (++params > STORED_LIST_MAX || !fits(k, 256) || !fits(r.params[k]!)) return false;
+  }
+  return true;
 }
 
 /** An epoch-ms time PostgreSQL and JavaScript can both hold, or null. */

@@ -114,10 +114,13 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
   }
 }
 
+/** An arrival row with the time its chunk was decided (a pending primary's receivedAt). */
+type DecidedArrival = ArrivalRow & { receivedAt: number };
+
 interface DecidedChunk {
   now: number;
   state: Chunk;
-  arrivals: ArrivalRow[];
+  arrivals: DecidedArrival[];
   deadLetters: DeadLetterRow[];
   deadLetterRecords: SideRecord[];
   reroutes: SideRecord[];
@@ -184,6 +187,7 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
       offset: message.offset,
       reroutedFrom: rerouted === undefined ? null : Number(rerouted),
       latencyMs: now - Number(message.timestamp),
+      receivedAt: now,
     });
     if (arrival.decision.status === 'REROUTED') {
       out.reroutes.push({
@@ -226,7 +230,7 @@ function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: 
     if (status === 'COALESCED') ctx.metrics.countCoalesced(action, n);
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
-  const late = part.accept(decided.state, owned.map((a) => ({ ...a, receivedAt: now })), chunk.messages[chunk.messages.length - 1]?.offset ?? null);
+  const late = part.accept(decided.state, owned, chunk.messages[chunk.messages.length - 1]?.offset ?? null);
   const outcomes = [
     ...owned.flatMap((a) =>
       isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],
