@@ -8,12 +8,13 @@ export default function register(program: Command): void {
     .action((options: { config?: string; migrate?: boolean }) =>
       runCommand(async () => {
         const config = await configFrom(options);
-        const [{ migrate }, { createLogger }, { Worker }] = await Promise.all([
+        const [{ migrate }, { createLogger }, { Worker, applyHeapPolicy }] = await Promise.all([
           import('../../db/index.ts'),
           import('../../logging/index.ts'),
           import('../../worker/index.ts'),
         ]);
         const log = createLogger({ secretParams: Object.values(config.actions).flatMap((a) => a.secretParams) });
+        if (applyHeapPolicy(config.worker.heapGrowingPercent)) log.debug({ heapGrowingPercent: config.worker.heapGrowingPercent }, 'V8 heap growth set');
         if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line), { analystPassword: config.audit.analystPassword });
         const worker = await new Worker(config, { logger: log }).start();
         await new Promise<void>((resolve) => {
