@@ -56,6 +56,15 @@ export const ConfigSchema = z
         // At least the partitions one worker owns, so one busy partition never holds up the others' intake.
         partitionsConsumedConcurrently: z.number().int().min(1).default(12),
         /**
+         * Bytes a fetch may bring per partition and in all (kafkajs' maxBytesPerPartition and
+         * maxBytes; a record larger than either still comes, alone). A fetched record keeps its
+         * whole fetch response alive until it is answered, and kafkajs' defaults (1 MiB, 10 MiB)
+         * are ~4,000 records per partition where a worker decides 1,000 at a time: smaller fetches
+         * measured ~20 MiB less RSS per worker in the full storm, at the same throughput.
+         */
+        fetchMaxBytesPerPartition: z.number().int().min(1_024).default(262_144),
+        fetchMaxBytes: z.number().int().min(1_024).default(2_097_152),
+        /**
          * TLS to the brokers (docs/STACK.md#secure-stack). Files are read at load; env KAFKA_SSL_ENABLED,
          * KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE, KAFKA_SSL_SERVERNAME,
          * KAFKA_SSL_REJECT_UNAUTHORIZED.

@@ -135,6 +135,8 @@ export class Worker {
       heartbeatInterval: config.kafka.heartbeatIntervalMs,
       maxWaitTimeInMs: 50,
       allowAutoTopicCreation: false,
+      maxBytesPerPartition: config.kafka.fetchMaxBytesPerPartition,
+      maxBytes: config.kafka.fetchMaxBytes,
     });
     this.serde = new Serde(config.schemaRegistryUrl, this.topics);
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));

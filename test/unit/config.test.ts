@@ -46,6 +46,12 @@ describe('loadConfig defaults', () => {
     expect(config.kafka.requestPartitions).toBe(12);
   });
 
+  it('fetches at most 256 KiB per partition and 2 MiB in all (a fetched record keeps its response alive)', () => {
+    expect(config.kafka.fetchMaxBytesPerPartition).toBe(262_144);
+    expect(config.kafka.fetchMaxBytes).toBe(2_097_152);
+    expect(() => loadConfig({ env: {}, overrides: { kafka: { fetchMaxBytesPerPartition: 10 } } as ConfigInput })).toThrow(/fetchMaxBytesPerPartition/);
+  });
+
   it('talks to the local stack', () => {
     expect(config.kafka.brokers).toEqual([DEFAULT_ENDPOINTS.kafkaBrokers]);
     expect(config.schemaRegistryUrl).toBe(DEFAULT_ENDPOINTS.schemaRegistryUrl);
