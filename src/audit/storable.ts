@@ -9,9 +9,17 @@ import { redactParams } from './secret-params.ts';
 export const STORED_TEXT_MAX_CHARS = 8_192;
 const STORED_LIST_MAX = 128;
 
+/** Caps (in characters) of the request's shorter texts; `reason` and param values take STORED_TEXT_MAX_CHARS. */
+const MAX_CHARS = { id: 64, name: 1_024, arn: 4_096, action: 256, paramKey: 256 } as const;
+
+/** Whether text is storable as it is: no NUL, within `maxChars`. */
+function fitsText(value: string, maxChars: number): boolean {
+  return value.length <= maxChars && !value.includes('\0');
+}
+
 /** A NUL becomes U+FFFD (visible, not silently dropped); longer text is cut, marked with an ellipsis. */
 export function storableText<T extends string | null | undefined>(value: T, maxChars = STORED_TEXT_MAX_CHARS): T {
-  if (typeof value !== 'string') return value;
+  if (typeof value !== 'string' || fitsText(value, maxChars)) return value;
   const clean = value.includes('\0') ? value.replace(/\0/g, '\uFFFD') : value;
   return (clean.length > maxChars ? `${clean.slice(0, maxChars - 1)}…` : clean) as T;
 }
@@ -21,33 +29,34 @@ export function storableRequest(request: RemediationRequest): RemediationRequest
   // Every valid request is storable as it is (validation bounds it): no copy for the common case.
   if (isStorable(request)) return request;
   const params: Record<string, string> = {};
-  for (const [k, v] of Object.entries(request.params).slice(0, STORED_LIST_MAX)) params[storableText(k, 256)] = storableText(v);
+  for (const [k, v] of Object.entries(request.params).slice(0, STORED_LIST_MAX)) params[storableText(k, MAX_CHARS.paramKey)] = storableText(v);
   return {
     ...request,
-    requestId: storableText(request.requestId, 64),
-    agentId: storableText(request.agentId, 1_024),
-    resourceArn: storableText(request.resourceArn, 4_096),
-    action: storableText(request.action, 256),
+    requestId: storableText(request.requestId, MAX_CHARS.id),
+    agentId: storableText(request.agentId, MAX_CHARS.name),
+    resourceArn: storableText(request.resourceArn, MAX_CHARS.arn),
+    action: storableText(request.action, MAX_CHARS.action),
     params,
-    dependsOn: request.dependsOn.slice(0, STORED_LIST_MAX).map((id) => storableText(id, 64)),
-    planId: storableText(request.planId, 1_024),
+    dependsOn: request.dependsOn.slice(0, STORED_LIST_MAX).map((id) => storableText(id, MAX_CHARS.id)),
+    planId: storableText(request.planId, MAX_CHARS.name),
     reason: storableText(request.reason),
-    incidentId: storableText(request.incidentId, 1_024),
+    incidentId: storableText(request.incidentId, MAX_CHARS.name),
     deadline: storableTime(request.deadline),
     // Not a time (the request was rejected for it): stored as 0, deterministic for redelivery checks.
     requestedAt: storableTime(request.requestedAt) ?? 0,
   };
 }
 
+/** Whether storableRequest would change nothing: the same caps, checked without copying. */
 function isStorable(r: RemediationRequest): boolean {
-  const fits = (value: string | null, maxChars = STORED_TEXT_MAX_CHARS) => value === null || (typeof value === 'string' && value.length <= maxChars && !value.includes('\0'));
-  if (!(fits(r.requestId, 64) && fits(r.agentId, 1_024) && fits(r.resourceArn, 4_096) && fits(r.action, 256))) return false;
-  if (!(fits(r.planId, 1_024) && fits(r.reason) && fits(r.incidentId, 1_024))) return false;
+  const fits = (value: string | null, maxChars: number = STORED_TEXT_MAX_CHARS) => value === null || (typeof value === 'string' && fitsText(value, maxChars));
+  if (!(fits(r.requestId, MAX_CHARS.id) && fits(r.agentId, MAX_CHARS.name) && fits(r.resourceArn, MAX_CHARS.arn) && fits(r.action, MAX_CHARS.action))) return false;
+  if (!(fits(r.planId, MAX_CHARS.name) && fits(r.reason) && fits(r.incidentId, MAX_CHARS.name))) return false;
   if (r.deadline !== storableTime(r.deadline) || r.requestedAt !== storableTime(r.requestedAt)) return false;
-  if (r.dependsOn.length > STORED_LIST_MAX || !r.dependsOn.every((id) => fits(id, 64))) return false;
+  if (r.dependsOn.length > STORED_LIST_MAX || !r.dependsOn.every((id) => fits(id, MAX_CHARS.id))) return false;
   let params = 0;
   for (const k in r.params) {
-    if (++params > STORED_LIST_MAX || !fits(k, 256) || !fits(r.params[k]!)) return false;
+    if (++params > STORED_LIST_MAX || !fits(k, MAX_CHARS.paramKey) || !fits(r.params[k]!)) return false;
   }
   return true;
 }
