@@ -187,22 +187,12 @@ export class Serde {
    */
   async encodeOutcomes(outcomes: readonly RemediationOutcome[]): Promise<Buffer[]> {
     if (!this.outcomeSchemaId) await this.register();
-    const type = this.writerType(OUTCOME_SCHEMA);
+    const type = this.compiled(OUTCOME_SCHEMA);
     return outcomes.map((o) => this.frame(type, this.outcomeSchemaId, o));
   }
 
-  private readonly writerTypes = new Map<unknown, avro.Type>();
   /** Where records are encoded before they are copied out at their exact size; grows when one does not fit. */
   private scratch = Buffer.allocUnsafe(16 * 1024);
-
-  private writerType(schema: unknown): avro.Type {
-    let type = this.writerTypes.get(schema);
-    if (!type) {
-      type = avro.Type.forSchema(schema as avro.Schema);
-      this.writerTypes.set(schema, type);
-    }
-    return type;
-  }
 
   private frame(type: avro.Type, schemaId: number, value: unknown): Buffer {
     for (;;) {
@@ -239,15 +229,21 @@ export class Serde {
    * each, most of a worker's CPU in the benchmark). We compile our reader once and keep one
    * resolver per writer schema id instead; the client still fetches and caches writer schemas.
    */
-  private readonly readerTypes = new Map<unknown, avro.Type>();
+  private readonly types = new Map<unknown, avro.Type>();
   private readonly decoders = new Map<string, (body: Buffer) => unknown>();
 
-  private async decoderFor(schemaId: number, readerSchema: unknown): Promise<(body: Buffer) => unknown> {
-    let reader = this.readerTypes.get(readerSchema);
-    if (!reader) {
-      reader = avro.Type.forSchema(readerSchema as avro.Schema);
-      this.readerTypes.set(readerSchema, reader);
+  /** One of our schemas compiled once: the reader of what we decode, the writer of what we encode. */
+  private compiled(schema: unknown): avro.Type {
+    let type = this.types.get(schema);
+    if (!type) {
+      type = avro.Type.forSchema(schema as avro.Schema);
+      this.types.set(schema, type);
     }
+    return type;
+  }
+
+  private async decoderFor(schemaId: number, readerSchema: unknown): Promise<(body: Buffer) => unknown> {
+    const reader = this.compiled(readerSchema);
     const key = `${reader.name}:${schemaId}`;
     const cached = this.decoders.get(key);
     if (cached) return cached;
