@@ -95,8 +95,13 @@ export class Serde {
     }
   }
 
-  /** The plan schemas are registered only by those who use plans (the relay, an agent submitting a plan). */
+  /**
+   * The plan schemas are registered only by those who use plans (the relay, an agent submitting a
+   * plan). Once registered, a second call costs nothing: the worker registers them in its start-up
+   * step that waits for the registry, before the relay it starts asks again.
+   */
   registerPlans(): Promise<void> {
+    if (this.planCommandSchemaId > 0 && this.planEventSchemaId > 0) return Promise.resolve();
     this.registeringPlans ??= (async () => {
       try {
         this.planCommandSchemaId = await this.registerOne(this.topics.planCommands, PLAN_COMMAND_SCHEMA);

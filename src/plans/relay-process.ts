@@ -7,7 +7,7 @@ import { topicNames } from '../contract/topics.ts';
 import { createPool } from '../db/index.ts';
 import type { Logger } from '../logging/index.ts';
 import { createMetrics, startMetricsServer } from '../metrics/index.ts';
-import { ensureTopics } from '../worker/index.ts';
+import { ensureTopics, untilAvailable } from '../worker/index.ts';
 import { PlanRelay } from './relay.ts';
 import { PlanStore } from './store.ts';
 
@@ -29,7 +29,11 @@ export async function startRelayProcess(config: Readonly<ArbiterConfig>, log: Lo
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, config).finally(() => admin.disconnect());
-  await serde.register();
+  // A registry still warming up is waited for (the relay registers the plan subjects too).
+  await untilAvailable('the schema registry', async () => {
+    await serde.register();
+    await serde.registerPlans();
+  }, log);
   await producer.connect();
   const relay = new PlanRelay({
     config,

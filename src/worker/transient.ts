@@ -1,5 +1,6 @@
 import { isRetryable } from '../contract/errors.ts';
 import { isConnectionError } from '../db/index.ts';
+import type { Logger } from '../logging/index.ts';
 
 /**
  * An error that says a store was unreachable rather than that the work was wrong: the database or
@@ -14,4 +15,22 @@ export function isTransient(error: unknown): boolean {
 /** Exponential backoff from 100 ms, capped at 5 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(5_000, 100 * 2 ** Math.max(0, attempt - 1));
+}
+
+/**
+ * Retries `work` while its errors are transient, with backoff, until it succeeds or `givenUp()`
+ * says to stop (the process is stopping, or its start-up deadline passed). For start-up steps: a
+ * registry or broker that is still warming up (a fresh Apicurio can take over 10 s to answer its
+ * first registrations) is waited for, not a reason to exit.
+ */
+export async function untilAvailable<T>(what: string, work: () => Promise<T>, log: Logger, givenUp: () => boolean = () => false): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransient(error) || givenUp()) throw error;
+      if (attempt === 1 || attempt % 10 === 0) log.warn({ err: error, attempt }, `waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
+    }
+  }
 }

@@ -21,7 +21,7 @@ import { Detector, DetectionStore } from '../detect/index.ts';
 import { PlanRelay, PlanStore } from '../plans/index.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
-import { backoffMs, isTransient } from './transient.ts';
+import { backoffMs, isTransient, untilAvailable } from './transient.ts';
 import { StoreHealth } from './store-health.ts';
 import { OffsetCommitter } from './offset-committer.ts';
 import { PartitionPipeline, type PipelineSteps } from './partition-pipeline.ts';
@@ -167,7 +167,14 @@ export class Worker {
       const requestPartitions = await step('creating topics', ensureTopics(admin, config)).finally(() => admin.disconnect());
       this.requestPartitions = requestPartitions;
       // A registry that is briefly away at start-up (restarting with the stack) is waited for.
-      await step('registering schemas', this.untilAvailable('the schema registry', () => this.serde.register()));
+      await step(
+        'registering schemas',
+        this.untilAvailable('the schema registry', async () => {
+          await this.serde.register();
+          // The relay's own subjects too, here where a slow registry is waited for: by default every worker runs one.
+          if (config.plans.relay) await this.serde.registerPlans();
+        }),
+      );
       await step('connecting the producer', this.producer.connect());
       const pipeline: PipelineContext = {
         config,
@@ -453,18 +460,10 @@ export class Worker {
     };
   }
 
-  /** Retries `work` while its errors are transient, with backoff, until it succeeds or the worker stops. */
-  private async untilAvailable<T>(what: string, work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await work();
-      } catch (error) {
-        // Given up on (the start-up step's deadline passed, or the worker is stopping): stop trying.
-        if (!isTransient(error) || this.stopping || this.currentState === 'failed') throw error;
-        if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: error, attempt }, `waiting for ${what}`);
-        await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
-      }
-    }
+  /** Retries `work` while its errors are transient, until it succeeds or the worker stops. */
+  private untilAvailable<T>(what: string, work: () => Promise<T>): Promise<T> {
+    // Given up on (the start-up step's deadline passed, or the worker is stopping): stop trying.
+    return untilAvailable(what, work, this.log, () => this.stopping !== null || this.currentState === 'failed');
   }
 
   /**
