@@ -136,9 +136,11 @@ export const ConfigSchema = z
         /**
          * Duplicates waiting in memory for their in-flight primary, per partition. Beyond it a
          * primary's followers wait in PostgreSQL only (where they are already) and are read back
-         * when it ends: a storm's memory stays bounded whatever its size.
+         * when it ends: a storm's memory stays bounded whatever its size. 1,000 keeps a worker
+         * under 300 MiB through the full benchmark storm (5,000: 315-340 MiB) at no measurable
+         * PostgreSQL cost on the benchmark machine (docs/BENCHMARKS.md, issue 12 fourth pass).
          */
-        maxWaitingFollowersPerPartition: z.number().int().min(0).default(5_000),
+        maxWaitingFollowersPerPartition: z.number().int().min(0).default(1_000),
         /**
          * How far V8 lets the heap grow past what survived the last full collection, in percent
          * (`--heap-growing-percent`); 0 leaves V8's own choice. V8 picks up to 300 % on a large
