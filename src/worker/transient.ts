@@ -23,7 +23,7 @@ export function backoffMs(attempt: number): number {
  * registry or broker that is still warming up (a fresh Apicurio can take over 10 s to answer its
  * first registrations) is waited for, not a reason to exit.
  */
-export async function untilAvailable<T>(what: string, work: () => Promise<T>, log: Logger, givenUp: () => boolean = () => false): Promise<T> {
+export async function untilAvailable<T>(what: string, work: () => Promise<T>, log: Pick<Logger, 'warn'>, givenUp: () => boolean = () => false): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
