@@ -60,7 +60,9 @@ export const ConfigSchema = z
          * maxBytes; a record larger than either still comes, alone). A fetched record keeps its
          * whole fetch response alive until it is answered, and kafkajs' defaults (1 MiB, 10 MiB)
          * are ~4,000 records per partition where a worker decides 1,000 at a time: smaller fetches
-         * measured ~20 MiB less RSS per worker in the full storm, at the same throughput.
+         * measured ~20 MiB less RSS per worker in the full storm on a slow machine, at the same
+         * throughput; on a fast one RSS was the same and kafkajs' defaults ran 5-10 % faster,
+         * within run-to-run noise (docs/BENCHMARKS.md, issue 12 third and fourth passes).
          */
         fetchMaxBytesPerPartition: z.number().int().min(1_024).default(262_144),
         fetchMaxBytes: z.number().int().min(1_024).default(2_097_152),
@@ -136,9 +138,9 @@ export const ConfigSchema = z
         /**
          * Duplicates waiting in memory for their in-flight primary, per partition. Beyond it a
          * primary's followers wait in PostgreSQL only (where they are already) and are read back
-         * when it ends: a storm's memory stays bounded whatever its size. 1,000 keeps a worker
-         * under 300 MiB through the full benchmark storm (5,000: 315-340 MiB) at no measurable
-         * PostgreSQL cost on the benchmark machine (docs/BENCHMARKS.md, issue 12 fourth pass).
+         * when it ends: a storm's memory stays bounded whatever its size. With 1,000 a worker
+         * peaked at 283-313 MiB through the full benchmark storm (5,000: 315-340 MiB) at no
+         * measurable PostgreSQL cost on the benchmark machine (docs/BENCHMARKS.md, issue 12 fourth pass).
          */
         maxWaitingFollowersPerPartition: z.number().int().min(0).default(1_000),
         /**
