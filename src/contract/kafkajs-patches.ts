@@ -1,0 +1,47 @@
+import { createRequire, Module } from 'node:module';
+import { groupMessagesPerPartition } from './kafkajs-grouping.ts';
+import { produceRequest } from './kafkajs-produce.ts';
+
+/**
+ * kafkajs is no longer released, and two of its producer modules cost a worker measurably more
+ * than they need to (docs/BENCHMARKS.md, fourth and fifth passes). Each replacement here gives the
+ * same bytes or result as the module it replaces (test/unit/kafkajs-*.test.ts compare them with kafkajs'
+ * own), and is put in Node's module cache under kafkajs' file name before kafkajs loads.
+ */
+const PATCHES = {
+  /** Linear grouping of a send's messages by partition (kafkajs' is quadratic). */
+  grouping: { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', exports: groupMessagesPerPartition },
+  /** A Produce request written once into one buffer (kafkajs allocates ~10 buffers per record). */
+  produce: { module: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: produceRequest },
+} as const;
+
+/** The only kafkajs release whose modules these replace; any other version is left as it is. */
+const KAFKAJS_VERSION = '2.2.4';
+
+export type PatchInstall = 'installed' | 'already-loaded' | 'other-version';
+export type KafkajsPatches = Record<keyof typeof PATCHES, PatchInstall>;
+
+/**
+ * Puts each replacement in Node's module cache under kafkajs' own file name, so kafkajs finds it
+ * when it loads. Must run before anything imports kafkajs (the CLI's entry points import the module
+ * that calls it first); too late, or another kafkajs version, changes nothing.
+ */
+export function installKafkajsPatches(): KafkajsPatches {
+  const require = createRequire(import.meta.url);
+  const version = (require('kafkajs/package.json') as { version: string }).version;
+  const result = {} as KafkajsPatches;
+  for (const [name, patch] of Object.entries(PATCHES) as Array<[keyof typeof PATCHES, (typeof PATCHES)[keyof typeof PATCHES]]>) {
+    result[name] = version === KAFKAJS_VERSION ? install(require.cache, require.resolve(patch.module), patch.exports) : 'other-version';
+  }
+  return result;
+}
+
+function install(cache: NodeJS.Require['cache'], file: string, exports: unknown): PatchInstall {
+  if (cache[file]) return 'already-loaded';
+  const replacement = new Module(file);
+  replacement.filename = file;
+  replacement.exports = exports;
+  replacement.loaded = true;
+  cache[file] = replacement;
+  return 'installed';
+}

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { groupMessagesPerPartition } from '../../src/contract/kafkajs-grouping.ts';
+import { encodeRecord, encodeRecordBatch, produceRequest, type BatchHeader, type Message, type ProduceArgs } from '../../src/contract/kafkajs-produce.ts';
+
+const run = promisify(execFile);
+const require = createRequire(import.meta.url);
+const source = (path: string) => readFileSync(fileURLToPath(new URL(path, import.meta.url)), 'utf8');
+
+/** kafkajs' own (quadratic) implementation, as shipped: what the replacement must match. */
+const original = require('kafkajs/src/producer/groupMessagesPerPartition.js') as typeof groupMessagesPerPartition;
+type RecordInput = Message & { offsetDelta?: number; timestampDelta?: number };
+const originalRecord = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (input: RecordInput) => { buffer: Buffer };
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+  RecordBatch: (args: BatchHeader & { records: unknown[]; lastOffsetDelta: number }) => Promise<{ buffer: Buffer }>;
+};
+const originalProduce = require('kafkajs/src/protocol/requests/produce/v3/request.js') as (request: ProduceArgs) => { encode(): Promise<{ buffer: Buffer }> };
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: number): { value: bigint } };
+const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (decoder: unknown) => Promise<{
+  records: Array<{ key: Buffer; value: Buffer; headers: Record<string, Buffer> }>;
+}>;
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => unknown;
+
+describe('the linear grouping of a send’s messages by partition', () => {
+  it('gives what kafkajs’ own gives: same partitions, same messages, same order', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (const [count, partitions] of [[0, 12], [1, 1], [1_500, 1], [1_500, 12], [777, 5]] as const) {
+      const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId }));
+      const messages = Array.from({ length: count }, (_, i) => ({ key: `k${Math.floor(random() * partitions)}`, value: `v${i}` }));
+      const partitioner = ({ message }: { message: { key: string } }) => Number(message.key.slice(1));
+      const args = { topic: 't', partitionMetadata, messages, partitioner };
+      expect(groupMessagesPerPartition(args)).toEqual(original(args));
+    }
+    const none = { topic: 't', partitionMetadata: [], messages: [{ key: 'k0' }], partitioner: () => 0 };
+    expect(groupMessagesPerPartition(none)).toEqual(original(none));
+  });
+
+  it('comes first in every entry point, before any module can load kafkajs', () => {
+    const firstImport = (file: string) => source(file).match(/^import .*$/m)?.[0];
+    expect(firstImport('../../src/cli/main.ts')).toContain("'./kafkajs-setup.ts'");
+    expect(firstImport('../../src/cli/index.ts')).toContain("'./kafkajs-setup.ts'");
+    expect(firstImport('../../tools/cli/main.ts')).toContain("'../../src/cli/index.ts'");
+    expect(firstImport('../../tools/bench/bare-loop-main.ts')).toContain("'../../src/cli/index.ts'");
+  });
+});
+
+describe('the one-buffer encoding of a Produce request', () => {
+  const big = 'é'.repeat(70_000);
+  const records: RecordInput[] = [
+    {},
+    { key: 'scope-1', value: Buffer.from([0, 0, 0, 0, 7, 1, 2, 3]) },
+    { key: null, value: null, offsetDelta: 1_499 },
+    { key: Buffer.alloc(0), value: '', timestampDelta: 0 },
+    { key: 'k', value: 'v', timestampDelta: 1_764_600_000_000 },
+    { key: 'k', value: 'v', timestampDelta: -5 },
+    { key: 'k', value: 'v', timestampDelta: Number.NaN },
+    { key: 'k', value: 'v', timestampDelta: 2 ** 62 },
+    { key: 'ключ', value: big, offsetDelta: 200 },
+    { key: 's', value: 'x'.repeat(300), headers: { 'arbiter-request-id': 'req-1', 'arbiter-signature': Buffer.alloc(32, 9) } },
+    { key: 's', value: 'x', headers: { multi: ['a', Buffer.from('b'), 'ç'], empty: '' } },
+  ];
+
+  it('writes each record as kafkajs’ own record encoder does', () => {
+    for (const input of records) expect(encodeRecord(input).equals(originalRecord(input).buffer)).toBe(true);
+  });
+
+  const messages = Array.from({ length: 1_500 }, (_, i) => ({
+    key: `scope-${i % 7}`,
+    value: Buffer.alloc(40 + (i % 90), i % 256),
+    headers: { 'arbiter-request-id': `req-${i}` },
+    offsetDelta: i,
+    timestampDelta: i % 3,
+  }));
+  const header: BatchHeader = { firstTimestamp: 1_764_600_000_000, maxTimestamp: 1_764_600_000_002 };
+  const theirBatch = (slice: RecordInput[], more: Partial<BatchHeader> = {}) =>
+    RecordBatch({ ...header, ...more, records: slice.map(originalRecord), lastOffsetDelta: slice.length - 1 });
+
+  it('makes the record batch kafkajs makes: sizes, offsets, CRC; transactional, idempotent, empty', async () => {
+    const idempotent = { transactional: true, producerId: Long.fromValue(4_242), producerEpoch: 3, firstSequence: 77, partitionLeaderEpoch: 5, firstOffset: Long.fromValue(9) };
+    for (const more of [{}, idempotent] as Array<Partial<BatchHeader>>) {
+      for (const slice of [messages, messages.slice(0, 3), []]) {
+        expect((await encodeRecordBatch({ ...header, ...more }, slice)).equals((await theirBatch(slice, more)).buffer)).toBe(true);
+      }
+    }
+  });
+
+  it('compresses with kafkajs’ codec, and kafkajs’ decoder reads the batch back', async () => {
+    const ours = await encodeRecordBatch({ ...header, compression: 1 }, messages.slice(0, 50));
+    const decoded = await decodeBatch(new Decoder(ours));
+    expect(decoded.records.map((r) => [r.key.toString(), r.value.length, r.headers['arbiter-request-id']!.toString()])).toEqual(
+      messages.slice(0, 50).map((m) => [m.key, m.value.length, m.headers['arbiter-request-id']]),
+    );
+  });
+
+  /** Timestamps given, so the bytes depend on nothing but the request. */
+  const stamped = (count: number, at: (i: number) => number | string | undefined) =>
+    Array.from({ length: count }, (_, i) => ({ key: `k${i % 5}`, value: `value ${i}`, headers: { h: `x${i}` }, timestamp: at(i) }));
+  const requests: ProduceArgs[] = [
+    { acks: -1, timeout: 30_000, topicData: [{ topic: 'arbiter.outcomes', partitions: [{ partition: 3, messages: stamped(1_500, () => 1_764_600_000_000) }] }] },
+    {
+      acks: 1,
+      timeout: 1_000,
+      transactionalId: 'tx-1',
+      producerId: 12,
+      producerEpoch: 2,
+      topicData: [
+        { topic: 'a', partitions: [{ partition: 0, messages: stamped(3, (i) => 1_764_600_000_000 + i), firstSequence: 5 }, { partition: 7, messages: stamped(2, (i) => 1_764_600_000_100 - i) }] },
+        // kafkajs sorts given timestamps as strings: 9 comes after 10.
+        { topic: 'ünïcode', partitions: [{ partition: 1, messages: stamped(4, (i) => [10, 9, '11', 8][i]) }] },
+      ],
+    },
+    { acks: 0, timeout: 5, topicData: [] },
+  ];
+
+  it('makes the Produce request kafkajs makes, byte for byte', async () => {
+    for (const request of requests) {
+      const ours = await produceRequest(request).encode();
+      expect(ours.buffer.equals((await originalProduce(request).encode()).buffer)).toBe(true);
+      expect(ours.size()).toBe(ours.buffer.length);
+    }
+    const wrapped = produceRequest(requests[0]!);
+    expect([wrapped.apiKey, wrapped.apiVersion, wrapped.apiName, wrapped.expectResponse()]).toEqual([0, 3, 'Produce', true]);
+    expect(produceRequest(requests[2]!).expectResponse()).toBe(false);
+  });
+
+  it('refuses a header value kafkajs cannot measure, with the header named', () => {
+    expect(() => encodeRecord({ key: 'k', value: 'v', headers: { trace: null as unknown as string } })).toThrow(/header "trace" must be a string or a Buffer, not null/);
+    expect(() => originalRecord({ key: 'k', value: 'v', headers: { trace: null as unknown as string } })).toThrow(TypeError);
+  });
+
+  it('refuses a fractional timestamp as kafkajs does', () => {
+    expect(() => encodeRecord({ timestampDelta: 1.5 })).toThrow(RangeError);
+    expect(() => originalRecord({ timestampDelta: 1.5 })).toThrow(RangeError);
+  });
+});
+
+/** A produce request whose bytes depend on nothing but itself (the timestamps are given). */
+const PRODUCE: ProduceArgs = {
+  acks: -1,
+  timeout: 1_000,
+  topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [1, 2, 3].map((i) => ({ key: `k${i}`, value: `v${i}`, headers: { h: 'x' }, timestamp: 1_764_600_000_000 + i })) }] }],
+};
+
+describe('the replacements in a process that starts as the CLI does', () => {
+  it('are what kafkajs loads, and a v7 Produce request (what kafkajs sends to Kafka 4) is ours', async () => {
+    const script = `
+      const { kafkajsPatches } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/cli/kafkajs-setup.ts', import.meta.url)))});
+      const { groupMessagesPerPartition } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/contract/kafkajs-grouping.ts', import.meta.url)))});
+      const { produceRequest } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/contract/kafkajs-produce.ts', import.meta.url)))});
+      await import('kafkajs');
+      const { createRequire } = await import('node:module');
+      const load = createRequire(${JSON.stringify(import.meta.url)});
+      const grouping = load('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition;
+      const produce = load('kafkajs/src/protocol/requests/produce/v3/request.js') === produceRequest;
+      const { request: v7 } = load('kafkajs/src/protocol/requests/produce/index.js').protocol({ version: 7 })(${JSON.stringify(PRODUCE)});
+      const encoded = await v7.encode();
+      console.log(JSON.stringify({ kafkajsPatches, grouping, produce, apiVersion: v7.apiVersion, bytes: encoded.buffer.toString('hex') }));
+    `;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({
+      kafkajsPatches: { grouping: 'installed', produce: 'installed' },
+      grouping: true,
+      produce: true,
+      apiVersion: 7,
+      bytes: (await originalProduce(PRODUCE).encode()).buffer.toString('hex'),
+    });
+  }, 60_000);
+});
