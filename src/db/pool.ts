@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { arrayLiteral } from './array-literal.ts';
 
 // Postgres bigint arrives as a string by default; our bigints (versions, tokens, offsets) fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -79,7 +80,7 @@ export function createPool(databaseUrl: string, options: PoolOptions | number = 
   // 'error' on itself, where the pool does not listen: the next query fails and the caller sees it.
   pool.on('connect', (client) => {
     client.on('error', (error) => o.onError?.(error));
-    if (o.prepareStatements) prepareSmallStatements(client);
+    wrapQuery(client, o.prepareStatements ?? false);
   });
   return pool;
 }
@@ -103,14 +104,19 @@ function fnv1a(text: string): string {
   return (hash >>> 0).toString(36) + text.length.toString(36);
 }
 
-/** Turns `query(text, values, …)` into a named statement where statementName says so. */
-function prepareSmallStatements(client: pg.PoolClient): void {
+/**
+ * `query(text, values, …)` with each array value sent as an array literal built here (arrayLiteral:
+ * node-postgres' own allocated most of a worker's garbage), and, when `prepare` is set, as a named
+ * statement where statementName says so.
+ */
+function wrapQuery(client: pg.PoolClient, prepare: boolean): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
     const [text, values, ...rest] = args;
     if (typeof text !== 'string' || !Array.isArray(values) || !values.length) return query(...args);
-    const name = statementName(text);
-    return name ? query({ name, text, values }, ...rest) : query(...args);
+    const sent = values.some(Array.isArray) ? values.map((v: unknown) => (Array.isArray(v) ? arrayLiteral(v) : v)) : values;
+    const name = prepare ? statementName(text) : null;
+    return name ? query({ name, text, values: sent }, ...rest) : query(text, sent, ...rest);
   };
 }
 

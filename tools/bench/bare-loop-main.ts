@@ -4,8 +4,9 @@
  * offset handling, but no decoding, no Postgres, no decisions — one small record out per record in.
  * Spawned by bare-loop.ts with its settings in ARBITER_BENCH_BARE_LOOP; prints one JSON line on exit.
  */
-// First, as in every `arbiter` process: kafkajs with the linear grouping of a send's messages
-// (src/contract/kafkajs-grouping.ts), so the ceiling runs the same producer code as the workers.
+
+// First, as in every `arbiter` process: kafkajs with Arbiter's replacements of its grouping and
+// Produce encoder (src/contract/kafkajs-patches.ts), so the ceiling runs the workers' producer code.
 import '../../src/cli/index.ts';
 import { Kafka, logLevel, Partitioners, type Message } from 'kafkajs';
 
