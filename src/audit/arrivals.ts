@@ -70,7 +70,8 @@ const FULL_COLUMNS = `request_id uuid, agent_id text, resource_arn text, scope t
   incident_id text, requested_at float8, topic text, kafka_partition int, kafka_offset bigint, rerouted_from int, rerouted boolean`;
 
 const DUPLICATE_COLUMNS = `request_id uuid, primary_request_id uuid, in_flight boolean, agent_id text, resource_arn text, scope text,
-  action text, requested_at float8, topic text, kafka_partition int, kafka_offset bigint, latency_ms float8, extra jsonb`;
+  action text, requested_at float8, topic text, kafka_partition int, kafka_offset bigint, latency_ms float8, reason text, incident_id text,
+  extra jsonb`;
 
 /** Typed unnest() of the parameters from `first` on, one array per column. */
 function unnest(columns: string, first: number): string {
@@ -133,7 +134,7 @@ dups AS (
   SELECT request_id, primary_request_id, in_flight, agent_id, resource_arn, scope, action, to_timestamp(requested_at / 1000.0), topic,
          kafka_partition, kafka_offset, latency_ms, $2::text, extra->'params', (extra->>'expectedVersion')::bigint,
          CASE WHEN extra ? 'dependsOn' THEN ARRAY(SELECT jsonb_array_elements_text(extra->'dependsOn')) END,
-         extra->>'planId', (extra->>'step')::int, ${ms("(extra->>'deadline')::float8")}, extra->>'reason', extra->>'incidentId',
+         extra->>'planId', (extra->>'step')::int, ${ms("(extra->>'deadline')::float8")}, reason, incident_id,
          (extra->>'reroutedFrom')::int
     FROM ${unnest(DUPLICATE_COLUMNS, first)}
    WHERE (SELECT ok FROM go)
@@ -218,7 +219,9 @@ function fullColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown
 
 /**
  * The narrow row's columns. Fields agents rarely set travel in one JSON value that is NULL when
- * none is set, so a storm's duplicates send (and PostgreSQL parses) no column of NULLs.
+ * none is set, so a storm's duplicates send (and PostgreSQL parses) no column of NULLs. A reason and
+ * an incident id are set by most agents in a storm, so they have columns of their own: in the JSON
+ * value they made PostgreSQL parse a jsonb per duplicate, and the worker quote it into the array.
  */
 function duplicateColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown[][] {
   const stored = rows.map((a) => ({ a, r: storableRequest(a.request) }));
@@ -236,6 +239,8 @@ function duplicateColumns(rows: readonly ArrivalRow[], secret: SecretParams): un
     col(({ a }) => a.partition),
     col(({ a }) => a.offset),
     col(({ a }) => a.latencyMs ?? null),
+    col(({ r }) => r.reason),
+    col(({ r }) => r.incidentId),
     col(({ a, r }) => rarelySet(r, a.reroutedFrom, secret)),
   ];
 }
@@ -248,8 +253,6 @@ function rarelySet(r: RemediationRequest, reroutedFrom: number | null, secret: S
   if (r.planId !== null) extra.planId = r.planId;
   if (r.step !== null) extra.step = r.step;
   if (r.deadline !== null) extra.deadline = r.deadline;
-  if (r.reason !== null) extra.reason = r.reason;
-  if (r.incidentId !== null) extra.incidentId = r.incidentId;
   if (reroutedFrom !== null) extra.reroutedFrom = reroutedFrom;
   return Object.keys(extra).length ? JSON.stringify(extra) : null;
 }
