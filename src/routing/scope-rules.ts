@@ -77,8 +77,21 @@ export function compileScopeRules(rules: readonly ScopeRule[]): ScopeResolver {
 
   const frozenRules = Object.freeze(rules.map((rule) => Object.freeze({ match: rule.match, scope: rule.scope })));
 
+  // A storm repeats each ARN ~100 times, and the rules are regular expressions with backtracking:
+  // a resolution is kept per parsed ARN, which tryParseArn keeps (frozen) per ARN text.
+  const resolved = new WeakMap<ParsedArn, ScopeResolution>();
+
   function resolve(arn: string | ParsedArn): ScopeResolution {
-    const text = typeof arn === 'string' ? parseArn(arn).text : arn.text;
+    const parsed = typeof arn === 'string' ? parseArn(arn) : arn;
+    let resolution = resolved.get(parsed);
+    if (!resolution) {
+      resolution = Object.freeze(resolveText(parsed.text));
+      resolved.set(parsed, resolution);
+    }
+    return resolution;
+  }
+
+  function resolveText(text: string): ScopeResolution {
     for (const rule of compiled) {
       if (!rule.regex.test(text)) continue;
       const scope = text.replace(rule.regex, rule.scope);
