@@ -21,35 +21,48 @@ export function isRequestId(value: string): boolean {
 
 /** Everything wrong with a decoded request, as reasons an agent can act on. Empty when valid. */
 export function validateRequest(request: RemediationRequest, limits: RequestLimits): string[] {
-  const problems: string[] = [];
-  const preview = (text: string) => `'${text.slice(0, 64).replace(/\0/g, '\\0')}'`;
-  if (!isRequestId(request.requestId)) problems.push(`requestId ${preview(request.requestId)} is not a UUID`);
-  if (!request.agentId || request.agentId.length > limits.maxIdLength) {
-    problems.push(`agentId must be 1..${limits.maxIdLength} characters`);
-  }
-  if (!isAction(request.action)) problems.push(`unknown action ${preview(request.action)}`);
+  // Every request of a storm passes through here: checks are written out, without per-call arrays
+  // or closures, and the problems array is only made for a request that has one.
+  let problems: string[] | null = null;
+  const problem = (text: string) => (problems ??= []).push(text);
+  if (!isRequestId(request.requestId)) problem(`requestId ${preview(request.requestId)} is not a UUID`);
+  if (!request.agentId || request.agentId.length > limits.maxIdLength) problem(`agentId must be 1..${limits.maxIdLength} characters`);
+  if (!isAction(request.action)) problem(`unknown action ${preview(request.action)}`);
   const paramCount = Object.keys(request.params).length;
-  if (paramCount > limits.maxParams) problems.push(`${paramCount} params, more than the limit of ${limits.maxParams}`);
-  const paramBytes = Buffer.byteLength(JSON.stringify(request.params));
-  if (paramBytes > limits.maxParamBytes) problems.push(`params take ${paramBytes} bytes, more than the limit of ${limits.maxParamBytes}`);
-  if (request.dependsOn.length > limits.maxDependsOn) {
-    problems.push(`dependsOn has ${request.dependsOn.length} ids, more than the limit of ${limits.maxDependsOn}`);
+  if (paramCount > limits.maxParams) problem(`${paramCount} params, more than the limit of ${limits.maxParams}`);
+  const paramBytes = paramCount === 0 ? 2 : Buffer.byteLength(JSON.stringify(request.params));
+  if (paramBytes > limits.maxParamBytes) problem(`params take ${paramBytes} bytes, more than the limit of ${limits.maxParamBytes}`);
+  const dependsOn = request.dependsOn;
+  if (dependsOn.length > limits.maxDependsOn) problem(`dependsOn has ${dependsOn.length} ids, more than the limit of ${limits.maxDependsOn}`);
+  for (let i = 0; i < dependsOn.length && i < limits.maxDependsOn; i++) {
+    if (!isRequestId(dependsOn[i]!)) problem(`dependsOn id ${preview(dependsOn[i]!)} is not a UUID`);
   }
-  for (const id of request.dependsOn.slice(0, limits.maxDependsOn)) if (!isRequestId(id)) problems.push(`dependsOn id ${preview(id)} is not a UUID`);
-  if (request.expectedVersion !== null && request.expectedVersion < 0) problems.push('expectedVersion must not be negative');
-  for (const [field, value] of [['planId', request.planId], ['incidentId', request.incidentId]] as const) {
-    if (value !== null && value.length > limits.maxIdLength) problems.push(`${field} must be at most ${limits.maxIdLength} characters`);
-  }
+  if (request.expectedVersion !== null && request.expectedVersion < 0) problem('expectedVersion must not be negative');
+  if (request.planId !== null && request.planId.length > limits.maxIdLength) problem(`planId must be at most ${limits.maxIdLength} characters`);
+  if (request.incidentId !== null && request.incidentId.length > limits.maxIdLength) problem(`incidentId must be at most ${limits.maxIdLength} characters`);
   if (request.reason !== null) {
     const bytes = Buffer.byteLength(request.reason);
-    if (bytes > limits.maxReasonBytes) problems.push(`reason takes ${bytes} bytes, more than the limit of ${limits.maxReasonBytes}`);
+    if (bytes > limits.maxReasonBytes) problem(`reason takes ${bytes} bytes, more than the limit of ${limits.maxReasonBytes}`);
   }
-  for (const [field, value] of [['deadline', request.deadline], ['requestedAt', request.requestedAt]] as const) {
-    if (value !== null && !(Number.isFinite(value) && Math.abs(value) <= MAX_EPOCH_MS)) problems.push(`${field} ${value} is not a valid time`);
-  }
-  const withNul = fieldsWithNul(request);
-  if (withNul.length) problems.push(`NUL characters are not allowed (in ${withNul.join(', ')})`);
-  return problems;
+  if (request.deadline !== null && !isTime(request.deadline)) problem(`deadline ${request.deadline} is not a valid time`);
+  if (request.requestedAt !== null && !isTime(request.requestedAt)) problem(`requestedAt ${request.requestedAt} is not a valid time`);
+  if (hasNul(request)) problem(`NUL characters are not allowed (in ${fieldsWithNul(request).join(', ')})`);
+  return problems ?? NONE;
+}
+
+/** What a valid request's validation returns: shared, so frozen. */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
+const preview = (text: string) => `'${text.slice(0, 64).replace(/\0/g, '\\0')}'`;
+const isTime = (value: number) => Number.isFinite(value) && Math.abs(value) <= MAX_EPOCH_MS;
+
+/** The quick check before fieldsWithNul names them. */
+function hasNul(r: RemediationRequest): boolean {
+  if (r.requestId.includes('\0') || r.agentId.includes('\0') || r.resourceArn.includes('\0') || r.action.includes('\0')) return true;
+  if (r.planId?.includes('\0') || r.reason?.includes('\0') || r.incidentId?.includes('\0')) return true;
+  for (const key in r.params) if (key.includes('\0') || r.params[key]!.includes('\0')) return true;
+  for (const id of r.dependsOn) if (id.includes('\0')) return true;
+  return false;
 }
 
 /** The names of the string fields holding a NUL, which no text column can store. */
