@@ -19,7 +19,7 @@ export interface KnownRequest {
 
 /**
  * What one arrival write did: either the chunk is durable (`fresh`: the request ids written, as
- * opposed to a concurrent owner's), or nothing was written because some ids were decided before.
+ * opposed to a concurrent owner's; re-routed ones are not among them), or nothing was written because some ids were decided before.
  */
 export type ArrivalWrite = { kind: 'written'; fresh: Set<string> } | { kind: 'known'; known: Map<string, KnownRequest> };
 
@@ -56,12 +56,15 @@ export async function writeArrivals(
     ...(has.deadLetters ? deadLetterColumns(batch.deadLetters) : []),
   ]);
   const known = new Map<string, KnownRequest>();
-  const fresh = new Set<string>();
+  const taken = new Set<string>();
   for (const r of rows) {
-    if (r.kind === 'fresh') fresh.add(r.request_id as string);
+    if (r.kind === 'taken') taken.add(r.request_id as string);
     else known.set(r.request_id as string, knownRequest(r.info as KnownRow));
   }
-  return known.size ? { kind: 'known', known } : { kind: 'written', fresh };
+  if (known.size) return { kind: 'known', known };
+  const fresh = new Set<string>();
+  for (const a of batch.arrivals) if (a.decision.status !== 'REROUTED' && !taken.has(a.request.requestId)) fresh.add(a.request.requestId);
+  return { kind: 'written', fresh };
 }
 
 const FULL_COLUMNS = `request_id uuid, agent_id text, resource_arn text, scope text, action text, status text, rule text, final boolean,
@@ -163,20 +166,26 @@ function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: bool
   let sql = statements.get(key);
   if (sql) return sql;
   const parts = [KNOWN];
-  const fresh = [];
+  // Ids written by a concurrent owner instead (ON CONFLICT skipped them) come back as 'taken'; the
+  // ids written are the rest, so the usual answer is no rows at all rather than every id.
+  const written = [];
   let next = 3;
   if (has.full) {
     parts.push(fullParts(next));
     next += columnCount(FULL_COLUMNS);
-    fresh.push(`SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM state`);
+    written.push('SELECT request_id FROM state', 'SELECT request_id FROM f WHERE rerouted');
   }
   if (has.duplicates) {
     parts.push(duplicateParts(next));
     next += columnCount(DUPLICATE_COLUMNS);
-    fresh.push(`SELECT 'fresh' AS kind, request_id, NULL::jsonb AS info FROM dups`);
+    written.push('SELECT request_id FROM dups');
   }
   if (has.deadLetters) parts.push(deadLetterParts(next));
-  sql = `WITH ${parts.join(',')}\n${[...fresh, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
+  const taken = written.length
+    ? [`SELECT 'taken' AS kind, id AS request_id, NULL::jsonb AS info FROM unnest($1::uuid[]) AS id
+   WHERE (SELECT ok FROM go) AND id NOT IN (${written.join(' UNION ALL ')})`]
+    : [];
+  sql = `WITH ${parts.join(',')}\n${[...taken, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
   statements.set(key, sql);
   return sql;
 }
