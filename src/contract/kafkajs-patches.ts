@@ -1,18 +1,22 @@
 import { createRequire, Module } from 'node:module';
 import { groupMessagesPerPartition } from './kafkajs-grouping.ts';
+import { decodeRecord } from './kafkajs-fetch.ts';
 import { produceRequest } from './kafkajs-produce.ts';
 
 /**
- * kafkajs is no longer released, and two of its producer modules cost a worker measurably more
- * than they need to (docs/BENCHMARKS.md, fourth and fifth passes). Each replacement here gives the
- * same bytes or result as the module it replaces (test/unit/kafkajs-*.test.ts compare them with kafkajs'
- * own), and is put in Node's module cache under kafkajs' file name before kafkajs loads.
+ * kafkajs is no longer released, and three of its modules (two of the producer's, one of the
+ * consumer's) cost a worker measurably more than they need to (docs/BENCHMARKS.md, fourth and
+ * fifth passes). Each replacement gives the bytes or result of the module it replaces
+ * (test/unit/kafkajs-patches.test.ts compares them with kafkajs' own), and is put in Node's module
+ * cache under kafkajs' file name before kafkajs loads.
  */
 const PATCHES = {
   /** Linear grouping of a send's messages by partition (kafkajs' is quadratic). */
   grouping: { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', exports: groupMessagesPerPartition },
   /** A Produce request written once into one buffer (kafkajs allocates ~10 buffers per record). */
   produce: { module: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: produceRequest },
+  /** A fetched record read with numbers, not BigInt Longs per varint byte and per offset. */
+  fetchedRecord: { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', exports: decodeRecord },
 } as const;
 
 /** The only kafkajs release whose modules these replace; any other version is left as it is. */

@@ -25,12 +25,13 @@ const PRODUCE_API_KEY = (require('kafkajs/src/protocol/requests/apiKeys.js') as 
  * CRC32C with the CPU's instruction (@node-rs/crc32, ~14× kafkajs' table loop on a 450 KB batch);
  * kafkajs' own where the native module has no build for the platform.
  */
-const crc32C: (buffer: Buffer) => number = (() => {
+export const crc32C: { (buffer: Buffer): number; implementation: 'native' | 'kafkajs' } = (() => {
   try {
     const { crc32c } = require('@node-rs/crc32') as { crc32c(input: Buffer, initial?: number | null): number };
-    return (buffer: Buffer) => crc32c(buffer);
+    return Object.assign((buffer: Buffer) => crc32c(buffer), { implementation: 'native' as const });
   } catch {
-    return require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+    const own = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+    return Object.assign((buffer: Buffer) => own(buffer), { implementation: 'kafkajs' as const });
   }
 })();
 

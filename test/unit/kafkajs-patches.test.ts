@@ -4,8 +4,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { decodeRecord, type BatchContext } from '../../src/contract/kafkajs-fetch.ts';
 import { groupMessagesPerPartition } from '../../src/contract/kafkajs-grouping.ts';
-import { encodeRecord, encodeRecordBatch, produceRequest, type BatchHeader, type Message, type ProduceArgs } from '../../src/contract/kafkajs-produce.ts';
+import { crc32C, encodeRecord, encodeRecordBatch, produceRequest, type BatchHeader, type Message, type ProduceArgs } from '../../src/contract/kafkajs-produce.ts';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -24,6 +25,7 @@ const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as
   records: Array<{ key: Buffer; value: Buffer; headers: Record<string, Buffer> }>;
 }>;
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => unknown;
+const originalDecodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as typeof decodeRecord;
 
 describe('the linear grouping of a send’s messages by partition', () => {
   it('gives what kafkajs’ own gives: same partitions, same messages, same order', () => {
@@ -64,6 +66,16 @@ describe('the one-buffer encoding of a Produce request', () => {
     { key: 's', value: 'x'.repeat(300), headers: { 'arbiter-request-id': 'req-1', 'arbiter-signature': Buffer.alloc(32, 9) } },
     { key: 's', value: 'x', headers: { multi: ['a', Buffer.from('b'), 'ç'], empty: '' } },
   ];
+
+  it('computes the CRC32C natively here, with kafkajs’ result', () => {
+    const own = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (buffer: Buffer) => number;
+    expect(crc32C.implementation).toBe('native');
+    for (const size of [0, 1, 9, 4_096, 450_000]) {
+      const buffer = Buffer.alloc(size, size % 251);
+      expect(crc32C(buffer)).toBe(own(buffer));
+    }
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+  });
 
   it('writes each record as kafkajs’ own record encoder does', () => {
     for (const input of records) expect(encodeRecord(input).equals(originalRecord(input).buffer)).toBe(true);
@@ -139,6 +151,60 @@ describe('the one-buffer encoding of a Produce request', () => {
   });
 });
 
+describe('the number-based decoding of a fetched record', () => {
+  /** A record's body as the batch decoder hands it over: without its length prefix. */
+  const body = (input: RecordInput) => {
+    const bytes = encodeRecord(input);
+    const decoder = new Decoder(bytes) as { readVarInt(): number; offset: number };
+    decoder.readVarInt();
+    return bytes.subarray(decoder.offset);
+  };
+  const records: RecordInput[] = [
+    { key: 'scope-1', value: Buffer.from([0, 0, 0, 0, 7, 1, 2, 3]), offsetDelta: 3, timestampDelta: 2 },
+    { key: null, value: null },
+    { key: '', value: '', offsetDelta: 1_499, timestampDelta: -5 },
+    { key: 'k', value: 'v', timestampDelta: 2 ** 40 },
+    { key: 'k', value: 'v', timestampDelta: 2 ** 62 },
+    { key: 'k', value: 'v', timestampDelta: -(2 ** 55) },
+    { key: 'ключ', value: 'é'.repeat(300), offsetDelta: 200 },
+    { key: 's', value: 'x', headers: { 'arbiter-request-id': 'req-1', 'arbiter-signature': Buffer.alloc(32, 9) } },
+    { key: 's', value: 'x', headers: { multi: ['a', Buffer.from('b'), 'ç'], empty: '', __proto__x: 'y' } },
+  ];
+  const contexts: BatchContext[] = [
+    { firstOffset: '0', firstTimestamp: '1764600000000', magicByte: 2, isControlBatch: false, timestampType: 0, maxTimestamp: '1764600000009' },
+    { firstOffset: '9007199254740990', firstTimestamp: '1764600000000', magicByte: 2, timestampType: 0, maxTimestamp: '1' },
+    { firstOffset: '9223372036854770000', firstTimestamp: '-1', magicByte: 2, isControlBatch: true, timestampType: 1, maxTimestamp: '1764600000009' },
+    { firstOffset: '12', firstTimestamp: '9007199254740000', magicByte: 2, timestampType: 1, maxTimestamp: '' },
+  ];
+
+  it('reads every record as kafkajs’ own decoder does, in every kind of batch', () => {
+    for (const context of contexts) {
+      for (const input of records) {
+        const theirs = originalDecodeRecord(new Decoder(body(input)) as never, context);
+        const ours = decodeRecord(new Decoder(body(input)) as never, context);
+        expect(ours).toEqual(theirs);
+        expect(Object.keys(ours.headers)).toEqual(Object.keys(theirs.headers));
+      }
+    }
+  });
+
+  it('keeps a header named __proto__ as a header, and a repeated null value in the array', () => {
+    const bytes = Buffer.concat([
+      body({ key: 'k', value: 'v' }).subarray(0, -1),
+      Buffer.from([6]), // three headers (zigzag)
+      Buffer.from([18]), Buffer.from('__proto__'), Buffer.from([2]), Buffer.from('a'),
+      Buffer.from([2]), Buffer.from('h'), Buffer.from([1]), // h: null
+      Buffer.from([2]), Buffer.from('h'), Buffer.from([2]), Buffer.from('b'),
+    ]);
+    const ours = decodeRecord(new Decoder(bytes) as never, contexts[0]!);
+    expect(Object.getPrototypeOf(ours.headers)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(ours.headers, '__proto__')?.value).toEqual(Buffer.from('a'));
+    expect(ours.headers.h).toEqual([null, Buffer.from('b')]);
+    // kafkajs itself reads __proto__ as already set (to Object.prototype): only `h` is compared.
+    expect(ours.headers.h).toEqual(originalDecodeRecord(new Decoder(bytes) as never, contexts[0]!).headers.h);
+  });
+});
+
 /** A produce request whose bytes depend on nothing but itself (the timestamps are given). */
 const PRODUCE: ProduceArgs = {
   acks: -1,
@@ -163,7 +229,7 @@ describe('the replacements in a process that starts as the CLI does', () => {
     `;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({
-      kafkajsPatches: { grouping: 'installed', produce: 'installed' },
+      kafkajsPatches: { grouping: 'installed', produce: 'installed', fetchedRecord: 'installed' },
       grouping: true,
       produce: true,
       apiVersion: 7,
