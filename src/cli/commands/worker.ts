@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { kafkajsPatches } from '../kafkajs-setup.ts';
 import { configFrom, runCommand, withConfigOption } from '../shared.ts';
 
 export default function register(program: Command): void {
@@ -15,6 +16,9 @@ export default function register(program: Command): void {
         ]);
         const log = createLogger({ secretParams: Object.values(config.actions).flatMap((a) => a.secretParams) });
         if (applyHeapPolicy(config.worker.heapGrowingPercent)) log.debug({ heapGrowingPercent: config.worker.heapGrowingPercent }, 'V8 heap growth set');
+        // Another kafkajs than 2.2.4 runs as shipped, slower: say so once rather than silently.
+        if (Object.values(kafkajsPatches).some((p) => p !== 'installed')) log.warn({ kafkajsPatches }, 'kafkajs runs without Arbiter’s replacements (see src/contract/kafkajs-patches.ts)');
+        else log.debug({ kafkajsPatches }, 'kafkajs replacements installed');
         if (options.migrate) await migrate(config.databaseUrl, (line) => log.info(line), { analystPassword: config.audit.analystPassword });
         const worker = await new Worker(config, { logger: log }).start();
         await new Promise<void>((resolve) => {
