@@ -13,7 +13,7 @@ export function arrayLiteral(values: readonly unknown[]): string | readonly unkn
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (value == null) parts[i] = 'NULL';
-    else if (typeof value === 'string') parts[i] = UNQUOTED.test(value) && !NULL_WORD.test(value) ? value : quoted(value);
+    else if (typeof value === 'string') parts[i] = UNQUOTED.test(value) && !(value.length === 4 && NULL_WORD.test(value)) ? value : quoted(value);
     else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') parts[i] = String(value);
     else return values;
   }

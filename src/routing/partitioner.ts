@@ -63,5 +63,18 @@ export function partitionForKeyBytes(key: Uint8Array, numPartitions: number): nu
  * (Lone surrogates would encode differently in Java; scopes are validated ASCII ARNs.)
  */
 export function partitionForKey(key: string, numPartitions: number): number {
-  return partitionForKeyBytes(Buffer.from(key, 'utf8'), numPartitions);
+  // Every request's scope is checked against its partition, and a storm repeats each scope many
+  // times: the answer is kept per scope (per partition count), bounded like tryParseArn's cache.
+  let known = partitionsByCount.get(numPartitions);
+  if (!known) partitionsByCount.set(numPartitions, (known = new Map()));
+  let partition = known.get(key);
+  if (partition === undefined) {
+    partition = partitionForKeyBytes(Buffer.from(key, 'utf8'), numPartitions);
+    if (known.size >= KNOWN_MAX) known.clear();
+    known.set(key, partition);
+  }
+  return partition;
 }
+
+const KNOWN_MAX = 100_000;
+const partitionsByCount = new Map<number, Map<string, number>>();
