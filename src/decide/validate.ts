@@ -21,8 +21,8 @@ export function isRequestId(value: string): boolean {
 
 /** Everything wrong with a decoded request, as reasons an agent can act on. Empty when valid. */
 export function validateRequest(request: RemediationRequest, limits: RequestLimits): string[] {
-  // Every request of a storm passes through here: checks are written out, without per-call arrays
-  // or closures, and the problems array is only made for a request that has one.
+  // Every request of a storm passes through here: checks are written out, without per-call arrays,
+  // and the problems array is only made for a request that has one.
   let problems: string[] | null = null;
   const problem = (text: string) => (problems ??= []).push(text);
   if (!isRequestId(request.requestId)) problem(`requestId ${preview(request.requestId)} is not a UUID`);
@@ -46,7 +46,8 @@ export function validateRequest(request: RemediationRequest, limits: RequestLimi
   }
   if (request.deadline !== null && !isTime(request.deadline)) problem(`deadline ${request.deadline} is not a valid time`);
   if (request.requestedAt !== null && !isTime(request.requestedAt)) problem(`requestedAt ${request.requestedAt} is not a valid time`);
-  if (hasNul(request)) problem(`NUL characters are not allowed (in ${fieldsWithNul(request).join(', ')})`);
+  const withNul = fieldsWithNul(request);
+  if (withNul) problem(`NUL characters are not allowed (in ${withNul.join(', ')})`);
   return problems ?? NONE;
 }
 
@@ -56,27 +57,27 @@ const NONE: string[] = Object.freeze([]) as unknown as string[];
 const preview = (text: string) => `'${text.slice(0, 64).replace(/\0/g, '\\0')}'`;
 const isTime = (value: number) => Number.isFinite(value) && Math.abs(value) <= MAX_EPOCH_MS;
 
-/** The quick check before fieldsWithNul names them. */
-function hasNul(r: RemediationRequest): boolean {
-  if (r.requestId.includes('\0') || r.agentId.includes('\0') || r.resourceArn.includes('\0') || r.action.includes('\0')) return true;
-  if (r.planId?.includes('\0') || r.reason?.includes('\0') || r.incidentId?.includes('\0')) return true;
-  for (const key in r.params) if (key.includes('\0') || r.params[key]!.includes('\0')) return true;
-  for (const id of r.dependsOn) if (id.includes('\0')) return true;
-  return false;
-}
+/** The request's single string fields that a NUL would keep out of a text column. */
+const TEXT_FIELDS = ['requestId', 'agentId', 'resourceArn', 'action', 'planId', 'reason', 'incidentId'] as const;
 
-/** The names of the string fields holding a NUL, which no text column can store. */
-function fieldsWithNul(request: RemediationRequest): string[] {
-  const fields: string[] = [];
-  const check = (name: string, value: string | null) => value !== null && value.includes('\0') && fields.push(name);
-  check('requestId', request.requestId);
-  check('agentId', request.agentId);
-  check('resourceArn', request.resourceArn);
-  check('action', request.action);
-  check('planId', request.planId);
-  check('reason', request.reason);
-  check('incidentId', request.incidentId);
-  if (Object.entries(request.params).some(([k, v]) => k.includes('\0') || v.includes('\0'))) fields.push('params');
-  if (request.dependsOn.some((id) => id.includes('\0'))) fields.push('dependsOn');
+/**
+ * The names of the fields holding a NUL, which no text column can store; null when none does (the
+ * usual case, which allocates nothing).
+ */
+function fieldsWithNul(request: RemediationRequest): string[] | null {
+  let fields: string[] | null = null;
+  for (const name of TEXT_FIELDS) if (request[name]?.includes('\0')) (fields ??= []).push(name);
+  for (const key in request.params) {
+    if (key.includes('\0') || request.params[key]!.includes('\0')) {
+      (fields ??= []).push('params');
+      break;
+    }
+  }
+  for (const id of request.dependsOn) {
+    if (id.includes('\0')) {
+      (fields ??= []).push('dependsOn');
+      break;
+    }
+  }
   return fields;
 }
