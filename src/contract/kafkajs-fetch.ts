@@ -85,10 +85,13 @@ function readBytes(d: Decoder): Buffer | null {
   return bytes;
 }
 
-/** `base` (a decimal string kafkajs printed from an int64) plus `delta`, printed the same way. */
-function plus(base: string, delta: number): string | null {
+/**
+ * `base` (a decimal string kafkajs printed from an int64) plus `delta`, printed the same way: with
+ * numbers while the sum is exact in one, with BigInt beyond.
+ */
+function plus(base: string, delta: number): string {
   const sum = Number(base) + delta;
-  return base.length < 16 && Number.isSafeInteger(sum) ? String(sum) : null;
+  return base.length < 16 && Number.isSafeInteger(sum) ? String(sum) : (BigInt(base) + BigInt(delta)).toString();
 }
 
 /** Same signature and same record as kafkajs' `protocol/recordBatch/record/v0/decoder` (2.2.4). */
@@ -96,19 +99,17 @@ export function decodeRecord(decoder: Decoder, batchContext: BatchContext = {} a
   const { firstOffset, firstTimestamp, magicByte, isControlBatch = false, timestampType, maxTimestamp } = batchContext;
   const attributes = decoder.buffer.readInt8(decoder.offset++);
 
-  let timestamp: string;
   const shortDelta = readShortVarLong(decoder);
-  if (shortDelta === null) {
-    // Beyond 49 bits: kafkajs' own reader and Long arithmetic, for the very same string.
-    const delta = decoder.readVarLong();
-    timestamp = timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : Long.fromValue(firstTimestamp).add(delta).toString();
-  } else {
-    timestamp =
-      timestampType === LOG_APPEND_TIME && maxTimestamp ? maxTimestamp : (plus(firstTimestamp, shortDelta) ?? (BigInt(firstTimestamp) + BigInt(shortDelta)).toString());
-  }
+  // Beyond 49 bits: kafkajs' own reader and Long arithmetic, for the very same string.
+  const longDelta = shortDelta === null ? decoder.readVarLong() : null;
+  const timestamp =
+    timestampType === LOG_APPEND_TIME && maxTimestamp
+      ? maxTimestamp
+      : longDelta
+        ? Long.fromValue(firstTimestamp).add(longDelta).toString()
+        : plus(firstTimestamp, shortDelta!);
 
-  const offsetDelta = readVarInt(decoder);
-  const offset = plus(firstOffset, offsetDelta) ?? (BigInt(firstOffset) + BigInt(offsetDelta)).toString();
+  const offset = plus(firstOffset, readVarInt(decoder));
 
   const key = readBytes(decoder);
   const value = readBytes(decoder);

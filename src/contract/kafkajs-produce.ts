@@ -249,7 +249,7 @@ const BATCH_PREFIX = 8 + 4 + 4 + 1 + 4;
 async function encodeBatch(header: BatchHeader, records: readonly PendingRecord[]): Promise<Buffer> {
   const codec = compressionCodecs.COMPRESSION_CODEC_MASK & (header.compression ?? 0);
   const compressed = codec === 0 ? null : await compress(header.compression!, records);
-  const recordsSize = compressed ? compressed.length : records.reduce((sum, record) => sum + record.size, 0);
+  const recordsSize = compressed ? compressed.length : sizeOfRecords(records);
   const size = BATCH_PREFIX + BODY_HEADER + recordsSize;
   const buf = Buffer.allocUnsafe(size);
   let offset = buf.writeBigInt64BE(toInt64(header.firstOffset ?? 0), 0);
@@ -265,8 +265,7 @@ async function encodeBatch(header: BatchHeader, records: readonly PendingRecord[
   offset = buf.writeInt16BE(header.producerEpoch ?? 0, offset);
   offset = buf.writeInt32BE(header.firstSequence ?? 0, offset);
   offset = buf.writeInt32BE(records.length, offset);
-  if (compressed) offset += compressed.copy(buf, offset);
-  else for (const record of records) offset = record.writeTo(buf, offset);
+  offset = compressed ? offset + compressed.copy(buf, offset) : writeRecords(records, buf, offset);
   if (offset !== size) throw new Error(`record batch encoder wrote ${offset} bytes of ${size}`);
   buf.writeUInt32BE(crc32C(buf.subarray(BATCH_PREFIX)), BATCH_PREFIX - 4);
   return buf;
@@ -275,10 +274,17 @@ async function encodeBatch(header: BatchHeader, records: readonly PendingRecord[
 async function compress(compression: number, records: readonly PendingRecord[]): Promise<Buffer> {
   const codec = compressionCodecs.lookupCodec(compression);
   if (!codec) throw new Error(`no codec for compression type ${compression}`);
-  const plain = Buffer.allocUnsafe(records.reduce((sum, record) => sum + record.size, 0));
-  let offset = 0;
-  for (const record of records) offset = record.writeTo(plain, offset);
+  const plain = Buffer.allocUnsafe(sizeOfRecords(records));
+  writeRecords(records, plain, 0);
   return codec.compress({ buffer: plain });
+}
+
+const sizeOfRecords = (records: readonly PendingRecord[]) => records.reduce((sum, record) => sum + record.size, 0);
+
+/** Writes the records one after the other from `offset`; returns the offset after the last. */
+function writeRecords(records: readonly PendingRecord[], buf: Buffer, offset: number): number {
+  for (const record of records) offset = record.writeTo(buf, offset);
+  return offset;
 }
 
 /** A record batch of messages as kafkajs' RecordBatch writes it, given its records' deltas (for tests). */
