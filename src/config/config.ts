@@ -138,11 +138,12 @@ export const ConfigSchema = z
         /**
          * Duplicates waiting in memory for their in-flight primary, per partition. Beyond it a
          * primary's followers wait in PostgreSQL only (where they are already) and are read back
-         * when it ends: a storm's memory stays bounded whatever its size. With 1,000 a worker
-         * peaked at 283-313 MiB through the full benchmark storm (5,000: 315-340 MiB) at no
-         * measurable PostgreSQL cost on the benchmark machine (docs/BENCHMARKS.md, issue 12 fourth pass).
+         * when it ends: a storm's memory stays bounded whatever its size. A follower is packed in
+         * 28 bytes (worker/follower-list.ts), so 50,000 are ~1.4-2.8 MiB a partition; with 1,000,
+         * most primaries of the benchmark storm spilled and reading their followers back cost
+         * PostgreSQL ~9 µs per request (docs/BENCHMARKS.md, issue 12 sixth pass).
          */
-        maxWaitingFollowersPerPartition: z.number().int().min(0).default(1_000),
+        maxWaitingFollowersPerPartition: z.number().int().min(0).default(50_000),
         /**
          * How far V8 lets the heap grow past what survived the last full collection, in percent
          * (`--heap-growing-percent`); 0 leaves V8's own choice. V8 picks up to 300 % on a large

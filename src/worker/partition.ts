@@ -5,7 +5,7 @@ import type { StoredRequest } from '../audit/index.ts';
 import { Coalescer, type CoalesceMatch } from '../coalesce/index.ts';
 import type { ArrivalView } from '../decide/index.ts';
 import type { Clock } from './clock.ts';
-import { follower, newPending, type AnsweredRequest, type PendingRequest } from './pending.ts';
+import { newPending, type AnsweredRequest, type PendingRequest } from './pending.ts';
 import { ResourceMemory } from './resource-memory.ts';
 import { ScopeQueue, type StepResult } from './scope-queue.ts';
 
@@ -224,7 +224,7 @@ export class Partition {
       } else if (row.decision.status === 'COALESCED' && !row.outcomePublished) {
         const primary = this.primaries.get(row.decision.primaryRequestId);
         // A spilled primary reads its followers back from PostgreSQL, where this one is.
-        if (primary && !primary.spilled && !primary.followers.some((f) => f.request.requestId === row.request.requestId)) {
+        if (primary && !primary.spilled && !primary.followers.has(row.request.requestId)) {
           this.attach(primary, row.request, row.scope);
           adopted++;
         }
@@ -267,10 +267,10 @@ export class Partition {
     if (this.waitingFollowers >= (this.options.maxWaitingFollowers ?? Infinity)) {
       primary.spilled = { through: null };
       this.waitingFollowers -= primary.followers.length;
-      primary.followers = [];
+      primary.followers.clear();
       return;
     }
-    primary.followers.push(follower(request, scope, primary));
+    primary.followers.push(request, scope);
     this.waitingFollowers++;
   }
 

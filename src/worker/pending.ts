@@ -2,30 +2,9 @@ import type { DeferRule, FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { QueuedRequest } from '../decide/index.ts';
 import type { Schedulable } from './scope-queue.ts';
+import { FollowerList } from './follower-list.ts';
 
-/** A request coalesced into a primary that is still pending; it receives the primary's outcome. */
-/** What answering a request needs of it (toOutcome): a follower keeps only this, not its request. */
-export type AnsweredRequest = Pick<RemediationRequest, 'requestId' | 'agentId' | 'resourceArn' | 'action' | 'requestedAt'>;
-
-export interface Follower {
-  request: AnsweredRequest;
-  scope: string;
-}
-
-/**
- * A follower as kept in memory until its primary ends: a storm's duplicates wait in flight by the
- * hundred thousand, and their whole requests (params, reasons, …) made most of a worker's memory.
- * Its ARN, action and scope are its primary's (that is what coalescing matched), so it shares the
- * primary's strings instead of keeping its own decoded copies.
- */
-export function follower(request: AnsweredRequest, scope: string, primary: PendingRequest): Follower {
-  const { requestId, agentId, requestedAt } = request;
-  const same = <T>(own: T, primarys: T) => (own === primarys ? primarys : own);
-  return {
-    request: { requestId, agentId, requestedAt, resourceArn: same(request.resourceArn, primary.request.resourceArn), action: same(request.action, primary.request.action) },
-    scope: same(scope, primary.scope),
-  };
-}
+export type { AnsweredRequest, Follower } from './follower-list.ts';
 
 /**
  * A primary request waiting in its scope's queue, or running. Owned by its Partition; only the
@@ -36,7 +15,8 @@ export interface PendingRequest extends QueuedRequest, Schedulable {
   scope: string;
   coalesceKey: string;
   receivedAt: number;
-  followers: Follower[];
+  /** The duplicates merged into it while it is pending, packed (follower-list.ts). */
+  followers: FollowerList;
   deferredSince: number | null;
   deferRule: DeferRule | null;
   deferDetail: string | null;
@@ -71,7 +51,7 @@ export function newPending(request: RemediationRequest, scope: string, coalesceK
     scope,
     coalesceKey,
     receivedAt,
-    followers: [],
+    followers: new FollowerList({ request, scope }),
     notBefore,
     retryAt: 0,
     deferredSince: null,

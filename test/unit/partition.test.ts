@@ -95,7 +95,7 @@ describe('Partition', () => {
     const { chunk, arrivals } = decideChunk(part, [a, b]);
     part.accept(chunk, arrivals);
     await Promise.resolve();
-    const [kept] = heads[0]!.followers;
+    const [kept] = heads[0]!.followers.toArray();
     expect(Object.keys(kept!.request).sort()).toEqual(['action', 'agentId', 'requestId', 'requestedAt', 'resourceArn']);
     expect(kept!.request).toEqual({ requestId: b.requestId, agentId: 'agent-b', requestedAt: b.requestedAt, resourceArn: POD, action: 'restart' });
     expect(kept!.scope).toBe(heads[0]!.scope);
@@ -140,12 +140,12 @@ describe('Partition', () => {
     const third = decideChunk(part, [restart('agent-d')]);
     part.accept(third.chunk, third.arrivals, '13');
     expect(a!.spilled).toEqual({ through: null });
-    expect(a!.followers).toEqual([]);
+    expect(a!.followers.toArray()).toEqual([]);
     expect(part.followersInMemory).toBe(0);
     // Later followers of a spilled primary are not held either, though the budget is free.
     const fourth = decideChunk(part, [restart('agent-e')]);
     part.accept(fourth.chunk, fourth.arrivals, '14');
-    expect(a!.followers).toEqual([]);
+    expect(a!.followers.toArray()).toEqual([]);
     // It ends: nothing held to answer here; the caller reads back its followers through offset 14.
     expect(part.settle(a!, executed, NOW + 1_000)).toEqual([]);
     expect(a!.spilled).toEqual({ through: '14' });
