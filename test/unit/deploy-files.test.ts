@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { mallocSettingsMissing, WORKER_MALLOC_ENV } from '../../src/worker/allocator.ts';
+import { workerEnv } from '../../tools/support/index.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
@@ -56,5 +58,17 @@ describe('deploy files: each component its own credentials', () => {
       expect(compose.services[service]!.command).toContain(`/sql/${file}`);
       expect(existsSync(new URL(`${mount.replace(/^\.\//, '')}/${file}`, ROOT)), `${mount}/${file}`).toBe(true);
     }
+  });
+});
+
+describe('deploy files: the worker’s malloc setting', () => {
+  it('the image’s worker stage and every tool-started worker run with WORKER_MALLOC_ENV', () => {
+    const dockerfile = read('Dockerfile');
+    const workerStage = dockerfile.slice(dockerfile.indexOf('AS worker'));
+    for (const [name, value] of Object.entries(WORKER_MALLOC_ENV)) expect(workerStage).toMatch(new RegExp(`^ENV ${name}=${value}$`, 'm'));
+    const site = { kafkaBrokers: 'k:9092', schemaRegistryUrl: 'http://r', databaseUrl: 'postgres://d', topicPrefix: 'p', groupId: 'g', executorUrl: 'http://e' };
+    expect(workerEnv(site)).toMatchObject(WORKER_MALLOC_ENV);
+    expect(mallocSettingsMissing(workerEnv(site))).toEqual([]);
+    expect(mallocSettingsMissing({})).toEqual(Object.keys(WORKER_MALLOC_ENV));
   });
 });

@@ -18,6 +18,9 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['storm', `${int(r.storm.requests)} requests over ${int(r.storm.distinctPods)} pods (~${fixed(r.storm.duplicatesPerPod, 0)} duplicates each), ${r.options.workers} workers, ${r.options.partitions} partitions`],
     ['worker config (over the defaults)', JSON.stringify(r.workerConfig)],
     ['worker heap (V8 old space)', r.workerHeapMb ? `capped: node --max-old-space-size=${r.workerHeapMb} (both builds)` : "Node's default sizing"],
+    ...(r.workerMalloc
+      ? ([['worker malloc (glibc)', `${Object.entries(r.workerMalloc).map(([name, value]) => `${name}=${value}`).join(' ')}, as the image sets it (both builds)`]] as Array<[string, string]>)
+      : []),
     ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
     ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],

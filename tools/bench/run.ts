@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Serde, topicNames } from '../../src/index.ts';
+import { WORKER_MALLOC_ENV } from '../../src/worker/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
 import type { ExecutionCheck, StormResult } from './arbiter-run.ts';
 import { allFinal, runArm, type ArmContext, type ArmResult } from './arm.ts';
@@ -91,6 +92,8 @@ export interface BenchResult {
   workerConfig: Record<string, unknown>;
   /** The workers' V8 old-space cap (`--worker-heap-mb`), or null for Node's default sizing. */
   workerHeapMb?: number | null;
+  /** The glibc malloc settings the workers ran with (both builds): the image's unless the bench's environment set them. */
+  workerMalloc?: Record<string, string>;
   verdict: { allFinal: boolean; executionsOk: boolean; baselineOk: boolean | null; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
 }
 
@@ -289,6 +292,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       profile,
       workerConfig,
       workerHeapMb: options.workerHeapMb ?? null,
+      workerMalloc: Object.fromEntries(Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => [name, process.env[name] ?? value])),
       verdict,
     };
   } finally {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchNode, type NodeChild } from './child-process.ts';
 import { loadConfig, type ArbiterConfig } from '../../src/config/index.ts';
+import { WORKER_MALLOC_ENV } from '../../src/worker/index.ts';
 import type { ConfigObject } from './merge-config.ts';
 import { ARBITER_BIN } from './paths.ts';
 
@@ -34,6 +35,8 @@ export interface WorkerSite {
 /** The environment of `arbiter worker` children (the race lab, the benchmark and the tests start them alike). */
 export function workerEnv(site: WorkerSite): NodeJS.ProcessEnv {
   return {
+    // As the image starts a worker (src/worker/allocator.ts); a value given to the tool wins.
+    ...WORKER_MALLOC_ENV,
     ...process.env,
     KAFKA_BROKERS: Array.isArray(site.kafkaBrokers) ? site.kafkaBrokers.join(',') : site.kafkaBrokers,
     SCHEMA_REGISTRY_URL: site.schemaRegistryUrl,
