@@ -1,10 +1,13 @@
 import type { FinalDecision } from '../contract/decision.ts';
 
 interface Entry {
-  primaryRequestId: string;
+  /**
+   * What a duplicate matches, one object per primary and state: every duplicate of a primary gets
+   * the same one, so the arrival rules derive the duplicates' decision once (decide/arrival.ts).
+   */
+  match: CoalesceMatch;
   /** Undefined while the primary is pending or running. */
   finishedAt?: number;
-  outcome?: FinalDecision;
   windowMs: number;
 }
 
@@ -24,25 +27,23 @@ export class Coalescer {
   match(key: string, now: number): CoalesceMatch | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    if (entry.finishedAt === undefined) return { kind: 'in-flight', primaryRequestId: entry.primaryRequestId };
+    if (entry.finishedAt === undefined) return entry.match;
     // Only a success absorbs later duplicates: a retry after a failure or rejection deserves to run.
-    if (entry.outcome?.status === 'EXECUTED' && now - entry.finishedAt < entry.windowMs) {
-      return { kind: 'finished', primaryRequestId: entry.primaryRequestId, outcome: entry.outcome };
-    }
+    if (entry.match.kind === 'finished' && entry.match.outcome.status === 'EXECUTED' && now - entry.finishedAt < entry.windowMs) return entry.match;
     this.entries.delete(key);
     return undefined;
   }
 
   startPrimary(key: string, primaryRequestId: string, windowMs: number): void {
-    this.entries.set(key, { primaryRequestId, windowMs });
+    this.entries.set(key, { match: { kind: 'in-flight', primaryRequestId }, windowMs });
   }
 
   /** Records the primary's outcome; later duplicates within the window receive it. */
   finish(key: string, primaryRequestId: string, outcome: FinalDecision, finishedAt: number): void {
     const entry = this.entries.get(key);
-    if (!entry || entry.primaryRequestId !== primaryRequestId) return;
+    if (!entry || entry.match.primaryRequestId !== primaryRequestId) return;
     entry.finishedAt = finishedAt;
-    entry.outcome = outcome;
+    entry.match = { kind: 'finished', primaryRequestId, outcome };
   }
 
   /** Drops entries whose window has passed, so memory stays bounded by the recent key count. */

@@ -53,18 +53,16 @@ export function decideArrival(
     return { scope, coalesceKey: '', decision: { status: 'REJECTED_INVALID', rule: 'arn', detail: `invalid resourceArn: ${parsed.reason}` } };
   }
   const scope = rules.scopes.scopeOf(parsed.arn);
-  // Only a valid request has a coalesce key (it holds the params): a rejected one is never merged.
-  let key = '';
-  const arrival = (decision: Decision): Arrival => ({ scope, coalesceKey: key, decision });
 
   // Before anything else about the request: a forged or replayed record is refused wherever it landed.
-  if (!authentication.ok) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authenticate', detail: authentication.reason });
+  // (Only a valid request has a coalesce key, as it holds the params: a rejected one is never merged.)
+  if (!authentication.ok) return arrival(scope, '', { status: 'REJECTED_UNAUTHORIZED', rule: 'authenticate', detail: authentication.reason });
 
   const owner = partitionForKey(scope, view.partitions);
   if (owner !== view.partition) {
     // Keyed by something other than its scope (another client's partitioner, or older scope rules):
     // moved to its scope's partition so one owner decides everything about that scope.
-    return arrival({
+    return arrival(scope, '', {
       status: 'REROUTED',
       rule: 'route',
       toPartition: owner,
@@ -73,26 +71,45 @@ export function decideArrival(
   }
 
   const problems = validateRequest(request, rules.limits);
-  if (problems.length) return arrival({ status: 'REJECTED_INVALID', rule: 'validate', detail: problems.join('; ') });
-  key = coalesceKey(request.resourceArn, request.action, request.params);
+  if (problems.length) return arrival(scope, '', { status: 'REJECTED_INVALID', rule: 'validate', detail: problems.join('; ') });
+  const key = coalesceKey(request.resourceArn, request.action, request.params);
 
   const auth = rules.policy.authorize(request.agentId, request.action, parsed.arn);
-  if (!auth.allowed) return arrival({ status: 'REJECTED_UNAUTHORIZED', rule: 'authorize', detail: auth.reason });
+  if (!auth.allowed) return arrival(scope, key, { status: 'REJECTED_UNAUTHORIZED', rule: 'authorize', detail: auth.reason });
 
   if (request.deadline !== null && request.deadline + rules.clockSkewToleranceMs <= now) {
-    return arrival({ status: 'EXPIRED', rule: 'deadline', detail: 'deadline passed before the request was decided' });
+    return arrival(scope, key, { status: 'EXPIRED', rule: 'deadline', detail: 'deadline passed before the request was decided' });
   }
 
   const match = view.coalesceMatch(key);
-  if (match?.kind === 'finished') return arrival(followerDecision(match.primaryRequestId, match.outcome));
-  if (match?.kind === 'in-flight') return arrival(inFlightFollower(match.primaryRequestId));
+  if (match) return arrival(scope, key, coalescedInto(match));
 
   const settings = rules.actions[request.action as ActionName];
-  return arrival({
+  return arrival(scope, key, {
     status: 'ACCEPTED',
     rule: 'accept',
     // Trailing coalescing: hold the primary for its window so duplicates can join before it runs.
     notBefore: settings.waitForDuplicates ? now + settings.coalesceWindowMs : now,
     detail: 'accepted into its scope queue',
   });
+}
+
+function arrival(scope: string, coalesceKey: string, decision: Decision): Arrival {
+  return { scope, coalesceKey, decision };
+}
+
+/**
+ * The decision of a duplicate merged into `match`'s primary: one object per match, shared by every
+ * duplicate of that primary (a storm's duplicates are ~99 % of its requests, and each one built its
+ * own decision and detail text). Frozen, since it is shared.
+ */
+const coalescedDecisions = new WeakMap<CoalesceMatch, Decision>();
+
+function coalescedInto(match: CoalesceMatch): Decision {
+  let decision = coalescedDecisions.get(match);
+  if (!decision) {
+    decision = Object.freeze(match.kind === 'finished' ? followerDecision(match.primaryRequestId, match.outcome) : inFlightFollower(match.primaryRequestId));
+    coalescedDecisions.set(match, decision);
+  }
+  return decision;
 }

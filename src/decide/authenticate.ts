@@ -17,6 +17,11 @@ export interface SignatureRules {
 
 export type Authentication = { ok: true; signedBy: 'agent' | 'arbiter' | null } | { ok: false; reason: string };
 
+// The answers without a reason, made once: every record of a storm gets one.
+const UNSIGNED: Authentication = Object.freeze({ ok: true, signedBy: null });
+const BY_AGENT: Authentication = Object.freeze({ ok: true, signedBy: 'agent' });
+const BY_ARBITER: Authentication = Object.freeze({ ok: true, signedBy: 'arbiter' });
+
 /**
  * Who sent this record (a request, or a plan command): verified before any other rule. `value` is the record's bytes as written,
  * `signature` the header. A request claiming an agent with a registered key must carry that key's
@@ -33,7 +38,7 @@ export function authenticate(
   if (!signature) {
     if (key) return { ok: false, reason: `agent ${request.agentId} has a registered key but the request is not signed` };
     if (rules.required && !rules.unsignedAllowed(request.agentId)) return { ok: false, reason: `unsigned request: the policy requires agent ${request.agentId} to sign` };
-    return { ok: true, signedBy: null };
+    return UNSIGNED;
   }
   if (!value) return { ok: false, reason: 'a signed record without a value' };
   const byAgent = key !== null && verifyValue(key, value, signature);
@@ -45,5 +50,5 @@ export function authenticate(
   if (Math.abs(age) > rules.maxAgeMs) {
     return { ok: false, reason: `signed request made ${Math.round(age / 1000)} s ago, outside the ${Math.round(rules.maxAgeMs / 1000)} s freshness window: a replay` };
   }
-  return { ok: true, signedBy: byAgent ? 'agent' : 'arbiter' };
+  return byAgent ? BY_AGENT : BY_ARBITER;
 }

@@ -68,7 +68,7 @@ const SEGMENT_RULE = 'letters, digits and . _ ~ @ + = , -';
  * when full.
  */
 const parsed = new Map<string, ArnParseResult>();
-const PARSED_MAX = 5_000;
+const PARSED_MAX = 20_000;
 
 export function tryParseArn(text: string): ArnParseResult {
   if (typeof text !== 'string' || text.length > MAX_ARN_LENGTH) return parseArnText(text);

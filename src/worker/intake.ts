@@ -151,7 +151,8 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
       continue;
     }
     const { request, message } = item;
-    const scopeKey = message.key?.toString() ?? '';
+    const recordKey = message.key?.toString() ?? null;
+    const scopeKey = recordKey ?? '';
     if (!isRequestId(request.requestId)) {
       // No request id to key its working state by: kept as a dead letter, and answered by the id it gave.
       deadLetter(chunk, message, new ArbiterError('INVALID_REQUEST', 'requestId is not a UUID'), out.deadLetters, out.deadLetterRecords);
@@ -176,7 +177,7 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
     seen.set(request.requestId, request);
     const signature = headerText(message, SIGNATURE_HEADER);
     const authentication = authenticate(request, message.value, signature, ctx.config.compiled.signatures, now);
-    const arrival = decideArrival(request, message.key?.toString() ?? null, out.state.view, rules, now, authentication);
+    const arrival = decideArrival(request, recordKey, out.state.view, rules, now, authentication);
     out.state.note(request.requestId, arrival.coalesceKey, arrival.decision);
     const rerouted = headerText(message, HEADERS.reroutedFrom);
     out.arrivals.push({
@@ -231,13 +232,13 @@ function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: 
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
   const late = part.accept(decided.state, owned, chunk.messages[chunk.messages.length - 1]?.offset ?? null);
-  const outcomes = [
-    ...owned.flatMap((a) =>
-      isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight) ? [toOutcome(a.request, a.scope, a.decision, ctx.workerId, now)] : [],
-    ),
-    ...late.map((a) => toOutcome(a.request, a.scope, a.decision, ctx.workerId, durableAt)),
-    ...decided.stateless.map((u) => toOutcome(u.request, u.scope, u.decision, ctx.workerId, durableAt)),
-  ];
+  const outcomes: RemediationOutcome[] = [];
+  for (const a of owned) {
+    // An in-flight follower is answered when its primary ends.
+    if (isFinal(a.decision) && !(a.decision.status === 'COALESCED' && a.decision.inFlight)) outcomes.push(toOutcome(a.request, a.scope, a.decision, ctx.workerId, now));
+  }
+  for (const a of late) outcomes.push(toOutcome(a.request, a.scope, a.decision, ctx.workerId, durableAt));
+  for (const u of decided.stateless) outcomes.push(toOutcome(u.request, u.scope, u.decision, ctx.workerId, durableAt));
   // Side records and answers in parallel; the next chunk is decided meanwhile (the caller awaits
   // this only before committing the offset).
   return Promise.all([

@@ -101,7 +101,7 @@ export class Partition {
    * answered even if that primary settles before the chunk is durable.
    */
   beginChunk(now: number): Chunk {
-    const tentative = new Map<string, string>();
+    const tentative = new Map<string, CoalesceMatch>();
     const merged = new Map<string, PendingRequest>();
     return {
       view: {
@@ -109,7 +109,7 @@ export class Partition {
         partitions: this.options.partitions,
         coalesceMatch: (key): CoalesceMatch | undefined => {
           const inChunk = tentative.get(key);
-          if (inChunk) return { kind: 'in-flight', primaryRequestId: inChunk };
+          if (inChunk) return inChunk;
           const match = this.coalescer.match(key, now);
           if (match?.kind !== 'in-flight') return match;
           const primary = this.primaries.get(match.primaryRequestId);
@@ -120,7 +120,7 @@ export class Partition {
         },
       },
       note: (requestId, key, decision) => {
-        if (decision.status === 'ACCEPTED') tentative.set(key, requestId);
+        if (decision.status === 'ACCEPTED') tentative.set(key, { kind: 'in-flight', primaryRequestId: requestId });
       },
       primary: (requestId) => this.primaries.get(requestId) ?? merged.get(requestId),
     };

@@ -28,6 +28,15 @@ describe('coalesceKey', () => {
     expect(coalesceKey(POD, 'restart', { a: 'x,b', b: 'y' })).not.toBe(coalesceKey(POD, 'restart', { a: 'x', b: 'b,y' }));
     expect(coalesceKey(POD, 'restart', {})).not.toContain('\u0000');
   });
+
+  it('gives a request without params the same key, kept or made again, for more resources than it keeps', () => {
+    const arns = Array.from({ length: 25_000 }, (_, i) => `${POD}-${i}`);
+    const first = arns.map((arn) => coalesceKey(arn, 'restart', {}));
+    expect(new Set(first).size).toBe(arns.length);
+    expect(arns.map((arn) => coalesceKey(arn, 'restart', {}))).toEqual(first);
+    expect(first[0]).toBe(JSON.stringify([arns[0], 'restart', []]));
+    expect(coalesceKey(arns[0]!, 'drain', {})).not.toBe(first[0]);
+  });
 });
 
 describe('Coalescer', () => {
@@ -43,6 +52,16 @@ describe('Coalescer', () => {
     expect(c.match(key, 0)).toEqual({ kind: 'in-flight', primaryRequestId: 'primary-1' });
     expect(c.match(key, 1_000_000)).toEqual({ kind: 'in-flight', primaryRequestId: 'primary-1' });
     expect(c.match(coalesceKey(POD, 'drain', {}), 0)).toBeUndefined();
+  });
+
+  it('hands every duplicate of a primary the same match, so its decision is derived once', () => {
+    const c = new Coalescer();
+    c.startPrimary(key, 'p1', 60_000);
+    expect(c.match(key, 0)).toBe(c.match(key, 1));
+    c.finish(key, 'p1', executed, 10);
+    const finished = c.match(key, 20);
+    expect(finished).toEqual({ kind: 'finished', primaryRequestId: 'p1', outcome: executed });
+    expect(c.match(key, 30)).toBe(finished);
   });
 
   it('hands out an EXECUTED outcome within the window, and not after it', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIONS, type ActionName } from '../../src/contract/actions.ts';
-import type { Decision, FinalDecision } from '../../src/contract/decision.ts';
+import { followerDecision, inFlightFollower, type Decision, type FinalDecision } from '../../src/contract/decision.ts';
 import { ArbiterError } from '../../src/contract/errors.ts';
 import type { Observation } from '../../src/contract/observation.ts';
 import { buildRequest, type RemediationRequest, type RequestInput } from '../../src/contract/request.ts';
@@ -315,5 +315,19 @@ describe('execution and errors: one row per decision', () => {
 
   it('a permanent ArbiterError is not mistaken for a retryable one', () => {
     expect(decideOnError(new ArbiterError('EXECUTOR_FAILED', 'bad request'), 3, policy, NOW).status).toBe('FAILED');
+  });
+});
+
+describe('arrival: duplicates of one primary', () => {
+  it('share one decision, the one derived from their match, frozen', () => {
+    const match: CoalesceMatch = { kind: 'finished', primaryRequestId: PRIMARY, outcome: executedPrimary };
+    const first = arrive(request({ agentId: 'agent-b' }), { match });
+    const second = arrive(request({ agentId: 'agent-c' }), { match });
+    expect(second).toBe(first);
+    expect(first).toEqual(followerDecision(PRIMARY, executedPrimary));
+    expect(Object.isFrozen(first)).toBe(true);
+    const inFlight: CoalesceMatch = { kind: 'in-flight', primaryRequestId: PRIMARY };
+    expect(arrive(request({ agentId: 'agent-d' }), { match: inFlight })).toEqual(inFlightFollower(PRIMARY));
+    expect(arrive(request({ agentId: 'agent-e' }), { match: inFlight })).toBe(arrive(request({ agentId: 'agent-f' }), { match: inFlight }));
   });
 });
