@@ -2,10 +2,11 @@ import { createRequire, Module } from 'node:module';
 import { groupMessagesPerPartition } from './kafkajs-grouping.ts';
 import { decodeRecord } from './kafkajs-fetch.ts';
 import { produceRequest } from './kafkajs-produce.ts';
+import { frameRequest } from './kafkajs-request.ts';
 
 /**
- * kafkajs is no longer released, and three of its modules (two of the producer's, one of the
- * consumer's) cost a worker measurably more than they need to (docs/BENCHMARKS.md, fourth and
+ * kafkajs is no longer released, and four of its modules (two of the producer's, one of the
+ * consumer's, the framing of every request) cost a worker measurably more than they need to (docs/BENCHMARKS.md, fourth and
  * fifth passes). Each replacement gives the bytes or result of the module it replaces
  * (test/unit/kafkajs-patches.test.ts compares them with kafkajs' own), and is put in Node's module
  * cache under kafkajs' file name before kafkajs loads.
@@ -15,6 +16,8 @@ const PATCHES = {
   grouping: { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', exports: groupMessagesPerPartition },
   /** A Produce request written once into one buffer (kafkajs allocates ~10 buffers per record). */
   produce: { module: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: produceRequest },
+  /** Every request framed in one buffer of its size, its body copied once (kafkajs: twice, into zero-filled powers of two). */
+  request: { module: 'kafkajs/src/protocol/request.js', exports: frameRequest },
   /** A fetched record read with numbers, not BigInt Longs per varint byte and per offset. */
   fetchedRecord: { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', exports: decodeRecord },
 } as const;

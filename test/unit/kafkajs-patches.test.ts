@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, type BatchContext } from '../../src/contract/kafkajs-fetch.ts';
 import { groupMessagesPerPartition } from '../../src/contract/kafkajs-grouping.ts';
+import { frameRequest, type FramingArgs } from '../../src/contract/kafkajs-request.ts';
 import { crc32C, encodeRecord, encodeRecordBatch, produceRequest, type BatchHeader, type Message, type ProduceArgs } from '../../src/contract/kafkajs-produce.ts';
 
 const run = promisify(execFile);
@@ -26,6 +27,8 @@ const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as
 }>;
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => unknown;
 const originalDecodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as typeof decodeRecord;
+const originalFrame = require('kafkajs/src/protocol/request.js') as (args: FramingArgs) => Promise<{ buffer: Buffer }>;
+const KafkajsEncoder = require('kafkajs/src/protocol/encoder.js') as new () => { writeInt32(n: number): unknown; writeString(s: string): unknown; buffer: Buffer };
 
 describe('the linear grouping of a send’s messages by partition', () => {
   it('gives what kafkajs’ own gives: same partitions, same messages, same order', () => {
@@ -212,6 +215,25 @@ const PRODUCE: ProduceArgs = {
   topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [1, 2, 3].map((i) => ({ key: `k${i}`, value: `v${i}`, headers: { h: 'x' }, timestamp: 1_764_600_000_000 + i })) }] }],
 };
 
+describe('the one-buffer framing of every request', () => {
+  it('frames a request as kafkajs does, byte for byte: any client id, a body from either encoder', async () => {
+    const kafkajsBody = new KafkajsEncoder();
+    kafkajsBody.writeInt32(7);
+    kafkajsBody.writeString('topic-ü');
+    // kafkajs frames only bodies with its Encoder's shape (`buf`): its own, and the Produce replacement's.
+    const raw = (buf: Buffer) => ({ buf, buffer: buf });
+    const bodies = [raw(Buffer.alloc(0)), kafkajsBody, await produceRequest(PRODUCE).encode(), raw(Buffer.alloc(3_000_000, 7))];
+    for (const clientId of ['arbiter', '', null, undefined, 'ç-client-名前']) {
+      for (const body of bodies) {
+        const args: FramingArgs = { correlationId: 2_147_483_000, clientId, request: { apiKey: 0, apiVersion: 7, encode: async () => body } };
+        const ours = await frameRequest(args);
+        expect(ours.buffer.equals((await originalFrame(args)).buffer)).toBe(true);
+        expect(ours.size()).toBe(ours.buffer.length);
+      }
+    }
+  });
+});
+
 describe('the replacements in a process that starts as the CLI does', () => {
   it('are what kafkajs loads, and a v7 Produce request (what kafkajs sends to Kafka 4) is ours', async () => {
     const script = `
@@ -223,15 +245,18 @@ describe('the replacements in a process that starts as the CLI does', () => {
       const load = createRequire(${JSON.stringify(import.meta.url)});
       const grouping = load('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition;
       const produce = load('kafkajs/src/protocol/requests/produce/v3/request.js') === produceRequest;
+      const { frameRequest } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/contract/kafkajs-request.ts', import.meta.url)))});
+      const framing = load('kafkajs/src/protocol/request.js') === frameRequest;
       const { request: v7 } = load('kafkajs/src/protocol/requests/produce/index.js').protocol({ version: 7 })(${JSON.stringify(PRODUCE)});
       const encoded = await v7.encode();
-      console.log(JSON.stringify({ kafkajsPatches, grouping, produce, apiVersion: v7.apiVersion, bytes: encoded.buffer.toString('hex') }));
+      console.log(JSON.stringify({ kafkajsPatches, grouping, produce, framing, apiVersion: v7.apiVersion, bytes: encoded.buffer.toString('hex') }));
     `;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({
-      kafkajsPatches: { grouping: 'installed', produce: 'installed', fetchedRecord: 'installed' },
+      kafkajsPatches: { grouping: 'installed', produce: 'installed', request: 'installed', fetchedRecord: 'installed' },
       grouping: true,
       produce: true,
+      framing: true,
       apiVersion: 7,
       bytes: (await originalProduce(PRODUCE).encode()).buffer.toString('hex'),
     });
