@@ -255,15 +255,25 @@ function duplicateColumns(rows: readonly ArrivalRow[], secret: SecretParams): un
 }
 
 function rarelySet(r: RemediationRequest, reroutedFrom: number | null, secret: SecretParams): string | null {
+  // Nearly always none is set: no object is made for that case.
+  const hasParams = hasKeys(r.params);
+  if (!hasParams && r.expectedVersion === null && !r.dependsOn.length && r.planId === null && r.step === null && r.deadline === null && reroutedFrom === null) {
+    return null;
+  }
   const extra: Record<string, unknown> = {};
-  if (Object.keys(r.params).length) extra.params = redactParams(r.params, secret[r.action]);
+  if (hasParams) extra.params = redactParams(r.params, secret[r.action]);
   if (r.expectedVersion !== null) extra.expectedVersion = r.expectedVersion;
   if (r.dependsOn.length) extra.dependsOn = r.dependsOn;
   if (r.planId !== null) extra.planId = r.planId;
   if (r.step !== null) extra.step = r.step;
   if (r.deadline !== null) extra.deadline = r.deadline;
   if (reroutedFrom !== null) extra.reroutedFrom = reroutedFrom;
-  return Object.keys(extra).length ? JSON.stringify(extra) : null;
+  return JSON.stringify(extra);
+}
+
+function hasKeys(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
 }
 
 function deadLetterColumns(rows: readonly DeadLetterRow[]): unknown[][] {

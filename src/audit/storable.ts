@@ -47,18 +47,22 @@ export function storableRequest(request: RemediationRequest): RemediationRequest
   };
 }
 
-/** Whether storableRequest would change nothing: the same caps, checked without copying. */
+/** Whether storableRequest would change nothing: the same caps, checked without copying (or closures: it runs per request). */
 function isStorable(r: RemediationRequest): boolean {
-  const fits = (value: string | null, maxChars: number = STORED_TEXT_MAX_CHARS) => value === null || (typeof value === 'string' && fitsText(value, maxChars));
   if (!(fits(r.requestId, MAX_CHARS.id) && fits(r.agentId, MAX_CHARS.name) && fits(r.resourceArn, MAX_CHARS.arn) && fits(r.action, MAX_CHARS.action))) return false;
-  if (!(fits(r.planId, MAX_CHARS.name) && fits(r.reason) && fits(r.incidentId, MAX_CHARS.name))) return false;
+  if (!(fits(r.planId, MAX_CHARS.name) && fits(r.reason, STORED_TEXT_MAX_CHARS) && fits(r.incidentId, MAX_CHARS.name))) return false;
   if (r.deadline !== storableTime(r.deadline) || r.requestedAt !== storableTime(r.requestedAt)) return false;
-  if (r.dependsOn.length > STORED_LIST_MAX || !r.dependsOn.every((id) => fits(id, MAX_CHARS.id))) return false;
+  if (r.dependsOn.length > STORED_LIST_MAX) return false;
+  for (const id of r.dependsOn) if (!fits(id, MAX_CHARS.id)) return false;
   let params = 0;
   for (const k in r.params) {
-    if (++params > STORED_LIST_MAX || !fits(k, MAX_CHARS.paramKey) || !fits(r.params[k]!)) return false;
+    if (++params > STORED_LIST_MAX || !fits(k, MAX_CHARS.paramKey) || !fits(r.params[k]!, STORED_TEXT_MAX_CHARS)) return false;
   }
   return true;
+}
+
+function fits(value: string | null, maxChars: number): boolean {
+  return value === null || (typeof value === 'string' && fitsText(value, maxChars));
 }
 
 /** An epoch-ms time PostgreSQL and JavaScript can both hold, or null. */

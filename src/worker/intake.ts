@@ -102,7 +102,8 @@ async function decideChunk(ctx: IntakeContext, part: Partition, chunk: ChunkInpu
       const refused = await isolateRefused(ctx, decided.arrivals);
       if (!refused.length) throw error; // not a record's fault: the chunk is tried again
       const reason = errorMessage(error);
-      return { kind: 'refused', refused: refused.map((arrival) => ({ arrival, message: decided.messageOf.get(arrival.offset)!, error: reason })) };
+      const messageAt = new Map(chunk.messages.map((m) => [m.offset, m]));
+      return { kind: 'refused', refused: refused.map((arrival) => ({ arrival, message: messageAt.get(arrival.offset)!, error: reason })) };
     }
     if (write.kind === 'written') return { kind: 'durable', delivered: apply(ctx, part, chunk, decided, write.fresh) };
     if (attempt >= 5) throw new Error(`a chunk of partition ${chunk.partition} kept meeting request ids decided concurrently`);
@@ -124,7 +125,6 @@ interface DecidedChunk {
   deadLetters: DeadLetterRow[];
   deadLetterRecords: SideRecord[];
   reroutes: SideRecord[];
-  messageOf: Map<string, KafkaMessage>;
   /** Answered without working state of their own: no usable id, an id that belongs to another request, or a redelivery told again. */
   stateless: Answer[];
 }
@@ -140,7 +140,6 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
     deadLetters: [],
     deadLetterRecords: [],
     reroutes: [],
-    messageOf: new Map(),
     stateless: [],
   };
   const seen = new Map<string, RemediationRequest>();
@@ -159,7 +158,6 @@ function decideRecords(ctx: IntakeContext, part: Partition, chunk: ChunkInput, d
       out.stateless.push({ request, scope: scopeKey, decision: { status: 'REJECTED_INVALID', rule: 'validate', detail: 'requestId is not a UUID' } });
       continue;
     }
-    out.messageOf.set(message.offset, message);
     const before = known.get(request.requestId);
     const earlier = before?.request ?? (seen.has(request.requestId) ? storableRequest(seen.get(request.requestId)!) : undefined);
     if (earlier) {
@@ -217,18 +215,19 @@ function apply(ctx: IntakeContext, part: Partition, chunk: ChunkInput, decided: 
   for (const d of decided.deadLetters) ctx.metrics.deadLetters.inc({ code: d.errorCode });
   const applied = arrivals.filter((a) => a.decision.status === 'REROUTED' || fresh.has(a.request.requestId));
   // Counted per chunk, not per record: a labelled increment costs about what deciding a duplicate does.
-  const counts = new Map<string, { status: DecisionStatus; action: string; n: number }>();
+  const counts = new Map<DecisionStatus, Map<string, number>>();
   for (const a of applied) {
     ctx.metrics.decisionLatency.observe((durableAt - now + (a.latencyMs ?? 0)) / 1000);
-    const key = `${a.decision.status}\u0000${a.request.action}`;
-    const count = counts.get(key);
-    if (count) count.n++;
-    else counts.set(key, { status: a.decision.status, action: a.request.action, n: 1 });
+    let byAction = counts.get(a.decision.status);
+    if (!byAction) counts.set(a.decision.status, (byAction = new Map()));
+    byAction.set(a.request.action, (byAction.get(a.request.action) ?? 0) + 1);
   }
-  for (const { status, action, n } of counts.values()) {
-    ctx.metrics.countDecision(status, action, n);
-    if (status === 'REROUTED') ctx.metrics.rerouted.inc(n);
-    if (status === 'COALESCED') ctx.metrics.countCoalesced(action, n);
+  for (const [status, byAction] of counts) {
+    for (const [action, n] of byAction) {
+      ctx.metrics.countDecision(status, action, n);
+      if (status === 'REROUTED') ctx.metrics.rerouted.inc(n);
+      if (status === 'COALESCED') ctx.metrics.countCoalesced(action, n);
+    }
   }
   const owned = applied.filter((a) => a.decision.status !== 'REROUTED');
   const late = part.accept(decided.state, owned, chunk.messages[chunk.messages.length - 1]?.offset ?? null);
