@@ -25,21 +25,28 @@ export type ArrivalWrite = { kind: 'written'; fresh: Set<string> } | { kind: 'kn
 
 /**
  * One chunk's arrival decisions in ONE statement, so one round trip and no BEGIN/COMMIT:
- *  - the redelivery check is folded in: if any id of the chunk is known, nothing is written and the
- *    known ids come back (the worker decides the chunk again without them — rare: after a crash or
- *    a rebalance);
+ *  - written optimistically, as if no id of the chunk were stored already: the unique indexes (and,
+ *    across request_state and duplicates, a look-up that spares the duplicates' index for the
+ *    duplicates themselves) find one that is, and the statement then fails as a whole
+ *    (arbiter.refuse_known_arrivals, SQLSTATE AR409), so nothing of it stays. The chunk is then
+ *    written again with the redelivery check folded in: if any id is known, nothing is written and
+ *    the known ids come back (the worker decides the chunk again without them — rare: after a
+ *    crash or a rebalance, or an id an agent reused). Checking every id in both tables first cost
+ *    ~1.8 µs of PostgreSQL per request more (docs/BENCHMARKS.md, issue 12 sixth pass);
  *  - a coalesced duplicate is one narrow row of arbiter.duplicates;
  *  - every other request is a working-state row (request_state), the request (request_log) and
  *    its decision (decision_log), as before; re-routed records only their REROUTED decision;
  *  - an outcome decided now is published before the offset commit, so its outbox flag is written
  *    as set: only ACCEPTED primaries (answered later) wait for it.
- * Data-modifying CTEs share one snapshot and one implicit transaction: all or nothing.
+ * Data-modifying CTEs share one snapshot and one implicit transaction: all or nothing. Inside a
+ * transaction of the caller's (`checked`), the check comes first: a failed statement would end it.
  */
 export async function writeArrivals(
   db: Pool | PoolClient,
   workerId: string,
   batch: { arrivals: readonly ArrivalRow[]; deadLetters: readonly DeadLetterRow[] },
   secret: SecretParams = {},
+  mode: 'optimistic' | 'checked' = 'optimistic',
 ): Promise<ArrivalWrite> {
   if (!batch.arrivals.length && !batch.deadLetters.length) return { kind: 'written', fresh: new Set() };
   const duplicates: ArrivalRow[] = [];
@@ -47,14 +54,25 @@ export async function writeArrivals(
   for (const a of batch.arrivals) (a.decision.status === 'COALESCED' ? duplicates : full).push(a);
   const ids = batch.arrivals.map((a) => a.request.requestId);
   const has = { full: full.length > 0, duplicates: duplicates.length > 0, deadLetters: batch.deadLetters.length > 0 };
-  // Not a prepared statement: a generic plan for arrays of unknown length measured ten times slower.
-  const { rows } = await db.query(arrivalSql(has), [
+  const values = [
     ids,
     workerId,
     ...(has.full ? fullColumns(full, secret) : []),
     ...(has.duplicates ? duplicateColumns(duplicates, secret) : []),
     ...(has.deadLetters ? deadLetterColumns(batch.deadLetters) : []),
-  ]);
+  ];
+  // Not a prepared statement: a generic plan for arrays of unknown length measured ten times slower.
+  if (mode === 'optimistic') {
+    try {
+      await db.query(arrivalSql(has, 'optimistic'), values);
+      const fresh = new Set<string>();
+      for (const a of batch.arrivals) if (a.decision.status !== 'REROUTED') fresh.add(a.request.requestId);
+      return { kind: 'written', fresh };
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== ARRIVAL_KNOWN) throw error;
+    }
+  }
+  const { rows } = await db.query(arrivalSql(has, 'checked'), values);
   const known = new Map<string, KnownRequest>();
   const taken = new Set<string>();
   for (const r of rows) {
@@ -156,18 +174,21 @@ dead AS (
 
 const statements = new Map<string, string>();
 
+/** The SQLSTATE of arbiter.refuse_known_arrivals (migrations/0013_optimistic-arrivals.sql). */
+const ARRIVAL_KNOWN = 'AR409';
+
 /**
  * The statement for a chunk with these kinds of rows: only the parts it needs, since planning the
  * whole statement cost PostgreSQL ~1 ms, and a storm's chunks are mostly duplicates alone.
  * Parameters: $1 every id, $2 the worker, then each present part's columns in this order.
  */
-function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: boolean }): string {
-  const key = `${Number(has.full)}${Number(has.duplicates)}${Number(has.deadLetters)}`;
+function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: boolean }, mode: 'optimistic' | 'checked'): string {
+  const key = `${mode}${Number(has.full)}${Number(has.duplicates)}${Number(has.deadLetters)}`;
   let sql = statements.get(key);
   if (sql) return sql;
-  const parts = [KNOWN];
-  // Ids written by a concurrent owner instead (ON CONFLICT skipped them) come back as 'taken'; the
-  // ids written are the rest, so the usual answer is no rows at all rather than every id.
+  const parts = [mode === 'checked' ? KNOWN : 'go AS (SELECT true AS ok)'];
+  // What each part wrote. Checked: ids written by a concurrent owner instead (ON CONFLICT skipped
+  // them) come back as 'taken', so the usual answer is no rows at all rather than every id.
   const written = [];
   let next = 3;
   if (has.full) {
@@ -181,11 +202,26 @@ function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: bool
     written.push('SELECT request_id FROM dups');
   }
   if (has.deadLetters) parts.push(deadLetterParts(next));
-  const taken = written.length
-    ? [`SELECT 'taken' AS kind, id AS request_id, NULL::jsonb AS info FROM unnest($1::uuid[]) AS id
+  if (mode === 'optimistic') {
+    // Every id of the chunk is new, or the statement fails. Within a table, ON CONFLICT finds an id
+    // stored already (it is then not written: counted). Across the two tables, where a request id
+    // must also be unique (a redelivered primary decided a duplicate now, an agent reusing an id),
+    // the ids are looked up: all of them in request_state, which holds only primaries and
+    // rejections, but only the few full rows' in duplicates, the table of a storm's million rows.
+    // (The lookups see the tables as they were before this statement: its own rows do not count.)
+    const notWritten = ['cardinality($1::uuid[])', ...written.map((w) => `(SELECT count(*) FROM (${w}) w)`)].join(' - ');
+    const elsewhere = [
+      '(SELECT count(*) FROM arbiter.request_state s WHERE s.request_id = ANY($1::uuid[]))',
+      ...(has.full ? ['(SELECT count(*) FROM arbiter.duplicates d WHERE d.request_id IN (SELECT request_id FROM f))'] : []),
+    ].join(' + ');
+    sql = `WITH ${parts.join(',')}\nSELECT arbiter.refuse_known_arrivals(${notWritten} + ${elsewhere}) AS ok`;
+  } else {
+    const taken = written.length
+      ? [`SELECT 'taken' AS kind, id AS request_id, NULL::jsonb AS info FROM unnest($1::uuid[]) AS id
    WHERE (SELECT ok FROM go) AND id NOT IN (${written.join(' UNION ALL ')})`]
-    : [];
-  sql = `WITH ${parts.join(',')}\n${[...taken, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
+      : [];
+    sql = `WITH ${parts.join(',')}\n${[...taken, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
+  }
   statements.set(key, sql);
   return sql;
 }

@@ -50,7 +50,7 @@ export class AuditStore {
     const client = await this.arrivalPool.connect();
     try {
       await client.query('BEGIN');
-      await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] }, this.secretParams);
+      await writeArrivals(client, this.workerId, { arrivals, deadLetters: [] }, this.secretParams, 'checked');
       return true;
     } catch {
       return false;

@@ -11,9 +11,11 @@ import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
 
 /**
  * Two owners of one partition for a moment (a rebalance) can write the same records at once. The
- * arrival statement checks for known ids first, but the other owner's rows are not visible to it
- * until that owner commits: ON CONFLICT skips them, and the statement answers which ids it did not
- * write ('taken'), so the worker applies only its own. A chunk written alone answers no rows.
+ * arrival statement is written optimistically: ON CONFLICT meets the other owner's rows once that
+ * owner commits, and the statement fails as a whole; written again with the check, the other
+ * owner's ids come back as known (decided before), and nothing of the chunk is written, so the
+ * worker decides it again without them. If the other owner is still writing during that checked
+ * statement, its ids come back as 'taken' instead, and the worker applies only its own.
  */
 describe('the arrival statement when another owner writes the same records at once', () => {
   const databaseUrl = databaseUrlFor(`arbiter_race_${randomUUID().slice(0, 8)}`);
@@ -41,12 +43,11 @@ describe('the arrival statement when another owner writes the same records at on
     decision,
   });
 
-  it('applies only what it wrote: the other owner’s primary and duplicate are not fresh, its own new record is', async () => {
+  it('writes nothing over the other owner’s records: they come back as known, and the chunk without them is written', async () => {
     const primary = row(0, { status: 'ACCEPTED', rule: 'accept', notBefore: Date.now(), detail: 'accepted' });
     const duplicate = row(1, inFlightFollower(primary.request.requestId));
     const mine = row(2, inFlightFollower(primary.request.requestId));
     const rerouted = row(3, { status: 'REROUTED', rule: 'route', toPartition: 1, detail: 'moved' });
-
     const other = await pool.connect();
     try {
       await other.query('BEGIN');
@@ -56,9 +57,12 @@ describe('the arrival statement when another owner writes the same records at on
       const second = writeArrivals(pool, 'worker-b', { arrivals: [primary, duplicate, mine, rerouted], deadLetters: [] });
       await new Promise((resolve) => setTimeout(resolve, 300));
       await other.query('COMMIT');
-      // ...then writes only what was not written meanwhile.
+      // ...then meets them: nothing of its chunk is written, and it learns what the other owner decided.
       const result = await second;
-      expect(result.kind === 'written' && [...result.fresh]).toEqual([mine.request.requestId]);
+      expect(result.kind === 'known' && [...result.known.keys()].sort()).toEqual([primary, duplicate].map((r) => r.request.requestId).sort());
+      expect(result.kind === 'known' && result.known.get(duplicate.request.requestId)!.request.agentId).toBe('agent-1');
+      const again = await writeArrivals(pool, 'worker-b', { arrivals: [mine, rerouted], deadLetters: [] });
+      expect(again.kind === 'written' && [...again.fresh]).toEqual([mine.request.requestId]);
     } finally {
       other.release();
     }
