@@ -108,7 +108,12 @@ export class FollowerList {
   }
 
   has(requestId: string): boolean {
-    for (let i = 0; i < this.count; i++) if (this.at(i).request.requestId === requestId) return true;
+    for (const kept of this.whole?.values() ?? []) if (kept.request.requestId === requestId) return true;
+    if (!this.records || !writeUuid(probe, 0, requestId)) return false;
+    for (let i = 0; i < this.count; i++) {
+      const at = i * RECORD_BYTES;
+      if (!this.whole?.has(i) && this.records.compare(probe, 0, ID_BYTES, at, at + ID_BYTES) === 0) return true;
+    }
     return false;
   }
 
@@ -157,6 +162,8 @@ function writeUuid(into: Buffer, at: number, id: string): boolean {
 }
 
 const scratch = Buffer.alloc(36, '-');
+/** A request id looked for, as 16 bytes. */
+const probe = Buffer.alloc(ID_BYTES);
 const HEX = '0123456789abcdef';
 
 function readUuid(from: Buffer, at: number): string {
