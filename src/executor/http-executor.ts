@@ -1,5 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
+import { request as undiciRequest } from 'undici';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { pathWithQueryOf, signRequest } from './signing.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from './types.ts';
@@ -208,27 +207,16 @@ interface Call {
 }
 
 /**
- * One HTTP exchange through Node's own client (the global agent keeps connections alive): about
- * half the CPU of fetch per call, which a storm's executions pay three times each. The body is read
- * to the end, so a reset or the signal can still fail the call after the status arrived.
+ * One HTTP exchange through undici (its global dispatcher keeps connections alive): ~80 µs of CPU
+ * per call against ~135 for Node's http client and twice that for fetch, and a storm's executions
+ * make three calls each (docs/BENCHMARKS.md, issue 12 sixth pass). The body is read to the end, so
+ * a reset or the signal can still fail the call after the status arrived.
  */
-function exchange(url: string, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; raw: string; retryAfter: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const client = url.startsWith('https:') ? https : http;
-    const request = client.request(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) }, signal }, (response) => {
-      let raw = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (raw += chunk));
-      response.on('end', () => {
-        const retryAfter = response.headers['retry-after'];
-        resolve({ status: response.statusCode ?? 0, raw, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter });
-      });
-      response.on('error', reject);
-      response.on('aborted', () => reject(new Error('the response was cut off')));
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
+async function exchange(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; raw: string; retryAfter: string | undefined }> {
+  const response = await undiciRequest(url, { method, headers, body, signal });
+  const raw = await response.body.text();
+  const retryAfter = response.headers['retry-after'];
+  return { status: response.statusCode, raw, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
 }
 
 /** The connection was refused: nothing reached the endpoint, so the call can be repeated safely. */
