@@ -74,7 +74,7 @@ export class FollowerList {
       records.writeInt32LE(agent, at + ID_BYTES + 8);
     } else {
       records.writeInt32LE(-1, at + ID_BYTES + 8);
-      (this.whole ??= new Map()).set(this.count, { request: { ...pick(request) }, scope });
+      (this.whole ??= new Map()).set(this.count, { request: pick(request), scope });
     }
     this.count++;
   }
