@@ -1,9 +1,11 @@
+import { BoundedCache } from '../contract/bounded-cache.ts';
+
 /**
  * Two requests are duplicates when they ask the same action on the same resource with the same
  * parameters. Parameter order never matters; values are compared exactly.
  */
 export function coalesceKey(resourceArn: string, action: string, params: Record<string, string>): string {
-  // Most requests have no params: their key is kept per resource and action (a storm repeats each
+  // Most requests have no params: their key is kept per resource (a storm repeats each
   // ~100 times), and made without sorting and mapping an empty list.
   if (isEmpty(params)) return keyWithoutParams(resourceArn, action);
   const canonical = Object.keys(params)
@@ -15,26 +17,16 @@ export function coalesceKey(resourceArn: string, action: string, params: Record<
 
 const NO_PARAMS: readonly never[] = Object.freeze([]);
 
-/** Keys of requests without params, by action and ARN. Bounded: cleared when full. */
-const withoutParams = new Map<string, Map<string, string>>();
-let keptWithoutParams = 0;
-const KEPT_MAX = 20_000;
+/**
+ * The key of a request without params, by ARN: the one for the last action asked of that resource
+ * (a storm asks one action of a resource over and over; another action is keyed afresh).
+ */
+const withoutParams = new BoundedCache<string, { action: string; key: string }>(20_000);
 
 function keyWithoutParams(resourceArn: string, action: string): string {
-  let byArn = withoutParams.get(action);
-  if (!byArn) withoutParams.set(action, (byArn = new Map()));
-  let key = byArn.get(resourceArn);
-  if (key === undefined) {
-    key = JSON.stringify([resourceArn, action, NO_PARAMS]);
-    if (keptWithoutParams >= KEPT_MAX) {
-      withoutParams.clear();
-      keptWithoutParams = 0;
-      withoutParams.set(action, (byArn = new Map()));
-    }
-    byArn.set(resourceArn, key);
-    keptWithoutParams++;
-  }
-  return key;
+  const kept = withoutParams.get(resourceArn);
+  if (kept?.action === action) return kept.key;
+  return withoutParams.set(resourceArn, { action, key: JSON.stringify([resourceArn, action, NO_PARAMS]) }).key;
 }
 
 function isEmpty(params: Record<string, string>): boolean {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { inspect } from 'node:util';
 import { Partitioners, type ICustomPartitioner, type SASLOptions } from 'kafkajs';
+import { BoundedCache } from './bounded-cache.ts';
 
 /** `kafka.ssl` as written in the config file or the environment (file paths, not contents). */
 export interface KafkaSslSettings {
@@ -165,17 +166,11 @@ export function kafkaSecurityOptions(config: { readonly compiled: { readonly kaf
  */
 export const keyedPartitioner: ICustomPartitioner = () => {
   const inner = Partitioners.DefaultPartitioner();
-  const known = new Map<string, number>();
+  const known = new BoundedCache<string, number>(50_000);
   return (args) => {
     const { topic, partitionMetadata, message } = args;
     if (typeof message.key !== 'string' || typeof message.partition === 'number') return inner(args);
     const memo = `${topic}\u0000${partitionMetadata.length}\u0000${message.key}`;
-    let partition = known.get(memo);
-    if (partition === undefined) {
-      partition = inner(args);
-      if (known.size >= 50_000) known.clear();
-      known.set(memo, partition);
-    }
-    return partition;
+    return known.get(memo) ?? known.set(memo, inner(args));
   };
 };

@@ -1,3 +1,4 @@
+import { BoundedCache } from '../contract/bounded-cache.ts';
 import { ArbiterError } from '../contract/errors.ts';
 
 /**
@@ -67,18 +68,11 @@ const SEGMENT_RULE = 'letters, digits and . _ ~ @ + = , -';
  * was ~3 % of a worker's CPU; results are frozen values, so sharing them is safe. Bounded: cleared
  * when full.
  */
-const parsed = new Map<string, ArnParseResult>();
-const PARSED_MAX = 20_000;
+const parsed = new BoundedCache<string, ArnParseResult>(20_000);
 
 export function tryParseArn(text: string): ArnParseResult {
   if (typeof text !== 'string' || text.length > MAX_ARN_LENGTH) return parseArnText(text);
-  let result = parsed.get(text);
-  if (!result) {
-    result = deepFreeze(parseArnText(text));
-    if (parsed.size >= PARSED_MAX) parsed.clear();
-    parsed.set(text, result);
-  }
-  return result;
+  return parsed.get(text) ?? parsed.set(text, deepFreeze(parseArnText(text)));
 }
 
 function deepFreeze<T>(value: T): T {

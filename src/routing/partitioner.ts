@@ -1,3 +1,5 @@
+import { BoundedCache } from '../contract/bounded-cache.ts';
+
 /**
  * The Java client's keyed partitioning: `toPositive(Utils.murmur2(keyBytes)) % numPartitions`
  * (DefaultPartitioner before Kafka 3.3, BuiltInPartitioner.partitionForKey since; the
@@ -64,17 +66,10 @@ export function partitionForKeyBytes(key: Uint8Array, numPartitions: number): nu
  */
 export function partitionForKey(key: string, numPartitions: number): number {
   // Every request's scope is checked against its partition, and a storm repeats each scope many
-  // times: the answer is kept per scope (per partition count), bounded like tryParseArn's cache.
+  // times: the answer is kept per scope (per partition count).
   let known = partitionsByCount.get(numPartitions);
-  if (!known) partitionsByCount.set(numPartitions, (known = new Map()));
-  let partition = known.get(key);
-  if (partition === undefined) {
-    partition = partitionForKeyBytes(Buffer.from(key, 'utf8'), numPartitions);
-    if (known.size >= KNOWN_MAX) known.clear();
-    known.set(key, partition);
-  }
-  return partition;
+  if (!known) partitionsByCount.set(numPartitions, (known = new BoundedCache(100_000)));
+  return known.get(key) ?? known.set(key, partitionForKeyBytes(Buffer.from(key, 'utf8'), numPartitions));
 }
 
-const KNOWN_MAX = 100_000;
-const partitionsByCount = new Map<number, Map<string, number>>();
+const partitionsByCount = new Map<number, BoundedCache<string, number>>();
