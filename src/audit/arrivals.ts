@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from '../db/index.ts';
 import { followerDecision, isFinal, type FinalDecision } from '../contract/decision.ts';
-import type { RemediationRequest } from '../contract/request.ts';
+import { paramCount, type RemediationRequest } from '../contract/request.ts';
 import type { ArrivalRow, DeadLetterRow } from './rows.ts';
 import { storableRequest, storableText } from './storable.ts';
 import { redactParams, type SecretParams } from './secret-params.ts';
@@ -292,7 +292,7 @@ function duplicateColumns(rows: readonly ArrivalRow[], secret: SecretParams): un
 
 function rarelySet(r: RemediationRequest, reroutedFrom: number | null, secret: SecretParams): string | null {
   // Nearly always none is set: no object is made for that case.
-  const hasParams = hasKeys(r.params);
+  const hasParams = paramCount(r.params) > 0;
   if (!hasParams && r.expectedVersion === null && !r.dependsOn.length && r.planId === null && r.step === null && r.deadline === null && reroutedFrom === null) {
     return null;
   }
@@ -305,11 +305,6 @@ function rarelySet(r: RemediationRequest, reroutedFrom: number | null, secret: S
   if (r.deadline !== null) extra.deadline = r.deadline;
   if (reroutedFrom !== null) extra.reroutedFrom = reroutedFrom;
   return JSON.stringify(extra);
-}
-
-function hasKeys(object: object): boolean {
-  for (const _ in object) return true;
-  return false;
 }
 
 function deadLetterColumns(rows: readonly DeadLetterRow[]): unknown[][] {

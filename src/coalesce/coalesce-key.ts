@@ -1,4 +1,5 @@
 import { BoundedCache } from '../contract/bounded-cache.ts';
+import { paramCount } from '../contract/request.ts';
 
 /**
  * Two requests are duplicates when they ask the same action on the same resource with the same
@@ -7,7 +8,7 @@ import { BoundedCache } from '../contract/bounded-cache.ts';
 export function coalesceKey(resourceArn: string, action: string, params: Record<string, string>): string {
   // Most requests have no params: their key is kept per resource (a storm repeats each
   // ~100 times), and made without sorting and mapping an empty list.
-  if (isEmpty(params)) return keyWithoutParams(resourceArn, action);
+  if (paramCount(params) === 0) return keyWithoutParams(resourceArn, action);
   const canonical = Object.keys(params)
     .sort()
     .map((k) => [k, params[k]]);
@@ -27,9 +28,4 @@ function keyWithoutParams(resourceArn: string, action: string): string {
   const kept = withoutParams.get(resourceArn);
   if (kept?.action === action) return kept.key;
   return withoutParams.set(resourceArn, { action, key: JSON.stringify([resourceArn, action, NO_PARAMS]) }).key;
-}
-
-function isEmpty(params: Record<string, string>): boolean {
-  for (const _ in params) return false;
-  return true;
 }

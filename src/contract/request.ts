@@ -60,3 +60,13 @@ export function normalizeIds(request: RemediationRequest): RemediationRequest {
 export function normalizeRequestId(id: string): string {
   return ANY_CASE_UUID.test(id) ? id.toLowerCase() : id;
 }
+
+/**
+ * How many entries a request's params hold: Object.keys(params).length without the array, since
+ * every record of a storm is asked (validation, the coalesce key, the audit row).
+ */
+export function paramCount(params: Readonly<Record<string, string>>): number {
+  let count = 0;
+  for (const key in params) if (Object.hasOwn(params, key)) count++;
+  return count;
+}

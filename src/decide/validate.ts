@@ -1,5 +1,5 @@
 import { isAction } from '../contract/actions.ts';
-import type { RemediationRequest } from '../contract/request.ts';
+import { paramCount, type RemediationRequest } from '../contract/request.ts';
 
 export interface RequestLimits {
   maxParams: number;
@@ -28,9 +28,9 @@ export function validateRequest(request: RemediationRequest, limits: RequestLimi
   if (!isRequestId(request.requestId)) problem(`requestId ${preview(request.requestId)} is not a UUID`);
   if (!request.agentId || request.agentId.length > limits.maxIdLength) problem(`agentId must be 1..${limits.maxIdLength} characters`);
   if (!isAction(request.action)) problem(`unknown action ${preview(request.action)}`);
-  const paramCount = ownKeyCount(request.params);
-  if (paramCount > limits.maxParams) problem(`${paramCount} params, more than the limit of ${limits.maxParams}`);
-  const paramBytes = paramCount === 0 ? 2 : Buffer.byteLength(JSON.stringify(request.params));
+  const params = paramCount(request.params);
+  if (params > limits.maxParams) problem(`${params} params, more than the limit of ${limits.maxParams}`);
+  const paramBytes = params === 0 ? 2 : Buffer.byteLength(JSON.stringify(request.params));
   if (paramBytes > limits.maxParamBytes) problem(`params take ${paramBytes} bytes, more than the limit of ${limits.maxParamBytes}`);
   const dependsOn = request.dependsOn;
   if (dependsOn.length > limits.maxDependsOn) problem(`dependsOn has ${dependsOn.length} ids, more than the limit of ${limits.maxDependsOn}`);
@@ -80,11 +80,4 @@ function fieldsWithNul(request: RemediationRequest): string[] | null {
     }
   }
   return fields;
-}
-
-/** Object.keys(object).length without the array. */
-function ownKeyCount(object: object): number {
-  let count = 0;
-  for (const key in object) if (Object.hasOwn(object, key)) count++;
-  return count;
 }
