@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeArrivals } from '../../src/audit/arrivals.ts';
 import type { ArrivalRow } from '../../src/audit/rows.ts';
 import { coalesceKey } from '../../src/coalesce/index.ts';
 import { inFlightFollower } from '../../src/contract/decision.ts';
 import { buildRequest } from '../../src/contract/request.ts';
-import { createPool, migrate, type Pool } from '../../src/db/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
-import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
+import { migratedDatabase } from '../support/harness.ts';
 
 /**
  * Two owners of one partition for a moment (a rebalance) can write the same records at once. The
@@ -18,19 +16,10 @@ import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
  * statement, its ids come back as 'taken' instead, and the worker applies only its own.
  */
 describe('the arrival statement when another owner writes the same records at once', () => {
-  const databaseUrl = databaseUrlFor(`arbiter_race_${randomUUID().slice(0, 8)}`);
-  let pool: Pool;
+  const { pool } = migratedDatabase('arbiter_race', 4);
   const scope = deploymentArn('race', 'api');
   const arn = podArn(scope, 'api', 0);
 
-  beforeAll(async () => {
-    await migrate(databaseUrl);
-    pool = createPool(databaseUrl, 4);
-  });
-  afterAll(async () => {
-    await pool?.end();
-    await dropDatabase(databaseUrl);
-  });
 
   const row = (offset: number, decision: ArrivalRow['decision']): ArrivalRow => ({
     request: buildRequest({ agentId: `agent-${offset}`, resourceArn: arn, action: 'restart', reason: 'not ready', incidentId: 'inc-1' }),

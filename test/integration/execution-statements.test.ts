@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore } from '../../src/audit/index.ts';
 import { coalesceKey } from '../../src/coalesce/index.ts';
 import { buildRequest, type RemediationRequest } from '../../src/contract/request.ts';
 import { ArbiterError } from '../../src/contract/errors.ts';
-import { createPool, isConnectionError, isPoolExhausted, migrate, type Pool } from '../../src/db/index.ts';
+import { createPool, isConnectionError, isPoolExhausted } from '../../src/db/index.ts';
 import { decideOnError } from '../../src/decide/index.ts';
 import { LockStore } from '../../src/locks/index.ts';
 import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
-import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
+import { migratedDatabase } from '../support/harness.ts';
 
 /**
  * An execution's lease and audit writes are one round trip each (issue 12): taking the lock, the
@@ -17,23 +16,16 @@ import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
  * transaction of several: nothing written twice, nothing written by a second owner.
  */
 describe('an execution in few round trips (acquire_lock, beginExecution, finalize)', () => {
-  const databaseUrl = databaseUrlFor(`arbiter_exec_${randomUUID().slice(0, 8)}`);
-  let pool: Pool;
+  const { databaseUrl, pool } = migratedDatabase('arbiter_exec', 4);
   let sent: string[] = [];
   const scope = deploymentArn('exec', 'api');
 
-  beforeAll(async () => {
-    await migrate(databaseUrl);
-    pool = createPool(databaseUrl, 4);
+  beforeAll(() => {
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       sent.push(String(args[0]));
       return query(...args);
     };
-  });
-  afterAll(async () => {
-    await pool?.end();
-    await dropDatabase(databaseUrl);
   });
 
   const arrive = async (audit: AuditStore, arn: string) => {

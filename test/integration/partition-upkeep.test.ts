@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runUpkeep } from '../../src/audit/index.ts';
-import { createPool, migrate, type Pool } from '../../src/db/index.ts';
-import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
+import { migrate } from '../../src/db/index.ts';
+import { migratedDatabase } from '../support/harness.ts';
 
 /**
  * Monthly partitions are created ahead of time by workers, not only by `migrate`: after months
@@ -10,16 +10,7 @@ import { databaseUrlFor, dropDatabase } from '../support/harness.ts';
  * used to fail (and with it the next migration). Retention drops old partitions.
  */
 describe('partition upkeep', () => {
-  const databaseUrl = databaseUrlFor(`arbiter_upkeep_${randomUUID().slice(0, 8)}`);
-  let db: Pool;
-  beforeAll(async () => {
-    await migrate(databaseUrl);
-    db = createPool(databaseUrl, 2);
-  });
-  afterAll(async () => {
-    await db?.end();
-    await dropDatabase(databaseUrl);
-  });
+  const { databaseUrl, pool: db } = migratedDatabase('arbiter_upkeep', 2);
 
   const decisionAt = (offset: string) =>
     db.query(

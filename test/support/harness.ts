@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import type { ArbiterConfig, ConfigInput } from '../../src/config/index.ts';
-import { ensureDatabase, migrate } from '../../src/db/index.ts';
+import { createPool, ensureDatabase, migrate, type Pool } from '../../src/db/index.ts';
 import { parseFleetSpec, startSimServer, type FleetSpecInput, type SimServer } from '../../tools/fleet/index.ts';
 import { databaseUrlFor as onTestServer, dropDatabase, mergeConfig, prepareWorkers, spawnWorker, type WorkerProcess } from '../../tools/support/index.ts';
 import { removeInstallation, Teardown } from './cleanup.ts';
@@ -19,6 +20,23 @@ export function databaseUrlFor(name: string): string {
 }
 
 export { dropDatabase, freePort, type WorkerProcess } from '../../tools/support/index.ts';
+
+/**
+ * A database of the calling test file's own (`<prefix>_<random>`), migrated before its tests and
+ * dropped after them, with a pool on it (which connects at its first query, after the migration).
+ * Call it inside the file's `describe`; the file's own hooks run after this one's beforeAll and
+ * before its afterAll.
+ */
+export function migratedDatabase(prefix: string, connections: number): { databaseUrl: string; pool: Pool } {
+  const databaseUrl = databaseUrlFor(`${prefix}_${randomUUID().slice(0, 8)}`);
+  const pool = createPool(databaseUrl, connections);
+  beforeAll(() => migrate(databaseUrl).then(() => undefined));
+  afterAll(async () => {
+    await pool.end();
+    await dropDatabase(databaseUrl);
+  });
+  return { databaseUrl, pool };
+}
 
 export interface TestEnvOptions {
   fleet?: FleetSpecInput;
