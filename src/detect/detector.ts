@@ -46,7 +46,7 @@ export class Detector {
       groupId: `${ctx.config.kafka.groupId}.observations`,
       sessionTimeout: ctx.config.kafka.sessionTimeoutMs,
       heartbeatInterval: ctx.config.kafka.heartbeatIntervalMs,
-      maxWaitTimeInMs: 50,
+      maxWaitTimeInMs: ctx.config.kafka.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
     });
   }

@@ -42,7 +42,7 @@ export class PlanRelay {
       groupId: `${ctx.config.kafka.groupId}.plans`,
       sessionTimeout: ctx.config.kafka.sessionTimeoutMs,
       heartbeatInterval: ctx.config.kafka.heartbeatIntervalMs,
-      maxWaitTimeInMs: 50,
+      maxWaitTimeInMs: ctx.config.kafka.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
     });
   }

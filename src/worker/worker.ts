@@ -133,7 +133,7 @@ export class Worker {
       groupId: config.kafka.groupId,
       sessionTimeout: config.kafka.sessionTimeoutMs,
       heartbeatInterval: config.kafka.heartbeatIntervalMs,
-      maxWaitTimeInMs: 50,
+      maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: config.kafka.fetchMaxBytesPerPartition,
       maxBytes: config.kafka.fetchMaxBytes,

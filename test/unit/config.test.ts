@@ -52,6 +52,11 @@ describe('loadConfig defaults', () => {
     expect(() => loadConfig({ env: {}, overrides: { kafka: { fetchMaxBytesPerPartition: 10 } } as ConfigInput })).toThrow(/fetchMaxBytesPerPartition/);
   });
 
+  it('lets the broker hold an empty fetch 500 ms (idle consumers poll ~2 times a second, not 20), never 0', () => {
+    expect(config.kafka.fetchMaxWaitMs).toBe(500);
+    expect(() => loadConfig({ env: {}, overrides: { kafka: { fetchMaxWaitMs: 0 } } as ConfigInput })).toThrow(/fetchMaxWaitMs/);
+  });
+
   it('talks to the local stack', () => {
     expect(config.kafka.brokers).toEqual([DEFAULT_ENDPOINTS.kafkaBrokers]);
     expect(config.schemaRegistryUrl).toBe(DEFAULT_ENDPOINTS.schemaRegistryUrl);
