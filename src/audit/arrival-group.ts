@@ -21,7 +21,7 @@ const MAX_ROWS = 4_000;
  * Group commit of arrival writes. A worker decides its partitions' chunks concurrently; the chunks
  * that become ready while a write is running go to PostgreSQL together in the next one (one
  * statement, one commit), so a statement's fixed cost — planning, binding, the WAL flush — is
- * shared by many chunks under load, while a lone chunk at low load is written at once.
+ * shared by many chunks under load, while at low load the chunks of one fetch go together.
  *
  * A combined write that meets a known id writes nothing (see writeArrivals): each chunk is told
  * which of its own ids were known, and chunks with none are written again on their own. A combined
@@ -31,6 +31,7 @@ const MAX_ROWS = 4_000;
 export class ArrivalGroup {
   private waiting: Waiting[] = [];
   private running = 0;
+  private scheduled = false;
 
   constructor(
     private readonly write: Write,
@@ -41,7 +42,21 @@ export class ArrivalGroup {
   add(batch: ArrivalBatch): Promise<ArrivalWrite> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ batch, resolve, reject });
-      if (this.running < this.concurrency) void this.drain();
+      this.schedule();
+    });
+  }
+
+  /**
+   * A write starts on the event loop's next turn, not at once: one fetch response brings records
+   * of several partitions, whose chunks are decided in the same turn, and they go in one statement.
+   * At 1,000 requests/s a worker wrote ~90 statements a second for ~50 fetches.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running >= this.concurrency) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.waiting.length && this.running < this.concurrency) void this.drain();
     });
   }
 

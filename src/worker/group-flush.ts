@@ -1,12 +1,14 @@
 /**
  * Group commit for many small writers: callers hand in items, one flush runs at a time and takes
  * everything queued since the last one began. Under load one flush carries many callers' items
- * (one produce request, one UPDATE); a lone caller waits for a single flush. Each caller's promise
+ * (one produce request, one UPDATE); a lone caller waits for a single flush, started on the
+ * event loop's next turn so that the callers of one turn share it. Each caller's promise
  * settles with the flush that carried its items.
  */
 export class GroupFlush<T> {
   private queue: Array<{ items: readonly T[]; resolve: () => void; reject: (error: unknown) => void }> = [];
   private running = false;
+  private scheduled = false;
 
   constructor(
     private readonly flush: (items: T[]) => Promise<void>,
@@ -18,7 +20,20 @@ export class GroupFlush<T> {
     if (!items.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (!this.running) void this.run();
+      this.schedule();
+    });
+  }
+
+  /**
+   * A flush starts on the event loop's next turn: what callers hand in during one turn (the answers
+   * of the chunks one fetch brought, written by one statement) goes in one flush.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.running && this.queue.length) void this.run();
     });
   }
 

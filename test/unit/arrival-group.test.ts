@@ -4,10 +4,24 @@ import type { ArrivalWrite, KnownRequest } from '../../src/audit/index.ts';
 
 const batch = (...ids: string[]): ArrivalBatch => ({ arrivals: ids.map((id) => ({ request: { requestId: id } }) as never), deadLetters: [] });
 const idsOf = (b: ArrivalBatch) => b.arrivals.map((a) => a.request.requestId);
+/** Lets the group start the write it scheduled for the event loop's next turn. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const known = (id: string): KnownRequest => ({ topic: 't', partition: 0, request: { requestId: id } as never, answer: null });
 
 describe('ArrivalGroup (group commit of arrival writes)', () => {
-  it('writes a lone chunk at once, and the chunks that arrive meanwhile together in the next statement', async () => {
+  it('writes the chunks handed in during one turn of the event loop in one statement (the partitions of one fetch)', async () => {
+    const writes: string[][] = [];
+    const group = new ArrivalGroup(async (b) => {
+      writes.push(idsOf(b));
+      return { kind: 'written', fresh: new Set(idsOf(b)) };
+    }, 2);
+    await Promise.all([group.add(batch('a')), group.add(batch('b', 'c')), group.add(batch('d'))]);
+    expect(writes).toEqual([['a', 'b', 'c', 'd']]);
+    await group.add(batch('e'));
+    expect(writes).toEqual([['a', 'b', 'c', 'd'], ['e']]);
+  });
+
+  it('writes a lone chunk on the next turn, and the chunks that arrive meanwhile together in the next statement', async () => {
     const writes: string[][] = [];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -17,6 +31,7 @@ describe('ArrivalGroup (group commit of arrival writes)', () => {
       return { kind: 'written', fresh: new Set(idsOf(b)) };
     }, 1);
     const first = group.add(batch('a'));
+    await nextTurn();
     const later = [group.add(batch('b', 'c')), group.add(batch('d'))];
     release();
     const results = await Promise.all([first, ...later]);
@@ -35,6 +50,7 @@ describe('ArrivalGroup (group commit of arrival writes)', () => {
       return { kind: 'written', fresh: new Set(idsOf(b)) };
     }, 1);
     const first = group.add(batch('a'));
+    await nextTurn();
     const withKnown = group.add(batch('b', 'x'));
     const clean = group.add(batch('c'));
     release();
@@ -55,6 +71,7 @@ describe('ArrivalGroup (group commit of arrival writes)', () => {
       return { kind: 'written', fresh: new Set(idsOf(b)) };
     }, 1);
     const first = group.add(batch('a'));
+    await nextTurn();
     const settled = Promise.allSettled([group.add(batch('b')), group.add(batch('bad')), group.add(batch('c'))]);
     release();
     await first;

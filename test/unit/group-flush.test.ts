@@ -11,10 +11,21 @@ describe('GroupFlush (group commit of small writes)', () => {
       if (flushes.length === 1) await firstHeld;
     }, 100);
     const first = group.add([1]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const rest = [group.add([2, 3]), group.add([4]), group.add([5])];
     release();
     await Promise.all([first, ...rest]);
     expect(flushes).toEqual([[1], [2, 3, 4, 5]]);
+  });
+
+  it('carries every caller of one turn of the event loop in one flush', async () => {
+    const flushes: number[][] = [];
+    const group = new GroupFlush<number>(async (items) => {
+      flushes.push(items);
+    }, 100);
+    await Promise.all([group.add([1]), group.add([2, 3]), group.add([4])]);
+    await group.add([5]);
+    expect(flushes).toEqual([[1, 2, 3, 4], [5]]);
   });
 
   it('never puts more than maxItems in a flush, never splits a caller, and rejects only the callers of a failed flush', async () => {
