@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../db/index.ts';
+import { PREPARE_BULK, type Pool, type PoolClient } from '../db/index.ts';
 import { followerDecision, isFinal, type FinalDecision } from '../contract/decision.ts';
 import { paramCount, type RemediationRequest } from '../contract/request.ts';
 import type { ArrivalRow, DeadLetterRow } from './rows.ts';
@@ -214,7 +214,10 @@ function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: bool
       '(SELECT count(*) FROM arbiter.request_state s WHERE s.request_id = ANY($1::uuid[]))',
       ...(has.full ? ['(SELECT count(*) FROM arbiter.duplicates d WHERE d.request_id IN (SELECT request_id FROM f))'] : []),
     ].join(' + ');
-    sql = `WITH ${parts.join(',')}\nSELECT arbiter.refuse_known_arrivals(${notWritten} + ${elsewhere}) AS ok`;
+    // Prepared on the worker's intake connections: planning this statement cost PostgreSQL ~350 µs,
+    // more than running it for a chunk of 5 (640 against 290 µs in all), and the generic plan was
+    // as fast as a custom one for chunks of 1,000, also after small chunks had made it generic.
+    sql = `${PREPARE_BULK}WITH ${parts.join(',')}\nSELECT arbiter.refuse_known_arrivals(${notWritten} + ${elsewhere}) AS ok`;
   } else {
     const taken = written.length
       ? [`SELECT 'taken' AS kind, id AS request_id, NULL::jsonb AS info FROM unnest($1::uuid[]) AS id

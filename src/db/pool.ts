@@ -24,7 +24,8 @@ export interface PoolOptions {
    * Prepare the pool's small parameterised statements once per connection (named statements): a
    * worker runs the same dozen statements for every execution, and parsing and planning them again
    * each time cost PostgreSQL more than running them. Bulk statements (unnest, ANY) stay unnamed:
-   * their best plan depends on the size of the arrays. So do statements reading `*`.
+   * their best plan depends on the size of the arrays (but see PREPARE_BULK). So do statements
+   * reading `*`.
    */
   prepareStatements?: boolean;
 }
@@ -88,12 +89,20 @@ export function createPool(databaseUrl: string, options: PoolOptions | number = 
 const PREPARED_MAX = 256;
 const statementNames = new Map<string, string | null>();
 
+/**
+ * A bulk statement that starts with this comment is prepared all the same (on a pool that prepares):
+ * one whose plan was measured to be as good for one row as for thousands, and whose planning costs
+ * more than running it for a few rows — the arrival statement (audit/arrivals.ts).
+ */
+export const PREPARE_BULK = '/* prepared */ ';
+
 /** The name a statement is prepared under, or null for one left unnamed. */
 function statementName(text: string): string | null {
   let name = statementNames.get(text);
   if (name !== undefined) return name;
   // `*` too: a prepared `SELECT s.*` fails once a migration adds a column under a running worker.
-  name = /\bunnest\s*\(|\bANY\s*\(|\*/i.test(text) || statementNames.size >= PREPARED_MAX ? null : `arbiter_${fnv1a(text)}`;
+  const bulk = !text.startsWith(PREPARE_BULK) && /\bunnest\s*\(|\bANY\s*\(|\*/i.test(text);
+  name = bulk || statementNames.size >= PREPARED_MAX ? null : `arbiter_${fnv1a(text)}`;
   statementNames.set(text, name);
   return name;
 }

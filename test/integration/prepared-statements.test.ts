@@ -1,6 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPool } from '../../src/db/index.ts';
-import { databaseUrlFor } from '../support/harness.ts';
+import { AuditStore } from '../../src/audit/index.ts';
+import { coalesceKey } from '../../src/coalesce/index.ts';
+import { buildRequest } from '../../src/contract/request.ts';
+import { createPool, PREPARE_BULK } from '../../src/db/index.ts';
+import { deploymentArn, podArn } from '../../tools/fleet/index.ts';
+import { databaseUrlFor, migratedDatabase } from '../support/harness.ts';
 
 /**
  * The worker's pool prepares its small statements once per connection (named statements), and
@@ -29,4 +33,42 @@ describe('prepared statements (createPool prepareStatements)', () => {
       await plain.end();
     }
   });
+
+  it('a bulk statement marked PREPARE_BULK is prepared all the same', async () => {
+    await pool.query(`${PREPARE_BULK}SELECT count(*)::int AS n FROM unnest($1::int[]) AS x`, [[1, 2, 3]]);
+    const { rows } = await pool.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements WHERE statement LIKE $1', [`${PREPARE_BULK}%`]);
+    expect(rows).toHaveLength(1);
+  });
 });
+
+/**
+ * The arrival statement is the worker's one prepared bulk statement: planning it cost PostgreSQL
+ * more than running it for the few records a chunk holds at low load (docs/BENCHMARKS.md).
+ */
+describe('the arrival statement on a preparing pool (the worker\'s intake pool)', () => {
+  const { databaseUrl } = migratedDatabase('arbiter_prep', 1);
+  const scope = deploymentArn('prep', 'api');
+
+  it('is prepared once per connection and reused for chunks of any size', async () => {
+    const intake = createPool(databaseUrl, { max: 1, prepareStatements: true });
+    try {
+      const audit = new AuditStore(intake, 'worker-prep');
+      const arrivals = (n: number, from: number) =>
+        Array.from({ length: n }, (_, i) => {
+          const arn = podArn(scope, 'api', from + i);
+          const request = buildRequest({ agentId: 'agent-prep', resourceArn: arn, action: 'restart' });
+          const decision = { status: 'ACCEPTED' as const, rule: 'accept' as const, notBefore: Date.now(), detail: 'accepted' };
+          return { request, scope, topic: 'prep.requests', partition: 0, offset: String(from + i), reroutedFrom: null, coalesceKey: coalesceKey(arn, 'restart', {}), decision };
+        });
+      await audit.recordArrivals({ arrivals: arrivals(1, 0), deadLetters: [] });
+      await audit.recordArrivals({ arrivals: arrivals(300, 1), deadLetters: [] });
+      const { rows } = await intake.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
+      const arrival = rows.filter((r) => r.statement.startsWith(`${PREPARE_BULK}WITH go AS`));
+      expect(arrival).toHaveLength(1);
+      expect((await intake.query('SELECT count(*)::int AS n FROM arbiter.request_state')).rows[0].n).toBe(301);
+    } finally {
+      await intake.end();
+    }
+  });
+});
+
