@@ -33,7 +33,7 @@ const consumer = kafka.consumer({
   groupId: settings.groupId,
   sessionTimeout: 30_000,
   heartbeatInterval: 3_000,
-  maxWaitTimeInMs: 50,
+  maxWaitTimeInMs: 500, // as the worker (kafka.fetchMaxWaitMs); a fetch returns as soon as records are there
   allowAutoTopicCreation: false,
 });
 
