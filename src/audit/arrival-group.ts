@@ -1,3 +1,4 @@
+import { NextTurn } from '../contract/next-turn.ts';
 import type { ArrivalWrite } from './arrivals.ts';
 import type { ArrivalRow, DeadLetterRow } from './rows.ts';
 
@@ -31,7 +32,10 @@ const MAX_ROWS = 4_000;
 export class ArrivalGroup {
   private waiting: Waiting[] = [];
   private running = 0;
-  private scheduled = false;
+  /** A write starts on the next turn, so that the chunks of one fetch go in one statement. */
+  private readonly starter = new NextTurn(() => {
+    if (this.waiting.length && this.running < this.concurrency) void this.drain();
+  });
 
   constructor(
     private readonly write: Write,
@@ -42,21 +46,7 @@ export class ArrivalGroup {
   add(batch: ArrivalBatch): Promise<ArrivalWrite> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ batch, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  /**
-   * A write starts on the event loop's next turn, not at once: one fetch response brings records
-   * of several partitions, whose chunks are decided in the same turn, and they go in one statement.
-   * At 1,000 requests/s a worker wrote ~90 statements a second for ~50 fetches.
-   */
-  private schedule(): void {
-    if (this.scheduled || this.running >= this.concurrency) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (this.waiting.length && this.running < this.concurrency) void this.drain();
+      if (this.running < this.concurrency) this.starter.request();
     });
   }
 

@@ -1,3 +1,5 @@
+import { NextTurn } from '../contract/next-turn.ts';
+
 /**
  * Group commit for many small writers: callers hand in items, one flush runs at a time and takes
  * everything queued since the last one began. Under load one flush carries many callers' items
@@ -8,7 +10,9 @@
 export class GroupFlush<T> {
   private queue: Array<{ items: readonly T[]; resolve: () => void; reject: (error: unknown) => void }> = [];
   private running = false;
-  private scheduled = false;
+  private readonly starter = new NextTurn(() => {
+    if (!this.running && this.queue.length) void this.run();
+  });
 
   constructor(
     private readonly flush: (items: T[]) => Promise<void>,
@@ -20,20 +24,7 @@ export class GroupFlush<T> {
     if (!items.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  /**
-   * A flush starts on the event loop's next turn: what callers hand in during one turn (the answers
-   * of the chunks one fetch brought, written by one statement) goes in one flush.
-   */
-  private schedule(): void {
-    if (this.scheduled || this.running) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      if (!this.running && this.queue.length) void this.run();
+      if (!this.running) this.starter.request();
     });
   }
 
