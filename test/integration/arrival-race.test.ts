@@ -20,7 +20,6 @@ describe('the arrival statement when another owner writes the same records at on
   const scope = deploymentArn('race', 'api');
   const arn = podArn(scope, 'api', 0);
 
-
   const row = (offset: number, decision: ArrivalRow['decision']): ArrivalRow => ({
     request: buildRequest({ agentId: `agent-${offset}`, resourceArn: arn, action: 'restart', reason: 'not ready', incidentId: 'inc-1' }),
     scope,

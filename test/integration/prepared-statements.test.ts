@@ -71,4 +71,3 @@ describe('the arrival statement on a preparing pool (the worker\'s intake pool)'
     }
   });
 });
-
