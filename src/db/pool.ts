@@ -24,8 +24,8 @@ export interface PoolOptions {
    * Prepare the pool's small parameterised statements once per connection (named statements): a
    * worker runs the same dozen statements for every execution, and parsing and planning them again
    * each time cost PostgreSQL more than running them. Bulk statements (unnest, ANY) stay unnamed:
-   * their best plan depends on the size of the arrays (but see PREPARE_BULK). So do statements
-   * reading `*`.
+   * their best plan depends on the size of the arrays. So do statements reading `*`. A statement
+   * measured to be worth preparing anyway is given its name by its caller (`preparedName`).
    */
   prepareStatements?: boolean;
 }
@@ -90,19 +90,25 @@ const PREPARED_MAX = 256;
 const statementNames = new Map<string, string | null>();
 
 /**
- * A bulk statement that starts with this comment is prepared all the same (on a pool that prepares):
- * one whose plan was measured to be as good for one row as for thousands, and whose planning costs
- * more than running it for a few rows — the arrival statement (audit/arrivals.ts).
+ * The name to prepare `text` under, for a caller that prepares a statement itself
+ * (`query({ name, text, values })`, on any pool): one whose plan was measured to be as good for one
+ * row as for thousands, and whose planning costs more than running it for a few rows — the arrival
+ * statement (audit/arrivals.ts).
  */
-export const PREPARE_BULK = '/* prepared */ ';
+export function preparedName(text: string): string {
+  let name = preparedNames.get(text);
+  if (name === undefined) preparedNames.set(text, (name = `arbiter_${fnv1a(text)}`));
+  return name;
+}
+const preparedNames = new Map<string, string>();
 
 /** The name a statement is prepared under, or null for one left unnamed. */
 function statementName(text: string): string | null {
   let name = statementNames.get(text);
   if (name !== undefined) return name;
   // `*` too: a prepared `SELECT s.*` fails once a migration adds a column under a running worker.
-  const bulk = !text.startsWith(PREPARE_BULK) && /\bunnest\s*\(|\bANY\s*\(|\*/i.test(text);
-  name = bulk || statementNames.size >= PREPARED_MAX ? null : `arbiter_${fnv1a(text)}`;
+  const bulk = /\bunnest\s*\(|\bANY\s*\(|\*/i.test(text);
+  name = bulk || statementNames.size >= PREPARED_MAX ? null : preparedName(text);
   statementNames.set(text, name);
   return name;
 }
@@ -114,19 +120,31 @@ function fnv1a(text: string): string {
 }
 
 /**
- * `query(text, values, …)` with each array value sent as an array literal built here (arrayLiteral:
- * node-postgres' own allocated most of a worker's garbage), and, when `prepare` is set, as a named
- * statement where statementName says so.
+ * Every query's array values are sent as array literals built here (arrayLiteral: node-postgres' own
+ * allocated most of a worker's garbage), whether given as `query(text, values, …)` or as
+ * `query({ name, text, values })`; and, when `prepare` is set, `query(text, values)` runs as a
+ * named statement where statementName says so.
  */
 function wrapQuery(client: pg.PoolClient, prepare: boolean): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-    const [text, values, ...rest] = args;
-    if (typeof text !== 'string' || !Array.isArray(values) || !values.length) return query(...args);
-    const sent = values.some(Array.isArray) ? values.map((v: unknown) => (Array.isArray(v) ? arrayLiteral(v) : v)) : values;
-    const name = prepare ? statementName(text) : null;
-    return name ? query({ name, text, values: sent }, ...rest) : query(text, sent, ...rest);
+    const [first, values, ...rest] = args;
+    if (typeof first === 'string') {
+      if (!Array.isArray(values) || !values.length) return query(...args);
+      const name = prepare ? statementName(first) : null;
+      const sent = literals(values);
+      return name ? query({ name, text: first, values: sent }, ...rest) : query(first, sent, ...rest);
+    }
+    const config = first as { values?: unknown; submit?: unknown } | null;
+    // A submittable (a cursor, a COPY stream) is node-postgres' own object: passed as it is.
+    if (typeof config !== 'object' || config === null || typeof config.submit === 'function' || !Array.isArray(config.values)) return query(...args);
+    return query({ ...config, values: literals(config.values) }, ...args.slice(1));
   };
+}
+
+/** The values with each array replaced by its literal (the same array when none is an array). */
+function literals(values: readonly unknown[]): unknown[] {
+  return values.some(Array.isArray) ? values.map((v: unknown) => (Array.isArray(v) ? arrayLiteral(v) : v)) : (values as unknown[]);
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. */

@@ -142,8 +142,6 @@ export class Worker {
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.intakePool = createPool(config.databaseUrl, {
       max: 3,
-      // The arrival statement is prepared (db/pool.ts PREPARE_BULK); nothing else here is.
-      prepareStatements: true,
       onError: (error) => {
         this.health?.databaseFailed();
         this.log.warn({ err: error }, 'a database connection failed; the pool replaces it');
