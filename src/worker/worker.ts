@@ -417,6 +417,9 @@ export class Worker {
       this.refetchFrom.delete(batch.partition);
     }
     if (!messages.length || part.closed) return;
+    // Time in Kafka and on the way, apart from the worker's own (arbiter_decision_latency_seconds).
+    const fetchedAt = Date.now();
+    for (const m of messages) this.metrics.fetchDelay.observe(Math.max(0, fetchedAt - Number(m.timestamp)) / 1000);
     let current = this.pipelines.get(batch.partition);
     if (!current || current.part !== part || current.pipeline.broken) {
       current = { part, pipeline: new PartitionPipeline(this.pipelineSteps(part, batch.topic, heartbeat)) };

@@ -31,5 +31,11 @@ describe('a long fetch wait adds no latency', () => {
     expect(elapsed).toBeLessThan(4_000);
     const { rows } = await env.db.query('SELECT latency_ms FROM arbiter.decisions WHERE request_id = $1 ORDER BY decided_at LIMIT 1', [outcome.requestId]);
     expect(Number(rows[0].latency_ms)).toBeLessThan(4_000);
+    // The part of it spent before the worker had the record (arbiter_fetch_delay_seconds): one record, well under the wait.
+    const metrics = await fetch(`${env.workers[0]!.metricsUrl}/metrics`).then((r) => r.text());
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('arbiter_fetch_delay_seconds_count')).toBe(1);
+    expect(value('arbiter_fetch_delay_seconds_sum')).toBeLessThan(4);
+    expect(value('arbiter_fetch_delay_seconds_sum')).toBeLessThanOrEqual(Number(rows[0].latency_ms) / 1000);
   });
 });

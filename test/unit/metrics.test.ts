@@ -16,7 +16,7 @@ const DOCUMENTED = {
     'arbiter_fenced_writes_total',
     'arbiter_inconsistencies_total',
   ],
-  histogram: ['arbiter_decision_latency_seconds', 'arbiter_execution_latency_seconds'],
+  histogram: ['arbiter_decision_latency_seconds', 'arbiter_fetch_delay_seconds', 'arbiter_execution_latency_seconds'],
   gauge: ['arbiter_consumer_lag', 'arbiter_pending_requests', 'arbiter_waiting_followers', 'arbiter_executions_running', 'arbiter_lock_log_exporter'],
 } as const;
 
@@ -62,6 +62,7 @@ describe('createMetrics', () => {
       fencedWrites: 'arbiter_fenced_writes_total',
       inconsistencies: 'arbiter_inconsistencies_total',
       decisionLatency: 'arbiter_decision_latency_seconds',
+      fetchDelay: 'arbiter_fetch_delay_seconds',
       executionLatency: 'arbiter_execution_latency_seconds',
       consumerLag: 'arbiter_consumer_lag',
       pending: 'arbiter_pending_requests',

@@ -2,8 +2,10 @@ import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
 import { cpuBetween, cpuSnapshot, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
-import { sleep, summarize, type Summary } from './stats.ts';
+import { EMPTY_SUMMARY, sleep, summarize, type Summary } from './stats.ts';
 import { stormMessage, type EncodedStorm } from './storm.ts';
+import type { WorkerProcess } from '../support/index.ts';
+import { histogramDelta, histogramQuantile, scrapeHistogram, type HistogramSample } from './worker-metrics.ts';
 
 export interface ProbeOptions {
   label: string;
@@ -17,6 +19,8 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Processes whose CPU to account for during the probe (the workers). */
   pidGroups: PidGroup[];
+  /** The workers, whose arbiter_fetch_delay_seconds is read before and after. */
+  workers: readonly WorkerProcess[];
 }
 
 export interface ProbeSecond {
@@ -42,6 +46,12 @@ export interface ProbeResult {
   durableOutcomeLatencyMs: Summary;
   /** The same for every request, including primaries, whose outcome waits for the execution. */
   allOutcomeLatencyMs: Summary;
+  /**
+   * Append → fetched by a worker (the workers' arbiter_fetch_delay_seconds over the probe,
+   * interpolated within its buckets; no max): the part of the first decision's latency spent
+   * before the worker had the record.
+   */
+  fetchDelayMs: Summary;
   missingOutcomes: number;
   /** First-decision latency second by second, to tell a start-up spike from a steady state. */
   timeline: ProbeSecond[];
@@ -82,6 +92,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   await joined;
   await sleep(1_000); // the first fetch resolves the "latest" offset
 
+  const fetchDelayBefore = await Promise.all(options.workers.map((w) => scrapeHistogram(w, FETCH_DELAY)));
   const producer = options.kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
   await producer.connect();
   const bar = progressBar(`probe ${options.label}`.slice(0, 14), records.count);
@@ -118,6 +129,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     await sleep(250);
   }
   const cpu = cpuBetween(cpuBefore, cpuSnapshot(options.pidGroups));
+  const fetchDelay = histogramDelta(fetchDelayBefore, await Promise.all(options.workers.map((w) => scrapeHistogram(w, FETCH_DELAY))));
   await consumer.disconnect();
   if (outcomes < records.count) note(`probe: ${records.count - outcomes} outcomes not seen within ${options.timeoutMs / 1000} s`);
 
@@ -160,8 +172,16 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     decisionLatencyMs: summarize(decisionMs),
     durableOutcomeLatencyMs: summarize(durable),
     allOutcomeLatencyMs: summarize(all),
+    fetchDelayMs: fetchDelay ? histogramSummaryMs(fetchDelay) : EMPTY_SUMMARY,
     missingOutcomes: records.count - outcomes,
     timeline,
     cpu,
   };
+}
+
+const FETCH_DELAY = 'arbiter_fetch_delay_seconds';
+
+function histogramSummaryMs(h: HistogramSample): Summary {
+  const ms = (q: number) => histogramQuantile(h, q) * 1000;
+  return { count: h.count, p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: NaN, mean: h.count > 0 ? (h.sum / h.count) * 1000 : NaN };
 }

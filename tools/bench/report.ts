@@ -2,7 +2,7 @@ import { renderTable } from '../../src/cli/index.ts';
 import { markdownTable as mdTable } from '../support/index.ts';
 import type { CpuUsage } from './proc.ts';
 import type { BenchResult } from './run.ts';
-import type { Summary } from './stats.ts';
+import { EMPTY_SUMMARY, type Summary } from './stats.ts';
 import type { ComparisonRow, CpuPerRequest } from './summary.ts';
 
 const int = (n: number | undefined | null) => (n === undefined || n === null || !Number.isFinite(n) ? '–' : Math.round(n).toLocaleString('en-US'));
@@ -43,6 +43,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
     ...r.probes.flatMap((p): Array<[string, string]> => [
       [`probe (${p.label}) @ ${int(p.achievedRate)} req/s: first decision`, `${latency(p.decisionLatencyMs)} (p99 < 50 ms: ${p.decisionLatencyMs.p99 < 50 ? 'yes' : 'no'})`],
+      [`probe (${p.label}): append → fetched by a worker`, latency(p.fetchDelayMs ?? EMPTY_SUMMARY)],
       [`probe (${p.label}): append → durable + published outcome`, latency(p.durableOutcomeLatencyMs)],
     ]),
     ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
@@ -235,6 +236,7 @@ export function renderMarkdown(r: BenchResult): string {
         [`latency probe, ${p.label}: ${int(p.requests)} requests at ${int(p.achievedRate)}/s`, 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'n'],
         [
           ['first decision (arbiter.decisions.latency_ms: append → decided, taken before the commit)', p.decisionLatencyMs],
+          ['of which append → fetched by a worker (arbiter_fetch_delay_seconds, within its buckets)', p.fetchDelayMs ?? EMPTY_SUMMARY],
           ['append → durable + published outcome (decided at once)', p.durableOutcomeLatencyMs],
           ['append → outcome, every request (primaries include the execution)', p.allOutcomeLatencyMs],
         ].map(([label, s]) => {
