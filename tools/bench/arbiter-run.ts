@@ -2,7 +2,7 @@ import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { SimProcess } from './sim-process.ts';
 import { groupLag, topicRecords } from './kafka.ts';
-import { cpuBetween, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
+import { cpuBetween, cpuSecondsOf, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
 import { sleep, summarize, type Summary } from './stats.ts';
 import type { WorkerProcess } from '../support/index.ts';
@@ -68,12 +68,39 @@ export interface StormRunOptions {
   lastRecordAt: Promise<number>;
 }
 
-export function workerPidGroups(workers: WorkerProcess[], simPid?: number): PidGroup[] {
+/**
+ * The process groups whose CPU a phase reports. The bench's own PostgreSQL backend (benchBackends:
+ * the connection its progress checks run on) counts as the bench's, not as Arbiter's PostgreSQL.
+ */
+export function workerPidGroups(workers: WorkerProcess[], simPid?: number, benchBackends: readonly number[] = []): PidGroup[] {
   return [
     { name: 'arbiter workers', pids: workers.map((w) => w.pid) },
-    { name: 'bench process', pids: [process.pid] },
+    { name: 'bench process', pids: [process.pid, ...benchBackends] },
     ...(simPid ? [{ name: 'simulated fleet', pids: [simPid] }] : []),
   ];
+}
+
+/**
+ * A connection of the bench's own, held for a phase, whose backend's CPU is attributed to the bench:
+ * parallel query is off on it, so that no worker process of PostgreSQL's does its work unattributed.
+ */
+export async function benchConnection(db: pg.Pool): Promise<{ client: pg.PoolClient; backendPid: number; release(): Promise<void> }> {
+  const client = await db.connect();
+  try {
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    await client.query('SET max_parallel_workers_per_gather = 0');
+    return {
+      client,
+      backendPid: Number(rows[0].pid),
+      release: async () => {
+        await client.query('RESET max_parallel_workers_per_gather').catch(() => undefined);
+        client.release();
+      },
+    };
+  } catch (error) {
+    client.release();
+    throw error;
+  }
 }
 
 /**
@@ -82,9 +109,13 @@ export function workerPidGroups(workers: WorkerProcess[], simPid?: number): PidG
  * which is the thing under load).
  */
 export async function runStorm(options: StormRunOptions): Promise<StormResult> {
-  const { db, workers, total } = options;
+  const { workers, total } = options;
+  // The storm's progress checks count a million rows: on a connection of their own, its CPU the bench's.
+  const checker = await benchConnection(options.db);
+  const checkerCpuBefore = cpuSecondsOf(checker.backendPid)?.seconds ?? NaN;
+  const groups = () => workerPidGroups(workers, options.simPid, [checker.backendPid]);
   const startedAt = Date.now();
-  const cpuBefore = cpuSnapshot(workerPidGroups(workers, options.simPid));
+  const cpuBefore = cpuSnapshot(groups());
   const samples: StormSample[] = [];
   const bar = progressBar('arbiter', total, 'lag {lag}');
   const until = startedAt + options.timeoutMs;
@@ -104,7 +135,7 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
       // (a worker's counters restart with it).
       if (decided >= total || Date.now() - lastDbCheck > 30_000) {
         lastDbCheck = Date.now();
-        const { rows } = await db.query(FINAL_REQUESTS);
+        const { rows } = await checker.client.query(FINAL_REQUESTS);
         if (rows[0].n >= total) confirmed = true;
       }
       if (!confirmed && Date.now() > until) throw new Error(`the storm was not decided within ${options.timeoutMs / 1000} s (${decided}/${total} final per metrics)`);
@@ -113,7 +144,10 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
   } finally {
     bar.stop();
   }
-  const cpuAfter = cpuSnapshot(workerPidGroups(workers, options.simPid));
+  const cpuAfter = cpuSnapshot(groups());
+  note(`the bench's progress checks took ${((cpuSecondsOf(checker.backendPid)?.seconds ?? NaN) - checkerCpuBefore).toFixed(2)} core-seconds of PostgreSQL CPU (counted as the bench's)`);
+  await checker.release();
+  const { db } = options;
   const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
   const lagZeroSeconds = await lagBackToZero(options);
 

@@ -173,7 +173,7 @@ export async function runArm(ctx: ArmContext, spec: ArmSpec): Promise<ArmResult 
       records: set.records,
       ratePerSecond: ctx.probeRate,
       timeoutMs: 120_000,
-      pidGroups: workerPidGroups(workers, sim.pid),
+      pidGroups: (benchBackends) => workerPidGroups(workers, sim.pid, benchBackends),
       workers,
     });
     note(`probe (${set.label}): p99 first decision ${probe.decisionLatencyMs.p99.toFixed(1)} ms at ${Math.round(probe.achievedRate)} requests/s`);

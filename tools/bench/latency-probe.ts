@@ -1,5 +1,6 @@
 import type { Kafka, Message } from 'kafkajs';
 import type pg from 'pg';
+import { benchConnection } from './arbiter-run.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
 import { EMPTY_SUMMARY, sleep, summarize, type Summary } from './stats.ts';
@@ -17,8 +18,8 @@ export interface ProbeOptions {
   records: EncodedStorm;
   ratePerSecond: number;
   timeoutMs: number;
-  /** Processes whose CPU to account for during the probe (the workers). */
-  pidGroups: PidGroup[];
+  /** Processes whose CPU to account for during the probe, given the bench's own PostgreSQL backends. */
+  pidGroups: (benchBackends: number[]) => PidGroup[];
   /** The workers, whose arbiter_fetch_delay_seconds is read before and after. */
   workers: readonly WorkerProcess[];
 }
@@ -97,7 +98,10 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   await producer.connect();
   const bar = progressBar(`probe ${options.label}`.slice(0, 14), records.count);
   const sends: Promise<unknown>[] = [];
-  const cpuBefore = cpuSnapshot(options.pidGroups);
+  // The completion checks below run on a connection of the bench's own: its CPU is the bench's.
+  const checker = await benchConnection(options.db);
+  const groups = options.pidGroups([checker.backendPid]);
+  const cpuBefore = cpuSnapshot(groups);
   const started = Date.now();
   let sent = 0;
   try {
@@ -124,11 +128,12 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
 
   const until = Date.now() + options.timeoutMs;
   while (Date.now() < until) {
-    const { rows } = await options.db.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
+    const { rows } = await checker.client.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
     if (rows[0].n >= records.count && outcomes >= records.count) break;
     await sleep(250);
   }
-  const cpu = cpuBetween(cpuBefore, cpuSnapshot(options.pidGroups));
+  const cpu = cpuBetween(cpuBefore, cpuSnapshot(groups));
+  await checker.release();
   const fetchDelay = histogramDelta(fetchDelayBefore, await Promise.all(options.workers.map((w) => scrapeHistogram(w, FETCH_DELAY))));
   await consumer.disconnect();
   if (outcomes < records.count) note(`probe: ${records.count - outcomes} outcomes not seen within ${options.timeoutMs / 1000} s`);

@@ -22,7 +22,7 @@ export function memoryOf(pid: number): { rssMb: number; peakMb: number } | null 
 }
 
 /** user + system CPU seconds a process has used (all its threads). */
-function cpuSecondsOf(pid: number): { seconds: number; comm: string } | null {
+export function cpuSecondsOf(pid: number): { seconds: number; comm: string } | null {
   const stat = read(`/proc/${pid}/stat`);
   if (!stat) return null;
   const close = stat.lastIndexOf(')');
