@@ -88,7 +88,7 @@ export async function runArm(ctx: ArmContext, spec: ArmSpec): Promise<ArmResult 
   mkdirSync(dir, { recursive: true });
 
   const topics = await createBenchTopics(ctx.admin, spec.prefix, ctx.partitions);
-  ctx.own({ remove: () => deleteBenchTopics(ctx.admin, topics).catch((e: Error) => note(`could not delete ${spec.prefix} topics: ${e.message}`)) });
+  ctx.own({ remove: () => deleteBenchTopics(ctx.admin, spec.prefix).catch((e: Error) => note(`could not delete ${spec.prefix} topics: ${e.message}`)) });
   const sim: SimProcess = await startSimProcess(ctx.fleet.spec, ctx.latencyScale, dir);
   ctx.own({ stop: () => sim.close() });
   const site = { kafkaBrokers: ctx.endpoints.kafkaBrokers, schemaRegistryUrl: ctx.endpoints.schemaRegistryUrl, databaseUrl, topicPrefix: spec.prefix, groupId, executorUrl: sim.url };

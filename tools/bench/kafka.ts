@@ -31,9 +31,12 @@ export async function createBenchTopics(admin: Admin, prefix: string, partitions
   return topics;
 }
 
-export async function deleteBenchTopics(admin: Admin, topics: BenchTopics): Promise<void> {
-  const existing = new Set(await admin.listTopics());
-  const mine = [topics.requests, topics.outcomes, topics.observations, topics.deadLetter, topics.bareOut].filter((t) => existing.has(t));
+/**
+ * Deletes every topic of the run's prefix: those made here and those the workers made for
+ * themselves (plan commands and events, inconsistencies), which a list of the bench's own missed.
+ */
+export async function deleteBenchTopics(admin: Admin, prefix: string): Promise<void> {
+  const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
   if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
 }
 
