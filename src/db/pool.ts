@@ -100,6 +100,7 @@ export function preparedName(text: string): string {
   if (name === undefined) preparedNames.set(text, (name = `arbiter_${fnv1a(text)}`));
   return name;
 }
+/** Bounded by the statements' texts: the arrival statement's few shapes and statementName's PREPARED_MAX. */
 const preparedNames = new Map<string, string>();
 
 /** The name a statement is prepared under, or null for one left unnamed. */
