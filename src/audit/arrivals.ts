@@ -61,11 +61,11 @@ export async function writeArrivals(
     ...(has.duplicates ? duplicateColumns(duplicates, secret) : []),
     ...(has.deadLetters ? deadLetterColumns(batch.deadLetters) : []),
   ];
-  // The optimistic statement is prepared (see arrivalSql), the checked one, a fallback, is not.
+  // The optimistic statement is prepared (see arrivalStatement), the checked one, a fallback, is not.
   if (mode === 'optimistic') {
     try {
-      const text = arrivalSql(has, 'optimistic');
-      await db.query({ name: preparedName(text), text, values });
+      const { name, text } = arrivalStatement(has, 'optimistic');
+      await db.query({ name, text, values });
       const fresh = new Set<string>();
       for (const a of batch.arrivals) if (a.decision.status !== 'REROUTED') fresh.add(a.request.requestId);
       return { kind: 'written', fresh };
@@ -73,7 +73,7 @@ export async function writeArrivals(
       if ((error as { code?: unknown }).code !== ARRIVAL_KNOWN) throw error;
     }
   }
-  const { rows } = await db.query(arrivalSql(has, 'checked'), values);
+  const { rows } = await db.query(arrivalStatement(has, 'checked').text, values);
   const known = new Map<string, KnownRequest>();
   const taken = new Set<string>();
   for (const r of rows) {
@@ -173,7 +173,8 @@ dead AS (
   ON CONFLICT DO NOTHING
 )`;
 
-const statements = new Map<string, string>();
+/** Each shape's statement, and the name the optimistic one is prepared under. */
+const statements = new Map<string, { text: string; name: string }>();
 
 /** The SQLSTATE of arbiter.refuse_known_arrivals (migrations/0013_optimistic-arrivals.sql). */
 const ARRIVAL_KNOWN = 'AR409';
@@ -183,10 +184,11 @@ const ARRIVAL_KNOWN = 'AR409';
  * whole statement cost PostgreSQL ~1 ms, and a storm's chunks are mostly duplicates alone.
  * Parameters: $1 every id, $2 the worker, then each present part's columns in this order.
  */
-function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: boolean }, mode: 'optimistic' | 'checked'): string {
+function arrivalStatement(has: { full: boolean; duplicates: boolean; deadLetters: boolean }, mode: 'optimistic' | 'checked'): { text: string; name: string } {
   const key = `${mode}${Number(has.full)}${Number(has.duplicates)}${Number(has.deadLetters)}`;
-  let sql = statements.get(key);
-  if (sql) return sql;
+  const known = statements.get(key);
+  if (known) return known;
+  let sql: string;
   const parts = [mode === 'checked' ? KNOWN : 'go AS (SELECT true AS ok)'];
   // What each part wrote. Checked: ids written by a concurrent owner instead (ON CONFLICT skipped
   // them) come back as 'taken', so the usual answer is no rows at all rather than every id.
@@ -226,8 +228,9 @@ function arrivalSql(has: { full: boolean; duplicates: boolean; deadLetters: bool
       : [];
     sql = `WITH ${parts.join(',')}\n${[...taken, `SELECT 'known' AS kind, request_id, to_jsonb(k) AS info FROM known k`].join('\nUNION ALL ')}`;
   }
-  statements.set(key, sql);
-  return sql;
+  const statement = { text: sql, name: preparedName(sql) };
+  statements.set(key, statement);
+  return statement;
 }
 
 function fullColumns(rows: readonly ArrivalRow[], secret: SecretParams): unknown[][] {

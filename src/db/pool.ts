@@ -96,12 +96,8 @@ const statementNames = new Map<string, string | null>();
  * statement (audit/arrivals.ts).
  */
 export function preparedName(text: string): string {
-  let name = preparedNames.get(text);
-  if (name === undefined) preparedNames.set(text, (name = `arbiter_${fnv1a(text)}`));
-  return name;
+  return `arbiter_${fnv1a(text)}`;
 }
-/** Bounded by the statements' texts: the arrival statement's few shapes and statementName's PREPARED_MAX. */
-const preparedNames = new Map<string, string>();
 
 /** The name a statement is prepared under, or null for one left unnamed. */
 function statementName(text: string): string | null {
