@@ -8,24 +8,35 @@ export interface WorkerMetrics {
 
 const PROGRESS_STATUSES = new Set(['ACCEPTED', 'DEFERRED', 'REROUTED']);
 
-/** Scrapes the worker's /metrics: cheap enough to poll every second, unlike counting rows in Postgres. */
-export async function scrapeWorker(worker: WorkerProcess): Promise<WorkerMetrics | null> {
+/** The worker's /metrics text, or null when it cannot be read (a worker stopping, restarting). */
+async function metricsText(worker: WorkerProcess): Promise<string | null> {
   try {
-    const text = await fetch(`${worker.metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
-    let finalDecisions = 0;
-    let residentMb = NaN;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('arbiter_decisions_total{')) {
-        const status = /status="([^"]+)"/.exec(line)?.[1] ?? '';
-        if (!PROGRESS_STATUSES.has(status)) finalDecisions += Number(line.slice(line.lastIndexOf(' ') + 1));
-      } else if (line.startsWith('arbiter_process_resident_memory_bytes ')) {
-        residentMb = Number(line.slice(line.lastIndexOf(' ') + 1)) / 1024 / 1024;
-      }
-    }
-    return { finalDecisions, residentMb };
+    return await fetch(`${worker.metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
   } catch {
     return null;
   }
+}
+
+/** The value of an exposition line (`name{labels} value`). */
+function sampleValue(line: string): number {
+  return Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** Scrapes the worker's /metrics: cheap enough to poll every second, unlike counting rows in Postgres. */
+export async function scrapeWorker(worker: WorkerProcess): Promise<WorkerMetrics | null> {
+  const text = await metricsText(worker);
+  if (text === null) return null;
+  let finalDecisions = 0;
+  let residentMb = NaN;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('arbiter_decisions_total{')) {
+      const status = /status="([^"]+)"/.exec(line)?.[1] ?? '';
+      if (!PROGRESS_STATUSES.has(status)) finalDecisions += sampleValue(line);
+    } else if (line.startsWith('arbiter_process_resident_memory_bytes ')) {
+      residentMb = sampleValue(line) / 1024 / 1024;
+    }
+  }
+  return { finalDecisions, residentMb };
 }
 
 /** A histogram's cumulative buckets (`le` in the metric's unit, ascending, +Inf last), count and sum. */
@@ -37,12 +48,8 @@ export interface HistogramSample {
 
 /** One histogram (without labels) of the worker's /metrics, or null when it cannot be read. */
 export async function scrapeHistogram(worker: WorkerProcess, name: string): Promise<HistogramSample | null> {
-  try {
-    const text = await fetch(`${worker.metricsUrl}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
-    return parseHistogram(text, name);
-  } catch {
-    return null;
-  }
+  const text = await metricsText(worker);
+  return text === null ? null : parseHistogram(text, name);
 }
 
 export function parseHistogram(text: string, name: string): HistogramSample | null {
@@ -50,7 +57,7 @@ export function parseHistogram(text: string, name: string): HistogramSample | nu
   let count = NaN;
   let sum = NaN;
   for (const line of text.split('\n')) {
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const value = sampleValue(line);
     if (line.startsWith(`${name}_bucket{le="`)) {
       const le = line.slice(name.length + 12, line.indexOf('"', name.length + 12));
       buckets.push([le === '+Inf' ? Infinity : Number(le), value]);
