@@ -2,7 +2,7 @@ import type { Admin } from 'kafkajs';
 import type pg from 'pg';
 import type { SimProcess } from './sim-process.ts';
 import { groupLag, topicRecords } from './kafka.ts';
-import { cpuBetween, cpuSecondsOf, cpuSnapshot, memoryOf, type CpuUsage, type PidGroup } from './proc.ts';
+import { cpuBetween, cpuSecondsOf, cpuSnapshot, memoryOf, type CpuSnapshot, type CpuUsage, type PidGroup } from './proc.ts';
 import { note, progressBar } from './progress.ts';
 import { sleep, summarize, type Summary } from './stats.ts';
 import type { WorkerProcess } from '../support/index.ts';
@@ -109,18 +109,19 @@ export async function benchConnection(db: pg.Pool): Promise<{ client: pg.PoolCli
  * which is the thing under load).
  */
 export async function runStorm(options: StormRunOptions): Promise<StormResult> {
-  const { workers, total } = options;
+  const { db, workers, total } = options;
   // The storm's progress checks count a million rows: on a connection of their own, its CPU the bench's.
-  const checker = await benchConnection(options.db);
+  const checker = await benchConnection(db);
   const checkerCpuBefore = cpuSecondsOf(checker.backendPid)?.seconds ?? NaN;
-  const groups = () => workerPidGroups(workers, options.simPid, [checker.backendPid]);
+  const groups = workerPidGroups(workers, options.simPid, [checker.backendPid]);
   const startedAt = Date.now();
-  const cpuBefore = cpuSnapshot(groups());
+  const cpuBefore = cpuSnapshot(groups);
   const samples: StormSample[] = [];
   const bar = progressBar('arbiter', total, 'lag {lag}');
   const until = startedAt + options.timeoutMs;
   let lastDbCheck = Date.now();
   let confirmed = false;
+  let cpuAfter: CpuSnapshot;
   try {
     while (!confirmed) {
       const exited = workers.find((w) => !w.running());
@@ -141,13 +142,13 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
       if (!confirmed && Date.now() > until) throw new Error(`the storm was not decided within ${options.timeoutMs / 1000} s (${decided}/${total} final per metrics)`);
       if (!confirmed) await sleep(options.sampleEveryMs ?? 1_000);
     }
+    cpuAfter = cpuSnapshot(groups);
+    note(`the bench's progress checks took ${((cpuSecondsOf(checker.backendPid)?.seconds ?? NaN) - checkerCpuBefore).toFixed(2)} core-seconds of PostgreSQL CPU (counted as the bench's)`);
   } finally {
     bar.stop();
+    // Also when the storm fails: a connection still checked out would hold up the pool's end.
+    await checker.release();
   }
-  const cpuAfter = cpuSnapshot(groups());
-  note(`the bench's progress checks took ${((cpuSecondsOf(checker.backendPid)?.seconds ?? NaN) - checkerCpuBefore).toFixed(2)} core-seconds of PostgreSQL CPU (counted as the bench's)`);
-  await checker.release();
-  const { db } = options;
   const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
   const lagZeroSeconds = await lagBackToZero(options);
 

@@ -50,9 +50,9 @@ export interface ProbeResult {
   /**
    * Append → fetched by a worker (the workers' arbiter_fetch_delay_seconds over the probe,
    * interpolated within its buckets; no max): the part of the first decision's latency spent
-   * before the worker had the record.
+   * before the worker had the record. Absent from results saved before it was measured (--from-json).
    */
-  fetchDelayMs: Summary;
+  fetchDelayMs?: Summary;
   missingOutcomes: number;
   /** First-decision latency second by second, to tell a start-up spike from a steady state. */
   timeline: ProbeSecond[];
@@ -104,36 +104,42 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   const cpuBefore = cpuSnapshot(groups);
   const started = Date.now();
   let sent = 0;
+  let achievedRate: number;
+  let cpu: CpuUsage;
   try {
-    while (sent < records.count) {
-      const due = Math.min(records.count, Math.floor(((Date.now() - started) / 1000) * options.ratePerSecond));
-      if (due > sent) {
-        const messages: Message[] = [];
-        const now = Date.now();
-        for (; sent < due; sent++) {
-          sentAt[sent] = now;
-          messages.push(stormMessage(records, sent, now));
+    try {
+      while (sent < records.count) {
+        const due = Math.min(records.count, Math.floor(((Date.now() - started) / 1000) * options.ratePerSecond));
+        if (due > sent) {
+          const messages: Message[] = [];
+          const now = Date.now();
+          for (; sent < due; sent++) {
+            sentAt[sent] = now;
+            messages.push(stormMessage(records, sent, now));
+          }
+          sends.push(producer.send({ topic: options.requestsTopic, acks: -1, messages }));
+          bar.update(sent);
         }
-        sends.push(producer.send({ topic: options.requestsTopic, acks: -1, messages }));
-        bar.update(sent);
+        await sleep(10);
       }
-      await sleep(10);
+      await Promise.all(sends);
+    } finally {
+      bar.stop();
+      await producer.disconnect();
     }
-    await Promise.all(sends);
-  } finally {
-    bar.stop();
-    await producer.disconnect();
-  }
-  const achievedRate = records.count / ((Date.now() - started) / 1000);
+    achievedRate = records.count / ((Date.now() - started) / 1000);
 
-  const until = Date.now() + options.timeoutMs;
-  while (Date.now() < until) {
-    const { rows } = await checker.client.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
-    if (rows[0].n >= records.count && outcomes >= records.count) break;
-    await sleep(250);
+    const until = Date.now() + options.timeoutMs;
+    while (Date.now() < until) {
+      const { rows } = await checker.client.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
+      if (rows[0].n >= records.count && outcomes >= records.count) break;
+      await sleep(250);
+    }
+    cpu = cpuBetween(cpuBefore, cpuSnapshot(groups));
+  } finally {
+    // Also when the probe fails: a connection still checked out would hold up the pool's end.
+    await checker.release();
   }
-  const cpu = cpuBetween(cpuBefore, cpuSnapshot(groups));
-  await checker.release();
   const fetchDelay = histogramDelta(fetchDelayBefore, await Promise.all(options.workers.map((w) => scrapeHistogram(w, FETCH_DELAY))));
   await consumer.disconnect();
   if (outcomes < records.count) note(`probe: ${records.count - outcomes} outcomes not seen within ${options.timeoutMs / 1000} s`);
