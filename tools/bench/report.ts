@@ -43,7 +43,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['storm decision latency (backlog queueing)', latency(a.decisionLatencyMs)],
     ...r.probes.flatMap((p): Array<[string, string]> => [
       [`probe (${p.label}) @ ${int(p.achievedRate)} req/s: first decision`, `${latency(p.decisionLatencyMs)} (p99 < 50 ms: ${p.decisionLatencyMs.p99 < 50 ? 'yes' : 'no'})`],
-      [`probe (${p.label}): append → fetched by a worker`, latency(p.fetchDelayMs ?? EMPTY_SUMMARY)],
+      [`probe (${p.label}): append → fetched by a worker`, latency(p.fetchDelayMs)],
       [`probe (${p.label}): append → durable + published outcome`, latency(p.durableOutcomeLatencyMs)],
     ]),
     ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
