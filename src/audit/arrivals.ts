@@ -36,8 +36,8 @@ export type ArrivalWrite = { kind: 'written'; fresh: Set<string> } | { kind: 'kn
  *  - a coalesced duplicate is one narrow row of arbiter.duplicates;
  *  - every other request is a working-state row (request_state), the request (request_log) and
  *    its decision (decision_log), as before; re-routed records only their REROUTED decision;
- *  - an outcome decided now is published before the offset commit, so its outbox flag is written
- *    as set: only ACCEPTED primaries (answered later) wait for it.
+ *  - an outcome decided now is published before the offset commit, so it never enters the outbox:
+ *    only an ACCEPTED primary's answer (decided later) does, when it is finalized.
  * Data-modifying CTEs share one snapshot and one implicit transaction: all or nothing. Inside a
  * transaction of the caller's (`checked`), the check comes first: a failed statement would end it.
  */
@@ -126,9 +126,9 @@ const fullParts = (first: number) => `
 f AS (SELECT * FROM ${unnest(FULL_COLUMNS, first)} WHERE (SELECT ok FROM go)),
 state AS (
   INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
-                                     final, primary_request_id, resource_version, fencing_token, detail, request, finished_at, outcome_published)
+                                     final, primary_request_id, resource_version, fencing_token, detail, request, finished_at)
   SELECT request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
-         final, primary_request_id, resource_version, fencing_token, detail, request, CASE WHEN final THEN now() END, final
+         final, primary_request_id, resource_version, fencing_token, detail, request, CASE WHEN final THEN now() END
     FROM f WHERE NOT rerouted
   ON CONFLICT (request_id) DO NOTHING
   RETURNING request_id

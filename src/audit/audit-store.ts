@@ -143,17 +143,26 @@ export class AuditStore {
               FROM s`;
   }
 
+  /**
+   * Takes these answers out of the outbox: they are on Kafka. A delete touches no index (setting a
+   * flag on request_state rewrote the row and its four indexes: migrations/0015).
+   */
   async markPublished(requestIds: string[]): Promise<void> {
     if (!requestIds.length) return;
-    await this.pool.query('UPDATE arbiter.request_state SET outcome_published = true WHERE request_id = ANY($1::uuid[])', [requestIds]);
+    await this.pool.query('DELETE FROM arbiter.outcome_outbox WHERE request_id = ANY($1::uuid[])', [requestIds]);
   }
 
   /** Requests of these partitions that are not final, or whose outcome was never published. */
   async loadOpen(topic: string, partitions: number[]): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
-      `${SELECT_STATE}
-        WHERE s.topic = $2 AND s.kafka_partition = ANY($1::int[]) AND (NOT s.final OR NOT s.outcome_published)
-        ORDER BY s.received_at`,
+      // Two parts, so that each is read through its own index: open requests (request_state_open)
+      // and answers in the outbox (a small table).
+      `SELECT * FROM (
+         ${SELECT_STATE} WHERE s.topic = $2 AND s.kafka_partition = ANY($1::int[]) AND NOT s.final
+         UNION ALL
+         ${SELECT_STATE} JOIN arbiter.outcome_outbox box ON box.request_id = s.request_id
+          WHERE box.topic = $2 AND box.kafka_partition = ANY($1::int[]) AND s.final
+       ) open ORDER BY received_at`,
       [partitions, topic],
     );
     return this.withInFlightDuplicates(rows.map(toStoredRequest));
@@ -166,11 +175,11 @@ export class AuditStore {
    */
   async loadUnpublished(topic: string, partition: number, olderThanMs: number, limit: number): Promise<StoredRequest[]> {
     const { rows } = await this.pool.query(
-      `${SELECT_STATE}
-        WHERE s.topic = $1 AND s.kafka_partition = $2 AND s.final AND NOT s.outcome_published
-          AND s.finished_at < now() - make_interval(secs => $3::double precision / 1000)
+      `${SELECT_STATE} JOIN arbiter.outcome_outbox box ON box.request_id = s.request_id
+        WHERE box.topic = $1 AND box.kafka_partition = $2 AND s.final
+          AND box.finished_at < now() - make_interval(secs => $3::double precision / 1000)
           AND NOT EXISTS (SELECT 1 FROM arbiter.request_state p WHERE p.request_id = s.primary_request_id AND NOT p.final)
-        ORDER BY s.finished_at
+        ORDER BY box.finished_at
         LIMIT $4`,
       [topic, partition, olderThanMs, limit],
     );
@@ -363,15 +372,17 @@ const AGES = `EXTRACT(EPOCH FROM now() - s.received_at) * 1000 AS received_ago_m
 
 const SELECT_STATE_COLUMNS = `SELECT s.*, ${AGES}`;
 
+/** A request's working state, whether its answer is out (final, and not in the outbox), and whether an execution of it is open. */
 const SELECT_STATE = `
   SELECT s.*, ${AGES},
+         s.final AND NOT EXISTS (SELECT 1 FROM arbiter.outcome_outbox o WHERE o.request_id = s.request_id) AS outcome_published,
          EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase = 'started')
      AND NOT EXISTS (SELECT 1 FROM arbiter.executions e WHERE e.request_id = s.request_id AND e.phase <> 'started') AS execution_started
     FROM arbiter.request_state s`;
 
 const SELECT_DUPLICATE = `
   SELECT to_jsonb(d) AS narrow, d.scope, d.kafka_partition, d.in_flight, d.primary_request_id,
-         EXTRACT(EPOCH FROM now() - d.received_at) * 1000 AS received_ago_ms, coalesce(p.outcome_published, false) AS primary_published
+         EXTRACT(EPOCH FROM now() - d.received_at) * 1000 AS received_ago_ms, coalesce(p.final AND NOT EXISTS (SELECT 1 FROM arbiter.outcome_outbox o WHERE o.request_id = p.request_id), false) AS primary_published
     FROM arbiter.duplicates d LEFT JOIN arbiter.request_state p ON p.request_id = d.primary_request_id`;
 
 /** A duplicate as working state: a follower whose answer is its primary's. */

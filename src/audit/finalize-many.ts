@@ -33,7 +33,12 @@ s AS (
          fencing_token = i.fencing_token, detail = i.detail, finished_at = now()
     FROM input i
    WHERE rs.request_id = i.request_id AND NOT rs.final
-  RETURNING rs.request_id
+  RETURNING rs.request_id, rs.topic, rs.kafka_partition
+),
+-- The answer waits in the outbox until it is on Kafka (markPublished deletes the row).
+o AS (
+  INSERT INTO arbiter.outcome_outbox (request_id, topic, kafka_partition)
+  SELECT request_id, topic, kafka_partition FROM s
 ),
 done AS (SELECT i.* FROM input i JOIN s USING (request_id)),
 d AS (

@@ -102,7 +102,8 @@ export async function startStorm(total: number): Promise<Storm> {
       if (unanswered.length > 0) {
         // What the audit trail knows of them: recorded as published, by which partition, when.
         const { rows: known } = await env.db.query(
-          `SELECT request_id, kafka_partition, final, outcome_published, finished_at FROM arbiter.request_state WHERE request_id = ANY($1::uuid[]) LIMIT 10`,
+          `SELECT s.request_id, s.kafka_partition, s.final, o.request_id IS NULL AS published, s.finished_at
+             FROM arbiter.request_state s LEFT JOIN arbiter.outcome_outbox o USING (request_id) WHERE s.request_id = ANY($1::uuid[]) LIMIT 10`,
           [unanswered.map((r) => r.requestId)],
         );
         console.log(`${label}: ${unanswered.length} requests without a final outcome on the topic; e.g. ${JSON.stringify(known)}`);

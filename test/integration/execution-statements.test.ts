@@ -166,6 +166,35 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect(await count('SELECT count(*)::int AS n FROM arbiter.locks WHERE owner IS NOT NULL AND resource_arn = ANY($1::text[])', arns)).toBe(1);
   });
 
+  it("the final decision puts the answer in the outbox; publishing takes it out without rewriting the request's row", async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const arn = podArn(scope, 'api', 4);
+    const request = await arrive(audit, arn);
+    const inOutbox = () => count('SELECT count(*)::int AS n FROM arbiter.outcome_outbox WHERE request_id = $1', request.requestId);
+    const rowVersion = async () => (await pool.query('SELECT ctid::text AS at, xmin::text AS x FROM arbiter.request_state WHERE request_id = $1', [request.requestId])).rows[0];
+    // Accepted: open, not in the outbox (nothing to answer yet); a new owner recovers it as open.
+    expect(await inOutbox()).toBe(0);
+    expect((await audit.loadOpen('exec.requests', [0])).map((r) => r.request.requestId)).toContain(request.requestId);
+
+    const decision = { status: 'EXECUTED' as const, rule: 'execute' as const, resourceVersion: 2, fencingToken: 1, detail: 'done' };
+    expect(await audit.finalize({ decided: { request, scope, decision, latencyMs: 4 } })).toBe(true);
+    expect(await inOutbox()).toBe(1);
+    // Final but unanswered: a new owner republishes it, and the sweep finds it once it is old enough.
+    const open = (await audit.loadOpen('exec.requests', [0])).find((r) => r.request.requestId === request.requestId);
+    expect(open).toMatchObject({ status: 'EXECUTED', outcomePublished: false });
+    expect((await audit.loadUnpublished('exec.requests', 0, 60_000, 100)).map((r) => r.request.requestId)).not.toContain(request.requestId);
+    expect((await audit.loadUnpublished('exec.requests', 0, 0, 100)).map((r) => r.request.requestId)).toContain(request.requestId);
+
+    const before = await rowVersion();
+    await audit.markPublished([request.requestId]);
+    expect(await inOutbox()).toBe(0);
+    // The request's row is the same tuple: a delete from the outbox, not an UPDATE of request_state.
+    expect(await rowVersion()).toEqual(before);
+    expect((await audit.loadOpen('exec.requests', [0])).map((r) => r.request.requestId)).not.toContain(request.requestId);
+    expect((await audit.loadUnpublished('exec.requests', 0, 0, 100)).map((r) => r.request.requestId)).not.toContain(request.requestId);
+    expect((await audit.loadByIds([request.requestId], 'exec.requests', 0))[0]).toMatchObject({ status: 'EXECUTED', outcomePublished: true });
+  });
+
   it('a late writer never moves the resource version back; a progress decision is one statement and stops once final', async () => {
     const audit = new AuditStore(pool, 'worker-exec');
     const arn = podArn(scope, 'api', 3);

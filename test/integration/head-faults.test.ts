@@ -206,9 +206,9 @@ describe('followers beyond the memory budget wait in PostgreSQL and are read bac
       expect(finals.get(f.requestId)!.map((o) => [o.status, o.primaryRequestId, o.agentId])).toEqual([['COALESCED', primary.requestId, f.agentId]]);
     }
     expect(finals.get(followers[0]!.requestId)![0]!.detail).toContain('which ended EXECUTED');
-    // The primary's outbox flag covers the followers read back: nothing is left for the sweep.
-    const { rows } = await site.db.query('SELECT outcome_published FROM arbiter.request_state WHERE request_id = $1', [primary.requestId]);
-    expect(rows[0].outcome_published).toBe(true);
+    // The primary's outbox row covers the followers read back: once they are answered, nothing is left for the sweep.
+    const { rows } = await site.db.query('SELECT count(*)::int AS n FROM arbiter.outcome_outbox WHERE request_id = $1', [primary.requestId]);
+    expect(rows[0].n).toBe(0);
   });
 });
 
@@ -294,12 +294,16 @@ describe('an outcome left unpublished (a publish that failed, a backlog that ove
   it('is published from PostgreSQL by the outbox sweep', async () => {
     const request = await site.client.submit({ agentId: 'agent-a', resourceArn: pod('api-sweep'), action: 'restart' });
     expect((await site.client.awaitOutcome(request.requestId, { timeoutMs: 30_000 })).status).toBe('EXECUTED');
-    // As if the publish had failed: the outbox flag unset, the outcome a few seconds old.
-    await site.db.query("UPDATE arbiter.request_state SET outcome_published = false, finished_at = now() - interval '5 seconds' WHERE request_id = $1", [request.requestId]);
+    // As if the publish had failed: the answer back in the outbox, a few seconds old.
+    await site.db.query(
+      `INSERT INTO arbiter.outcome_outbox (request_id, topic, kafka_partition, finished_at)
+       SELECT request_id, topic, kafka_partition, now() - interval '5 seconds' FROM arbiter.request_state WHERE request_id = $1`,
+      [request.requestId],
+    );
     await eventually(
-      async () => (await site.db.query('SELECT outcome_published FROM arbiter.request_state WHERE request_id = $1', [request.requestId])).rows[0].outcome_published,
+      async () => (await site.db.query('SELECT count(*)::int AS n FROM arbiter.outcome_outbox WHERE request_id = $1', [request.requestId])).rows[0].n === 0,
       15_000,
-      'the sweep to publish it and set the flag',
+      'the sweep to publish it and take it out of the outbox',
     );
     const finals = finalsPerRequest(await site.outcomes()).get(request.requestId)!;
     expect(finals.map((o) => o.status)).toEqual(['EXECUTED', 'EXECUTED']); // the original answer, and the sweep's

@@ -41,16 +41,20 @@ describe('partition upkeep', () => {
     const { rows: named } = await db.query("SELECT 'arbiter.decision_log_' || to_char(now() - interval '14 months', 'YYYY_MM') AS part");
     const old = (await whereRows()).find((r) => r.part === named[0].part);
     expect(old).toEqual({ part: named[0].part, n: 1 });
-    const id = randomUUID();
+    // Two old finished requests: one answered, one whose answer is still in the outbox (kept until it is out).
+    const [id, unsent] = [randomUUID(), randomUUID()];
     await db.query(
-      `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final, request, finished_at, outcome_published)
-       VALUES ($1, 's', 't', 0, 'arn', 'restart', 'a', '', 'EXECUTED', true, '{}', now() - interval '400 days', true)`,
-      [id],
+      `INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, final, request, finished_at)
+       SELECT id, 's', 't', 0, 'arn', 'restart', 'a', '', 'EXECUTED', true, '{}', now() - interval '400 days' FROM unnest($1::uuid[]) AS id`,
+      [[id, unsent]],
     );
+    await db.query(`INSERT INTO arbiter.outcome_outbox (request_id, topic, kafka_partition) VALUES ($1, 't', 0)`, [unsent]);
 
     const result = await runUpkeep(db, { partitionMonthsAhead: 2, retentionDays: 365 });
     expect(result.droppedPartitions).toContain(old!.part.replace('arbiter.', ''));
     expect(result.prunedRequests).toBe(1);
+    const { rows: left } = await db.query('SELECT request_id FROM arbiter.request_state WHERE request_id = ANY($1::uuid[])', [[id, unsent]]);
+    expect(left.map((r) => r.request_id)).toEqual([unsent]);
     expect((await whereRows()).some((r) => r.part === old!.part)).toBe(false);
     const { rows } = await db.query('SELECT to_regclass($1) AS t', [old!.part]);
     expect(rows[0].t).toBeNull();

@@ -39,7 +39,7 @@ export interface StormResult {
   publishLagSeconds: number;
   /** Records on the outcomes topic after the storm (one per request, more if any was republished). */
   outcomeRecords: number;
-  /** Final requests whose outbox flag (outcome_published) was still false once their outcomes were on the topic; NaN when the schema has no such flag. */
+  /** Final requests still in the outbox (or, before migration 0015, with outcome_published false) once their outcomes were on the topic; NaN when neither is there. */
   outboxUnflagged: number;
   /** Record appended to Kafka → first durable decision (arbiter.decisions.latency_ms), ms. Under a preloaded backlog, this is queueing time. */
   decisionLatencyMs: Summary;
@@ -152,7 +152,7 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
   const peakRssMb = workers.map((w) => memoryOf(w.pid)?.peakMb ?? NaN);
   const lagZeroSeconds = await lagBackToZero(options);
 
-  // Outcomes: every request's outcome on the outcomes topic, and the outbox flag (request_state.outcome_published) set.
+  // Outcomes: every request's outcome on the outcomes topic, and the outbox empty.
   const publishWaitUntil = Date.now() + 60_000;
   let unpublished = NaN;
   let outcomeRecords = 0;
@@ -165,7 +165,7 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
     if (unpublished === 0 || Number.isNaN(unpublished) || Date.now() - publishedAt > 5_000) break;
     await sleep(500);
   }
-  if (unpublished > 0) note(`${unpublished} final requests still have outcome_published = false (${outcomeRecords} outcome records on the topic for ${total} requests)`);
+  if (unpublished > 0) note(`${unpublished} final requests are still in the outbox (${outcomeRecords} outcome records on the topic for ${total} requests)`);
   const timing = await db.query(`
     SELECT (EXTRACT(EPOCH FROM (SELECT min(decided_at) FROM arbiter.decisions)) * 1000)::float8 AS first_ms,
            (EXTRACT(EPOCH FROM (SELECT max(decided_at) FROM arbiter.decisions WHERE final)) * 1000)::float8 AS last_ms`);
@@ -197,12 +197,16 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
 }
 
 /**
- * Final requests whose outbox flag is unset: the flag lives in request_state, which the arrival
- * path may stop writing for outcomes published at arrival. NaN when the column is gone.
+ * Final requests whose answer is not yet marked published: rows of the outbox table (migration
+ * 0015), or, for a baseline built before it, request_state's flag. NaN when neither is there.
  */
 async function unflaggedOutcomes(db: pg.Pool): Promise<number> {
+  const { rows: tables } = await db.query("SELECT to_regclass('arbiter.outcome_outbox') IS NOT NULL AS outbox");
+  const count = tables[0].outbox
+    ? 'SELECT count(*)::int AS n FROM arbiter.outcome_outbox'
+    : 'SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND NOT outcome_published';
   try {
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND NOT outcome_published');
+    const { rows } = await db.query(count);
     return rows[0].n as number;
   } catch {
     return NaN;
