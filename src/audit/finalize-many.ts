@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from '../db/index.ts';
 import type { FinalDecision } from '../contract/decision.ts';
+import { releaseLeases, type ReleaseInput } from '../locks/index.ts';
 import type { DecidedRequest, ExecutionRow, ResourceChange } from './rows.ts';
 import { storableText } from './storable.ts';
 
@@ -8,6 +9,12 @@ export interface Finalization {
   decided: DecidedRequest & { decision: FinalDecision };
   execution?: ExecutionRow;
   resource?: ResourceChange;
+  /**
+   * The execution's lease, released in the same statement (Lease.handOff): the lock is held until
+   * the decision is durable, and the release costs no statement of its own. Released whether or
+   * not the decision is recorded (another owner's decision ends the execution as well).
+   */
+  release?: ReleaseInput;
 }
 
 /**
@@ -22,11 +29,15 @@ const FINALIZE_MANY = `
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[],
                        $10::text[], $11::text[], $12::float8[], $13::boolean[], $14::text[], $15::bigint[], $16::text[], $17::boolean[],
-                       $18::bigint[], $19::jsonb[], $21::bigint[])
+                       $18::bigint[], $19::jsonb[], $21::bigint[], $22::text[], $23::text[], $24::bigint[])
     AS t(request_id, status, rule, primary_request_id, resource_version, fencing_token, detail, agent_id, resource_arn,
          scope, action, latency_ms, has_execution, execution_phase, execution_version, execution_detail, has_resource,
-         new_version, expected_state, execution_token)
+         new_version, expected_state, execution_token, lease_arn, lease_owner, lease_token)
 ),
+leases AS (
+  SELECT lease_arn AS resource_arn, lease_owner AS owner, lease_token AS fencing_token, NULL::text AS detail FROM input WHERE lease_owner IS NOT NULL
+),
+${releaseLeases('leases')},
 s AS (
   UPDATE arbiter.request_state rs
      SET status = i.status, rule = i.rule, final = true, primary_request_id = i.primary_request_id, resource_version = i.resource_version,
@@ -98,6 +109,9 @@ export async function finalizeMany(db: Pool | PoolClient, workerId: string, item
       col((x) => (x.resource ? JSON.stringify(x.resource.expectedState ?? null) : null)),
       workerId,
       col((x) => x.execution?.fencingToken ?? null),
+      col((x) => x.release?.resourceArn ?? null),
+      col((x) => x.release?.owner ?? null),
+      col((x) => x.release?.fencingToken ?? null),
     ],
   });
   const recorded = new Set(rows.map((r: { request_id: string }) => r.request_id));

@@ -1,5 +1,5 @@
 import { ArbiterError } from '../contract/errors.ts';
-import type { LockStore } from './lock-store.ts';
+import type { LockStore, ReleaseInput } from './lock-store.ts';
 
 export interface LeaseOptions {
   resourceArn: string;
@@ -26,10 +26,18 @@ export interface Lease {
    * long GC, SIGSTOP) learns on waking that its lease ran out before it acts on a late result.
    */
   live(): boolean;
+  /**
+   * Stops renewing and leaves the release to the caller, who makes it part of a statement of its
+   * own (the worker releases the lock in the statement that records the final decision, so nobody
+   * takes it before the decision is durable). Until that statement runs the lock is held as if by
+   * a holder that stopped renewing: it expires with its TTL if the statement never comes.
+   */
+  handOff(): ReleaseInput;
 }
 
 /**
- * Runs `fn` while holding the lock, renewing it in the background, and releases it afterwards.
+ * Runs `fn` while holding the lock, renewing it in the background, and releases it afterwards
+ * (unless `fn` handed the release off: Lease.handOff).
  * Throws LOCK_HELD (retryable) when someone else holds it. If a renewal is refused the lease's
  * signal aborts with LOCK_LOST: `fn` must stop writing. Once `fn` has returned, its result stands
  * and is returned as is — every write it made carried the fencing token, so a target that saw a
@@ -53,6 +61,12 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
   const margin = Math.min(renewEvery, Math.floor(options.ttlMs / 10));
   let validUntil = askedAt + options.ttlMs - margin;
   const live = () => !controller.signal.aborted && Date.now() < validUntil;
+  let handedOff = false;
+  const handOff = (): ReleaseInput => {
+    handedOff = true;
+    clearInterval(timer);
+    return { resourceArn: options.resourceArn, owner: options.owner, fencingToken: token };
+  };
   const timer = setInterval(() => {
     if (!live()) {
       // Renewals kept failing (the database is unreachable) or this process stalled: stop before
@@ -72,10 +86,10 @@ export async function withLease<T>(store: LockStore, options: LeaseOptions, fn: 
   }, renewEvery);
   timer.unref();
   try {
-    return await fn({ fencingToken: token, signal: controller.signal, live });
+    return await fn({ fencingToken: token, signal: controller.signal, live, handOff });
   } finally {
     clearInterval(timer);
-    if (!options.holdIfAborted?.aborted) {
+    if (!handedOff && !options.holdIfAborted?.aborted) {
       await store.release({ resourceArn: options.resourceArn, owner: options.owner, fencingToken: token }).catch(() => false);
     }
   }

@@ -58,6 +58,29 @@ export interface ExpiredLock {
   expiresAt: Date;
 }
 
+/**
+ * The CTEs that release leases, for a statement with a CTE (named by `input`) of (resource_arn,
+ * owner, fencing_token, detail), at most one row per resource: a lease is released only if that owner
+ * still holds it with that token, and each release goes into the lock log. `lease_released` holds
+ * the ARNs released. Shared by LockStore.release and the worker's final-decision statement
+ * (finalize-many.ts), which releases the execution's lease together with recording its decision.
+ * The rows are locked in ARN order before the update (one order for every caller), and the agent
+ * is read from the row as it was, to go into the lock log.
+ */
+export function releaseLeases(input: string): string {
+  return `lease_old AS (
+               SELECT l.resource_arn, l.agent_id FROM arbiter.locks l JOIN ${input} i USING (resource_arn) ORDER BY l.resource_arn FOR UPDATE OF l),
+             lease_released AS (
+               UPDATE arbiter.locks l
+                  SET owner = NULL, agent_id = NULL, expires_at = NULL
+                 FROM lease_old old JOIN ${input} i USING (resource_arn)
+                WHERE l.resource_arn = old.resource_arn AND l.owner = i.owner AND l.fencing_token = i.fencing_token
+                RETURNING l.resource_arn, old.agent_id, i.owner, i.fencing_token, i.detail),
+             lease_logged AS (
+               INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
+               SELECT resource_arn, 'released', owner, agent_id, fencing_token, detail FROM lease_released)`;
+}
+
 /** What the store reports, so callers count contention without the store knowing about metrics. */
 export interface LockListener {
   acquireFailed?(resourceArn: string, agentId: string | null, holder: LockHolder): void;
@@ -139,22 +162,10 @@ export class LockStore {
   private async releaseMany(items: ReleaseInput[]): Promise<boolean[]> {
     const { rows } = await this.pool.query({
       name: 'arbiter_release_many',
-      // The rows are locked in ARN order before the update (one order for every caller), and the
-      // agent is read from the row as it was, to go into the lock log.
-      text: `WITH input AS (
+      text: `WITH lease_input AS (
                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS t(resource_arn, owner, fencing_token, detail)),
-             old AS (
-               SELECT l.resource_arn, l.agent_id FROM arbiter.locks l JOIN input i USING (resource_arn) ORDER BY l.resource_arn FOR UPDATE OF l),
-             released AS (
-               UPDATE arbiter.locks l
-                  SET owner = NULL, agent_id = NULL, expires_at = NULL
-                 FROM old JOIN input i USING (resource_arn)
-                WHERE l.resource_arn = old.resource_arn AND l.owner = i.owner AND l.fencing_token = i.fencing_token
-                RETURNING l.resource_arn, old.agent_id, i.owner, i.fencing_token, i.detail),
-             logged AS (
-               INSERT INTO arbiter.lock_events (resource_arn, event, owner, agent_id, fencing_token, detail)
-               SELECT resource_arn, 'released', owner, agent_id, fencing_token, detail FROM released)
-             SELECT resource_arn FROM released`,
+             ${releaseLeases('lease_input')}
+             SELECT resource_arn FROM lease_released`,
       values: [items.map((i) => i.resourceArn), items.map((i) => i.owner), items.map((i) => i.fencingToken), items.map((i) => i.detail ?? null)],
     });
     const released = new Set(rows.map((r: { resource_arn: string }) => r.resource_arn));

@@ -6,7 +6,7 @@ import { isConnectionError, isPoolExhausted } from '../db/index.ts';
 import { decideAtHead, decideExecution, decideOnError, type HeadFacts, type HeadRules, type RetryPolicy } from '../decide/index.ts';
 import type { ExecutionRow } from '../audit/index.ts';
 import type { ExecuteInput } from '../executor/index.ts';
-import { withLease } from '../locks/index.ts';
+import { withLease, type Lease } from '../locks/index.ts';
 import type { PipelineContext } from './context.ts';
 import type { Answer, Partition } from './partition.ts';
 import type { PendingRequest } from './pending.ts';
@@ -92,79 +92,88 @@ async function decide(ctx: PipelineContext, part: Partition, entry: PendingReque
 /** Steps 9-10: lock, execute with the fencing token, verify. Throws what decideOnError turns into a decision. */
 async function execute(ctx: PipelineContext, entry: PendingRequest): Promise<Decision> {
   const { request } = entry;
-  const owner = `worker:${ctx.workerId}`;
-  const settings = ctx.config.actions[request.action as ActionName];
   const lease = {
     resourceArn: request.resourceArn,
-    owner,
+    owner: leaseOwner(ctx),
     agentId: request.agentId,
     ttlMs: ctx.config.locks.ttlMs,
     renewEveryMs: ctx.config.locks.renewEveryMs,
     // Aborted by shutdown, the action may still run on the target: the lock stays until its TTL.
     holdIfAborted: ctx.shutdown,
   };
-  return withLease(ctx.locks, lease, async ({ fencingToken, signal: leaseSignal, live }) => {
-    const signal = AbortSignal.any([leaseSignal, ctx.shutdown, AbortSignal.timeout(settings.timeoutMs)]);
-    const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>
-      ctx.audit.recordExecution({ ...executionBase(entry), phase, fencingToken, resourceVersion, detail });
-
-    // A partition can have two owners for a moment (one not yet told it lost it): under the lock,
-    // a request another owner finished is not run again, and one whose execution ever started is
-    // observed first.
-    // The common case is one round trip: the state checked and 'started' recorded together. A
-    // request recovered from a previous owner is looked at before anything is recorded.
-    if (!entry.fromRecovery && !live()) throw lostLease(leaseSignal);
-    const history = entry.fromRecovery
-      ? { ...(await ctx.audit.executionState(request.requestId)), recorded: false }
-      : await ctx.audit.beginExecution({ ...executionBase(entry), phase: 'started', fencingToken, resourceVersion: null, detail: null });
-    if (history.final) throw new ArbiterError('DECIDED_ELSEWHERE', `${request.requestId} was decided by another owner: ${history.final.status}`);
-    if (history.started) entry.fromRecovery = true;
-    if (entry.fromRecovery) {
-      // Under the lock nobody else can be acting: if the previous owner ran it, it shows now.
-      const seen = await ctx.executor.observe(request.resourceArn, signal);
-      if (seen.appliedRequestIds.includes(request.requestId)) {
-        await record('recovered', seen.version, 'found applied under the lock after a partition move');
-        return { status: 'EXECUTED', rule: 'recovery', resourceVersion: seen.version, fencingToken, detail: 'executed by a previous owner; verified by observation' };
-      }
-      if (seen.inProgressRequestIds.includes(request.requestId)) {
-        return { status: 'DEFERRED', rule: 'recovery', detail: 'a previous owner is still running this action', retryAt: null, observeFirst: true };
-      }
-      entry.fromRecovery = false;
-    }
-
-    const started = Date.now();
-    if (!history.recorded) {
-      if (!live()) throw lostLease(leaseSignal);
-      await record('started', null, null);
-    }
-    ctx.metrics.executionsRunning.inc();
-    const input: ExecuteInput = { requestId: request.requestId, agentId: request.agentId, arn: request.resourceArn, action: request.action, params: request.params, fencingToken, signal };
-    try {
-      const result = await ctx.executor.execute(input);
-      if (!result.ok) {
-        await record('failed', null, result.detail);
-        return decideExecution({ fencingToken, result });
-      }
-      const verified = await ctx.executor.verify(input, result);
-      ctx.metrics.observeExecution(request.action, (Date.now() - started) / 1000);
-      // A late answer (the lease ran out while this owner was stalled) is never recorded as this
-      // owner's result: the attempt is abandoned, and whoever holds the lock now observes it.
-      if (!live()) throw lostLease(leaseSignal);
-      if (!verified.ok) await record('failed', verified.version, `verification failed: ${verified.detail}`);
-      return decideExecution({ fencingToken, result, verified });
-    } catch (thrown) {
-      // The action may or may not have taken effect: record that this attempt ended without an answer.
-      const error = ctx.shutdown.aborted ? shuttingDown(thrown) : leaseSignal.aborted ? (leaseSignal.reason as Error) : thrown;
-      if (error instanceof ArbiterError && error.code === 'FENCED') {
-        ctx.metrics.fencedWrites.inc();
-        await ctx.locks.recordFenced(request.resourceArn, owner, request.agentId, fencingToken, error.message).catch(() => {});
-      }
-      await record('abandoned', null, errorMessage(error)).catch(() => {});
-      throw error;
-    } finally {
-      ctx.metrics.executionsRunning.dec();
-    }
+  return withLease(ctx.locks, lease, async (held) => {
+    const decision = await underLease(ctx, entry, held);
+    // A final decision releases the lock in the statement that records it (apply, finalize).
+    if (isFinal(decision)) entry.heldLease = held.handOff();
+    return decision;
   });
+}
+
+/** Under the lock: checks the request's history, runs the action with the fencing token, verifies. */
+async function underLease(ctx: PipelineContext, entry: PendingRequest, { fencingToken, signal: leaseSignal, live }: Lease): Promise<Decision> {
+  const { request } = entry;
+  const owner = leaseOwner(ctx);
+  const settings = ctx.config.actions[request.action as ActionName];
+  const signal = AbortSignal.any([leaseSignal, ctx.shutdown, AbortSignal.timeout(settings.timeoutMs)]);
+  const record = (phase: 'started' | 'failed' | 'recovered' | 'abandoned', resourceVersion: number | null, detail: string | null) =>
+    ctx.audit.recordExecution({ ...executionBase(entry), phase, fencingToken, resourceVersion, detail });
+
+  // A partition can have two owners for a moment (one not yet told it lost it): under the lock,
+  // a request another owner finished is not run again, and one whose execution ever started is
+  // observed first.
+  // The common case is one round trip: the state checked and 'started' recorded together. A
+  // request recovered from a previous owner is looked at before anything is recorded.
+  if (!entry.fromRecovery && !live()) throw lostLease(leaseSignal);
+  const history = entry.fromRecovery
+    ? { ...(await ctx.audit.executionState(request.requestId)), recorded: false }
+    : await ctx.audit.beginExecution({ ...executionBase(entry), phase: 'started', fencingToken, resourceVersion: null, detail: null });
+  if (history.final) throw new ArbiterError('DECIDED_ELSEWHERE', `${request.requestId} was decided by another owner: ${history.final.status}`);
+  if (history.started) entry.fromRecovery = true;
+  if (entry.fromRecovery) {
+    // Under the lock nobody else can be acting: if the previous owner ran it, it shows now.
+    const seen = await ctx.executor.observe(request.resourceArn, signal);
+    if (seen.appliedRequestIds.includes(request.requestId)) {
+      await record('recovered', seen.version, 'found applied under the lock after a partition move');
+      return { status: 'EXECUTED', rule: 'recovery', resourceVersion: seen.version, fencingToken, detail: 'executed by a previous owner; verified by observation' };
+    }
+    if (seen.inProgressRequestIds.includes(request.requestId)) {
+      return { status: 'DEFERRED', rule: 'recovery', detail: 'a previous owner is still running this action', retryAt: null, observeFirst: true };
+    }
+    entry.fromRecovery = false;
+  }
+
+  const started = Date.now();
+  if (!history.recorded) {
+    if (!live()) throw lostLease(leaseSignal);
+    await record('started', null, null);
+  }
+  ctx.metrics.executionsRunning.inc();
+  const input: ExecuteInput = { requestId: request.requestId, agentId: request.agentId, arn: request.resourceArn, action: request.action, params: request.params, fencingToken, signal };
+  try {
+    const result = await ctx.executor.execute(input);
+    if (!result.ok) {
+      await record('failed', null, result.detail);
+      return decideExecution({ fencingToken, result });
+    }
+    const verified = await ctx.executor.verify(input, result);
+    ctx.metrics.observeExecution(request.action, (Date.now() - started) / 1000);
+    // A late answer (the lease ran out while this owner was stalled) is never recorded as this
+    // owner's result: the attempt is abandoned, and whoever holds the lock now observes it.
+    if (!live()) throw lostLease(leaseSignal);
+    if (!verified.ok) await record('failed', verified.version, `verification failed: ${verified.detail}`);
+    return decideExecution({ fencingToken, result, verified });
+  } catch (thrown) {
+    // The action may or may not have taken effect: record that this attempt ended without an answer.
+    const error = ctx.shutdown.aborted ? shuttingDown(thrown) : leaseSignal.aborted ? (leaseSignal.reason as Error) : thrown;
+    if (error instanceof ArbiterError && error.code === 'FENCED') {
+      ctx.metrics.fencedWrites.inc();
+      await ctx.locks.recordFenced(request.resourceArn, owner, request.agentId, fencingToken, error.message).catch(() => {});
+    }
+    await record('abandoned', null, errorMessage(error)).catch(() => {});
+    throw error;
+  } finally {
+    ctx.metrics.executionsRunning.dec();
+  }
 }
 
 /**
@@ -234,7 +243,9 @@ async function apply(ctx: PipelineContext, part: Partition, entry: PendingReques
             agentId: request.agentId,
           }
         : undefined,
+    release: entry.heldLease ?? undefined,
   });
+  entry.heldLease = null;
   const held = part.settle(entry, decision, now);
   if (!recorded) {
     // Another owner recorded this request's final decision first (it took over the partition): it
@@ -305,6 +316,11 @@ function lostLease(signal: AbortSignal): ArbiterError {
 
 function shuttingDown(cause: unknown): ArbiterError {
   return new ArbiterError('SHUTTING_DOWN', 'the worker is shutting down', { cause });
+}
+
+/** Who holds a lease this worker takes, in the lock table and its log. */
+function leaseOwner(ctx: PipelineContext): string {
+  return `worker:${ctx.workerId}`;
 }
 
 function executionBase(entry: PendingRequest) {

@@ -1,6 +1,7 @@
 import type { DeferRule, FinalDecision } from '../contract/decision.ts';
 import type { RemediationRequest } from '../contract/request.ts';
 import type { QueuedRequest } from '../decide/index.ts';
+import type { ReleaseInput } from '../locks/index.ts';
 import type { Schedulable } from './scope-queue.ts';
 import { FollowerList } from './follower-list.ts';
 
@@ -35,6 +36,11 @@ export interface PendingRequest extends QueuedRequest, Schedulable {
    * action a second time.
    */
   unrecorded: FinalDecision | null;
+  /**
+   * The lease of an execution that ended with a final decision, handed off to be released by the
+   * statement that records it (AuditStore.finalize): kept here until that statement succeeds.
+   */
+  heldLease: ReleaseInput | null;
   /** Set, together with reading `followers`, when the primary's final decision is durable. */
   finished: FinalDecision | null;
   /**
@@ -61,6 +67,7 @@ export function newPending(request: RemediationRequest, scope: string, coalesceK
     fromRecovery: false,
     errors: 0,
     unrecorded: null,
+    heldLease: null,
     finished: null,
     spilled: null,
   };

@@ -236,13 +236,19 @@ describe('database roles', () => {
     expect((await audit.beginExecution(execution)).recorded).toBe(true);
     expect(await audit.beginExecution(execution)).toEqual({ final: null, started: true, recorded: false });
     expect((await audit.executionState(request.requestId)).started).toBe(true);
+    // The final decision releases the execution's lease in its statement.
+    const executionLocks = new LockStore(pool);
+    const executionLease = await executionLocks.acquire({ resourceArn: arn, owner: 'worker-roles', ttlMs: 60_000 });
+    if (!executionLease.acquired) throw new Error('not acquired');
     expect(
       await audit.finalize({
         decided: { request, scope, decision: { status: 'EXECUTED', rule: 'execute', resourceVersion: 2, fencingToken: 1, detail: 'done' } },
         execution: { ...execution, phase: 'succeeded', resourceVersion: 2 },
         resource: { arn, scope, version: 2, expectedState: { restarted: true }, requestId: request.requestId, action: 'restart', agentId: 'agent-roles' },
+        release: { resourceArn: arn, owner: 'worker-roles', fencingToken: executionLease.fencingToken },
       }),
     ).toBe(true);
+    expect(await executionLocks.list({ resourceArn: arn, heldOnly: true })).toEqual([]);
     expect(await audit.resourceVersion(arn)).toBe(2);
     expect((await audit.finalDecisions([request.requestId])).get(request.requestId)?.status).toBe('EXECUTED');
     await audit.dependencyStatus([request.requestId]);

@@ -195,6 +195,35 @@ describe('an execution in few round trips (acquire_lock, beginExecution, finaliz
     expect((await audit.loadByIds([request.requestId], 'exec.requests', 0))[0]).toMatchObject({ status: 'EXECUTED', outcomePublished: true });
   });
 
+  it("an execution's lease is released by the statement that records its final decision: logged, and only with the holder's token", async () => {
+    const audit = new AuditStore(pool, 'worker-exec');
+    const locks = new LockStore(pool);
+    const [arn, other] = [podArn(scope, 'api', 5), podArn(scope, 'api', 6)];
+    const [request, late] = [await arrive(audit, arn), await arrive(audit, other)];
+    const lease = await locks.acquire({ resourceArn: arn, owner: 'worker:w', agentId: 'agent-exec', ttlMs: 60_000 });
+    const token = lease.acquired ? lease.fencingToken : -1;
+    const held = async (resourceArn: string) => (await pool.query('SELECT owner FROM arbiter.locks WHERE resource_arn = $1', [resourceArn])).rows[0]?.owner ?? null;
+    const decision = { status: 'EXECUTED' as const, rule: 'execute' as const, resourceVersion: 2, fencingToken: token, detail: 'done' };
+
+    sent = [];
+    expect(await audit.finalize({ decided: { request, scope, decision, latencyMs: 4 }, release: { resourceArn: arn, owner: 'worker:w', fencingToken: token } })).toBe(true);
+    expect(sent).toHaveLength(1);
+    expect(await held(arn)).toBeNull();
+    const { rows: events } = await pool.query('SELECT event, owner, agent_id, fencing_token FROM arbiter.lock_events WHERE resource_arn = $1 ORDER BY at, event', [arn]);
+    expect(events.map((e) => [e.event, e.owner, e.agent_id, Number(e.fencing_token)])).toEqual([
+      ['acquired', 'worker:w', 'agent-exec', token],
+      ['released', 'worker:w', 'agent-exec', token],
+    ]);
+
+    // A lease that moved on (its TTL ran out and someone else holds it now) is not released by a late decision.
+    const taken = await locks.acquire({ resourceArn: other, owner: 'agent:someone', agentId: 'someone', ttlMs: 60_000 });
+    expect(taken.acquired).toBe(true);
+    const staleToken = taken.acquired ? taken.fencingToken - 1 : -1;
+    expect(await audit.finalize({ decided: { request: late, scope, decision, latencyMs: 4 }, release: { resourceArn: other, owner: 'worker:w', fencingToken: staleToken } })).toBe(true);
+    expect(await held(other)).toBe('agent:someone');
+    expect(await count(`SELECT count(*)::int AS n FROM arbiter.lock_events WHERE resource_arn = $1 AND event = 'released'`, other)).toBe(0);
+  });
+
   it('a late writer never moves the resource version back; a progress decision is one statement and stops once final', async () => {
     const audit = new AuditStore(pool, 'worker-exec');
     const arn = podArn(scope, 'api', 3);

@@ -280,6 +280,20 @@ describe('the database connection is terminated right after each executor succes
     expect(calls.size).toBe(200);
     const { rows } = await site.db.query("SELECT status, count(*)::int AS n FROM arbiter.decisions WHERE final GROUP BY 1");
     expect(rows).toEqual([{ status: 'EXECUTED', n: 200 }]);
+    // An execution's lease is released by the statement that finally recorded its decision, however
+    // many attempts that took: none left held or left to expire, each resource's last lock event a
+    // release. (A release refused by a terminated connection leaves the lock to this worker's next
+    // attempt, which takes it over with a new token: that is why acquisitions can outnumber releases.)
+    const { rows: locks } = await site.db.query(
+      `SELECT count(*) FILTER (WHERE owner IS NOT NULL)::int AS held,
+              (SELECT count(*)::int FROM arbiter.lock_events WHERE resource_arn = ANY($1::text[]) AND event = 'expired') AS expired,
+              (SELECT count(*)::int FROM (SELECT DISTINCT ON (resource_arn) event FROM arbiter.lock_events
+                                          WHERE resource_arn = ANY($1::text[]) ORDER BY resource_arn, at DESC) last
+                WHERE event = 'released') AS last_released
+         FROM arbiter.locks WHERE resource_arn = ANY($1::text[])`,
+      [arns],
+    );
+    expect(locks[0]).toEqual({ held: 0, expired: 0, last_released: 200 });
   }, 180_000);
 });
 
