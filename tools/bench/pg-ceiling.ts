@@ -3,7 +3,7 @@ import type { CoalesceMatch } from '../../src/coalesce/index.ts';
 import { arrivalRules, loadConfig } from '../../src/config/index.ts';
 import { createPool, migrate } from '../../src/db/index.ts';
 import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
-import { isFinal, type FinalDecision } from '../../src/index.ts';
+import type { FinalDecision } from '../../src/index.ts';
 import { dropDatabase } from '../support/index.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
 import { progressBar } from './progress.ts';
@@ -33,13 +33,13 @@ export interface PgCeilingResult {
   decisions: { rows: number; seconds: number; rowsPerSecond: number; chunk: number };
   /**
    * What Arbiter writes for each arriving request, with the worker's own code: AuditStore.recordArrivals
-   * (request_state + requests + decisions in one transaction of `arrivalChunk` requests) followed by
-   * markPublished (the outbox flag), 1 in ~100 ACCEPTED and the rest COALESCED, as in the storm.
+   * (one statement per chunk of `arrivalChunk` requests), 1 in ~100 ACCEPTED and the rest COALESCED,
+   * as in the storm. An answer decided on arrival never enters the outbox, so nothing follows it.
+   * (Results saved before the ninth pass also hold `arrivalsWithoutFlag`: the same without an outbox
+   * UPDATE that by then matched no row.)
    */
   arrivals: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
-  /** The same without markPublished: what the outbox flag's UPDATE costs. */
-  arrivalsWithoutFlag: { requests: number; seconds: number; requestsPerSecond: number; chunk: number };
-  cpu: { decisions: CpuUsage; arrivals: CpuUsage; arrivalsWithoutFlag: CpuUsage };
+  cpu: { decisions: CpuUsage; arrivals: CpuUsage };
 }
 
 /** The primary of a pod the storm has already restarted: every later request for it coalesces. */
@@ -54,7 +54,6 @@ function restarted(): FinalDecision {
  */
 function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint32Array, duplicates: Uint32Array, primaries: string[], from: number, to: number, now: number) {
   const arrivals: ArrivalRow[] = [];
-  const finalIds: string[] = [];
   for (let j = from; j < to; j++) {
     const p = order[j]!;
     const pod = options.pods[p]!;
@@ -67,20 +66,17 @@ function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint
     };
     const { scope, coalesceKey, decision } = decideArrival(request, pod.scope, view, rules, now);
     if (decision.status === 'ACCEPTED') primaries[p] = request.requestId;
-    if (isFinal(decision)) finalIds.push(request.requestId);
     arrivals.push({ request, scope, decision, latencyMs: 5, topic: 'bench.requests', partition: pod.partition, offset: String(j), reroutedFrom: null, coalesceKey });
   }
-  return { arrivals, finalIds };
+  return { arrivals };
 }
 
 /**
- * The arrival write set of one chunk, as the worker's intake makes it durable (with the outbox flag
- * set afterwards, as the publisher does, or not). The only place the ceiling calls AuditStore's
- * arrival API: when the arrival path changes, this is what follows it.
+ * The arrival write set of one chunk, as the worker's intake makes it durable. The only place the
+ * ceiling calls AuditStore's arrival API: when the arrival path changes, this is what follows it.
  */
-export async function writeArrivalSet(audit: AuditStore, rows: { arrivals: ArrivalRow[]; finalIds: string[] }, options: { outboxFlag: boolean }): Promise<void> {
+export async function writeArrivalSet(audit: AuditStore, rows: { arrivals: ArrivalRow[] }): Promise<void> {
   await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
-  if (options.outboxFlag) await audit.markPublished(rows.finalIds);
 }
 
 async function lanes(count: number, total: number, chunk: number, label: string, work: (from: number, to: number) => Promise<void>): Promise<number> {
@@ -141,16 +137,13 @@ export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeiling
   try {
     // 1. Bulk insert of the decision rows alone.
     const decisions = await pass('pg decisions', options.bulkChunk, (audit, rows) => audit.insertDecisions(audit.pool, rows.arrivals));
-    // 2. The arrival write set, as intake.ts makes it durable, with and without the outbox flag update.
-    const flagged = await pass('pg arrivals', options.arrivalChunk, (audit, rows) => writeArrivalSet(audit, rows, { outboxFlag: true }));
-    const unflagged = await pass('pg arr. no flag', options.arrivalChunk, (audit, rows) => writeArrivalSet(audit, rows, { outboxFlag: false }));
-    const rate = (seconds: number) => ({ requests: options.requests, seconds, requestsPerSecond: options.requests / seconds, chunk: options.arrivalChunk });
+    // 2. The arrival write set, as intake.ts makes it durable.
+    const arrivals = await pass('pg arrivals', options.arrivalChunk, (audit, rows) => writeArrivalSet(audit, rows));
     return {
       connections: options.connections,
       decisions: { rows: options.requests, seconds: decisions.seconds, rowsPerSecond: options.requests / decisions.seconds, chunk: options.bulkChunk },
-      arrivals: rate(flagged.seconds),
-      arrivalsWithoutFlag: rate(unflagged.seconds),
-      cpu: { decisions: decisions.cpu, arrivals: flagged.cpu, arrivalsWithoutFlag: unflagged.cpu },
+      arrivals: { requests: options.requests, seconds: arrivals.seconds, requestsPerSecond: options.requests / arrivals.seconds, chunk: options.arrivalChunk },
+      cpu: { decisions: decisions.cpu, arrivals: arrivals.cpu },
     };
   } finally {
     if (!options.keep) await dropDatabase(options.databaseUrl);

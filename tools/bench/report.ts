@@ -24,7 +24,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
     ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],
-    ["ceiling: Postgres, Arbiter's arrival write set", r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals + markPublished, ${int(r.pg.arrivals.chunk)}/txn); without markPublished ${int(r.pg.arrivalsWithoutFlag.requestsPerSecond)}/s` : 'skipped'],
+    ["ceiling: Postgres, Arbiter's arrival write set", r.pg ? `${int(r.pg.arrivals.requestsPerSecond)} requests/s (recordArrivals, ${int(r.pg.arrivals.chunk)}/statement)` : 'skipped'],
     ...(r.copy
       ? ([['ceiling: Postgres COPY, narrow duplicate rows', `${int(r.copy.rowsPerSecond)} rows/s (COPY FROM STDIN, ${int(r.copy.chunk)} rows/COPY, PK on request id, logged table, ${r.copy.connections} connections); ${fixed(pgUsPerRow(r.copy.cpu, r.copy.rows), 1)} µs Postgres CPU per row`]] as Array<[string, string]>)
       : []),
@@ -206,7 +206,6 @@ export function renderMarkdown(r: BenchResult): string {
     ...cpuRows('arbiter', a.cpu, r.storm.requests),
     ...r.probes.flatMap((p) => cpuRows(`probe, ${p.label}`, p.cpu, p.requests)),
     ...(r.pg ? cpuRows('pg arrivals', r.pg.cpu.arrivals, r.pg.arrivals.requests) : []),
-    ...(r.pg ? cpuRows('pg arrivals, no flag', r.pg.cpu.arrivalsWithoutFlag, r.pg.arrivals.requests) : []),
     ...(r.copy ? cpuRows('pg COPY narrow rows', r.copy.cpu, r.copy.rows) : []),
   ];
   if (cpu.length) {
