@@ -133,6 +133,15 @@ describe('verdictProblems', () => {
     expect(problems[1]).toContain('two different final outcomes');
     expect(problems[2]).toContain('executions ≠ distinct (resource, action, window): fleet executed 11');
   });
+
+  it('names what the execution path left behind: locks held, answers unpublished, requests open', () => {
+    const path = (leftOver: { heldLocks: number; unpublished: number; open: number }) =>
+      ({ current: { executions: 500, leftOver }, baseline: null }) as unknown as BenchResult['executionPath'];
+    expect(verdictProblems({ ...base, executionPath: path({ heldLocks: 0, unpublished: 0, open: 0 }) })).toEqual([]);
+    expect(verdictProblems({ ...base, executionPath: path({ heldLocks: 2, unpublished: 0, open: 1 }) })).toEqual([
+      'the execution path left 2 locks held, 0 answers unpublished and 1 requests open after 500 executions',
+    ]);
+  });
 });
 
 describe('cpuPerRequestRows', () => {

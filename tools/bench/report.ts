@@ -1,5 +1,6 @@
 import { renderTable } from '../../src/cli/index.ts';
 import { markdownTable as mdTable } from '../support/index.ts';
+import { executionPathClean, type PgExecutionsResult } from './pg-executions.ts';
 import type { CpuUsage } from './proc.ts';
 import type { BenchResult } from './run.ts';
 import { EMPTY_SUMMARY, type Summary } from './stats.ts';
@@ -28,6 +29,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ...(r.copy
       ? ([['ceiling: Postgres COPY, narrow duplicate rows', `${int(r.copy.rowsPerSecond)} rows/s (COPY FROM STDIN, ${int(r.copy.chunk)} rows/COPY, PK on request id, logged table, ${r.copy.connections} connections); ${fixed(pgUsPerRow(r.copy.cpu, r.copy.rows), 1)} µs Postgres CPU per row`]] as Array<[string, string]>)
       : []),
+    ...(r.executionPath ? ([['Postgres CPU per execution (lease, start, final decision, release, outbox)', executionPathLine(r.executionPath)]] as Array<[string, string]>) : []),
     ...(r.baseline
       ? ([[`baseline ${r.baseline.label} end-to-end`, `${int(r.baseline.arbiter.requestsPerSecond)} requests/s (${fixed(r.baseline.arbiter.seconds)} s); ratio to bare loop ${fixed(r.baselineRatioToBareLoop, 3)}×`]] as Array<[string, string]>)
       : []),
@@ -81,9 +83,22 @@ export function comparisonRows(rows: ComparisonRow[]): string[][] {
 
 const COMPARISON_HEADER = ['measure', 'baseline', 'this checkout', 'new ÷ baseline'];
 
+/** The execution path alone: this checkout's PostgreSQL CPU per execution, and the baseline's beside it. */
+function executionPathLine(x: NonNullable<BenchResult['executionPath']>): string {
+  const one = (e: PgExecutionsResult) => `${int(e.postgresUsPerExecution)} µs (${fixed(e.statementsPerExecution, 2)} statements, ${fixed(e.seconds)} s)`;
+  const base = x.baseline ? `; baseline ${one(x.baseline)}: ${fixed(x.current.postgresUsPerExecution / x.baseline.postgresUsPerExecution, 2)}×` : '';
+  return `${one(x.current)} for ${int(x.current.executions)} executions, ${x.current.concurrency} at once${base}`;
+}
+
 /** Why the run fails: each check that did not hold, in words. Empty when the run passes. */
-export function verdictProblems(r: Pick<BenchResult, 'storm' | 'arbiter' | 'outcomeTopic' | 'probes' | 'executions' | 'current'>): string[] {
+export function verdictProblems(r: Pick<BenchResult, 'storm' | 'arbiter' | 'outcomeTopic' | 'probes' | 'executions' | 'current'> & Partial<Pick<BenchResult, 'executionPath'>>): string[] {
   const problems: string[] = [];
+  const path = r.executionPath?.current;
+  if (path && !executionPathClean(path)) {
+    problems.push(
+      `the execution path left ${path.leftOver.heldLocks} locks held, ${path.leftOver.unpublished} answers unpublished and ${path.leftOver.open} requests open after ${path.executions} executions`,
+    );
+  }
   const total = r.storm.requests;
   const missing = r.current?.missingFinal ?? r.arbiter.missingFinal;
   if (missing > 0) {

@@ -17,11 +17,12 @@ import { runMicro, type MicroResult } from './micro.ts';
 import type { OutcomeTopicCheck } from './outcome-check.ts';
 import { runCopyCeiling, type CopyCeilingResult } from './pg-copy-ceiling.ts';
 import { runPgCeiling, type PgCeilingResult } from './pg-ceiling.ts';
+import { executionPathClean, loadBuild, runPgExecutions, type PgExecutionsResult } from './pg-executions.ts';
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { note } from './progress.ts';
 import { benchFleet, encodeStorm, REPLICAS } from './storm.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, type ComparisonRow, type CpuPerRequest } from './summary.ts';
-import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig } from '../support/index.ts';
+import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig, REPO_ROOT } from '../support/index.ts';
 
 export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
 
@@ -85,6 +86,8 @@ export interface BenchResult {
   pg: PgCeilingResult | null;
   /** PostgreSQL's COPY ceiling for the narrow duplicate row. */
   copy: CopyCeilingResult | null;
+  /** PostgreSQL's cost of the execution path alone, this checkout's and the baseline's (the `pg` phase). */
+  executionPath: { current: PgExecutionsResult; baseline: PgExecutionsResult | null } | null;
   /** CPU per record of the bare loop's processes. */
   bareCpu: CpuPerRequest | null;
   micro: MicroResult | null;
@@ -251,6 +254,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       ? null
       : await runCopyCeiling({ databaseUrl: pgCeilingUrl, rows: storm.count, pods: fleet.stormPods, agents: options.agents, seed: options.seed, connections: options.workers, chunk: 1_000, keep: options.keep });
     if (copy) note(`COPY ceiling, narrow duplicate rows: ${Math.round(copy.rowsPerSecond).toLocaleString()} rows/s`);
+    const executionPath = options.skip.has('pg') ? null : await measureExecutionPath(options, pgCeilingUrl, baselineBuild);
 
     const ratioToBareLoop = ratio(current.arbiter.requestsPerSecond, bareResult?.recordsPerSecond);
     const baselineRatioToBareLoop = baseline ? ratio(baseline.arbiter.requestsPerSecond, bareResult?.recordsPerSecond) : null;
@@ -263,7 +267,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       baselineOk,
       ratioTargetMet: ratioToBareLoop === null ? null : ratioToBareLoop >= 0.25,
       latencyTargetMet: current.probes.length ? current.probes.every((p) => p.decisionLatencyMs.p99 < 50) : null,
-      ok: currentFinal && current.executions.ok,
+      executionPathOk: executionPath ? executionPathClean(executionPath.current) : null,
+      ok: currentFinal && current.executions.ok && (!executionPath || executionPathClean(executionPath.current)),
     };
     const strip = ({ topics: _t, databaseUrl: _d, ...arm }: typeof current): ArmResult => arm;
     const currentArm = strip(current);
@@ -287,6 +292,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       executions: current.executions,
       pg: pgResult,
       copy,
+      executionPath,
       bareCpu: bareResult ? cpuPerRequest(bareResult.cpu, bareResult.records) : null,
       micro,
       profile,
@@ -324,4 +330,25 @@ export function compareArms(baseline: ArmResult, current: ArmResult, bare: BareL
     rows.push(comparisonRow(`p99 append → durable + published outcome, ${label}, ms`, b.durableOutcomeLatencyMs.p99, c.durableOutcomeLatencyMs.p99, 'lower'));
   }
   return rows;
+}
+
+/**
+ * The execution path's PostgreSQL cost for this checkout, then the baseline, each on a fresh
+ * database of the same server (`pg` phase). A baseline build too old for the stores' current calls
+ * is reported as not measured rather than failing the run.
+ */
+async function measureExecutionPath(options: BenchOptions, databaseUrl: string, baseline: BaselineBuild | null): Promise<BenchResult['executionPath']> {
+  const settings = { databaseUrl, executions: options.quick ? 500 : 5_000, concurrency: 20, keep: false };
+  const current = await runPgExecutions(await loadBuild('this checkout', REPO_ROOT), settings);
+  note(`execution path: ${Math.round(current.postgresUsPerExecution).toLocaleString()} µs of PostgreSQL CPU per execution (this checkout)`);
+  let base: PgExecutionsResult | null = null;
+  if (baseline) {
+    try {
+      base = await runPgExecutions(await loadBuild(`baseline ${baseline.ref}`, baseline.dir), settings);
+      note(`execution path: ${Math.round(base.postgresUsPerExecution).toLocaleString()} µs per execution (baseline ${baseline.ref})`);
+    } catch (error) {
+      note(`execution path of the baseline not measured: ${(error as Error).message}`);
+    }
+  }
+  return { current, baseline: base };
 }
