@@ -6,7 +6,7 @@ import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
 import type { FinalDecision } from '../../src/index.ts';
 import { dropDatabase } from '../support/index.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
-import { progressBar } from './progress.ts';
+import { lanes } from './lanes.ts';
 import { stormOrder, stormRequest, type TargetPod } from './storm.ts';
 
 export interface PgCeilingOptions {
@@ -77,30 +77,6 @@ function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint
  */
 export async function writeArrivalSet(audit: AuditStore, rows: { arrivals: ArrivalRow[] }): Promise<void> {
   await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
-}
-
-async function lanes(count: number, total: number, chunk: number, label: string, work: (from: number, to: number) => Promise<void>): Promise<number> {
-  const bar = progressBar(label, total);
-  let next = 0;
-  let done = 0;
-  const started = performance.now();
-  try {
-    await Promise.all(
-      Array.from({ length: count }, async () => {
-        while (next < total) {
-          const from = next;
-          const to = Math.min(total, from + chunk);
-          next = to;
-          await work(from, to);
-          done += to - from;
-          bar.update(done);
-        }
-      }),
-    );
-  } finally {
-    bar.stop();
-  }
-  return (performance.now() - started) / 1000;
 }
 
 /**

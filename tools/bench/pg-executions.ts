@@ -7,7 +7,7 @@ import type * as DbModule from '../../src/db/index.ts';
 import type * as LocksModule from '../../src/locks/index.ts';
 import { dropDatabase } from '../support/index.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
-import { progressBar } from './progress.ts';
+import { lanes } from './lanes.ts';
 
 /**
  * PostgreSQL's cost of an execution's own statements, apart from the storm: the lease, the
@@ -102,26 +102,9 @@ export async function runPgExecutions(build: Build, options: { databaseUrl: stri
       return query(...args);
     };
 
-    const bar = progressBar(`pg exec ${build.label}`.slice(0, 14), requests.length);
     const groups = [{ name: 'bench process', pids: [process.pid] }];
     const before = cpuSnapshot(groups);
-    const started = performance.now();
-    let next = 0;
-    let done = 0;
-    try {
-      await Promise.all(
-        Array.from({ length: options.concurrency }, async () => {
-          while (next < requests.length) {
-            const request = requests[next++]!;
-            await executeOnce(build, audit, locks, request);
-            bar.update(++done);
-          }
-        }),
-      );
-    } finally {
-      bar.stop();
-    }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = await lanes(options.concurrency, requests.length, 1, `pg exec ${build.label}`.slice(0, 14), (from) => executeOnce(build, audit, locks, requests[from]!));
     const cpu = cpuBetween(before, cpuSnapshot(groups));
     (pool as unknown as { query: unknown }).query = query;
     const count = async (sql: string) => (await pool.query(sql)).rows[0].n as number;
