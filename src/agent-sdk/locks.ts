@@ -37,8 +37,11 @@ export class ArbiterLocks {
     return this.store.list(options);
   }
 
-  /** Acquire, renew while `fn` runs, release. `lease.signal` aborts if the lease is lost. */
-  withLock<T>(resourceArn: string, fn: (lease: Lease) => Promise<T>, options: { ttlMs?: number } = {}): Promise<T> {
+  /**
+   * Acquire, renew while `fn` runs, release. `lease.signal` aborts if the lease is lost. (The
+   * worker's hand-off of a release to its own statement is not offered: `release` is the agent's.)
+   */
+  withLock<T>(resourceArn: string, fn: (lease: Omit<Lease, 'handOff'>) => Promise<T>, options: { ttlMs?: number } = {}): Promise<T> {
     return withLease(this.store, { resourceArn, owner: this.owner(), agentId: this.agentId, ttlMs: options.ttlMs ?? 300_000 }, fn);
   }
 
