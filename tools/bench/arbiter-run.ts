@@ -154,11 +154,12 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
 
   // Outcomes: every request's outcome on the outcomes topic, and the outbox empty.
   const publishWaitUntil = Date.now() + 60_000;
+  const unpublishedQuery = await unpublishedAnswersQuery(db);
   let unpublished = NaN;
   let outcomeRecords = 0;
   let publishedAt = NaN;
   while (Date.now() < publishWaitUntil) {
-    unpublished = await unflaggedOutcomes(db);
+    unpublished = await countOrNaN(db, unpublishedQuery);
     outcomeRecords = await topicRecords(options.admin, options.outcomesTopic);
     if (Number.isNaN(publishedAt) && (unpublished === 0 || outcomeRecords >= total)) publishedAt = Date.now();
     // A flag still unset once every outcome is on the topic is not going to be set: stop waiting after 5 s.
@@ -197,16 +198,21 @@ export async function runStorm(options: StormRunOptions): Promise<StormResult> {
 }
 
 /**
- * Final requests whose answer is not yet marked published: rows of the outbox table (migration
- * 0015), or, for a baseline built before it, request_state's flag. NaN when neither is there.
+ * The count of final requests whose answer is not yet marked published, for this database's schema:
+ * rows of the outbox table (migration 0015), or, in a baseline's database from before it,
+ * request_state's flag.
  */
-async function unflaggedOutcomes(db: pg.Pool): Promise<number> {
-  const { rows: tables } = await db.query("SELECT to_regclass('arbiter.outcome_outbox') IS NOT NULL AS outbox");
-  const count = tables[0].outbox
+export async function unpublishedAnswersQuery(db: pg.Pool): Promise<string> {
+  const { rows } = await db.query("SELECT to_regclass('arbiter.outcome_outbox') IS NOT NULL AS outbox");
+  return rows[0].outbox
     ? 'SELECT count(*)::int AS n FROM arbiter.outcome_outbox'
     : 'SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND NOT outcome_published';
+}
+
+/** A `count(*) AS n` query's answer; NaN when the schema has no such table or column. */
+async function countOrNaN(db: pg.Pool, sql: string): Promise<number> {
   try {
-    const { rows } = await db.query(count);
+    const { rows } = await db.query(sql);
     return rows[0].n as number;
   } catch {
     return NaN;

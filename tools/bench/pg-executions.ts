@@ -7,6 +7,7 @@ import type * as DbModule from '../../src/db/index.ts';
 import type * as LocksModule from '../../src/locks/index.ts';
 import { dropDatabase } from '../support/index.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
+import { unpublishedAnswersQuery } from './arbiter-run.ts';
 import { lanes } from './lanes.ts';
 
 /**
@@ -110,9 +111,7 @@ export async function runPgExecutions(build: Build, options: { databaseUrl: stri
     const count = async (sql: string) => (await pool.query(sql)).rows[0].n as number;
     const leftOver = {
       heldLocks: await count('SELECT count(*)::int AS n FROM arbiter.locks WHERE owner IS NOT NULL'),
-      unpublished: build.releaseWithDecision
-        ? await count('SELECT count(*)::int AS n FROM arbiter.outcome_outbox')
-        : await count('SELECT count(*)::int AS n FROM arbiter.request_state WHERE final AND NOT outcome_published'),
+      unpublished: await count(await unpublishedAnswersQuery(pool)),
       open: await count('SELECT count(*)::int AS n FROM arbiter.request_state WHERE NOT final'),
     };
     return {

@@ -260,6 +260,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
     const baselineRatioToBareLoop = baseline ? ratio(baseline.arbiter.requestsPerSecond, bareResult?.recordsPerSecond) : null;
     const currentFinal = allFinal(current);
     const baselineOk = baseline ? allFinal(baseline) && baseline.executions.ok : null;
+    const executionPathOk = executionPath ? executionPathClean(executionPath.current) : null;
     if (baselineOk === false) note(`the baseline ${baseline!.label} fails its own checks (reported, not this run's verdict)`);
     const verdict = {
       allFinal: currentFinal,
@@ -267,8 +268,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       baselineOk,
       ratioTargetMet: ratioToBareLoop === null ? null : ratioToBareLoop >= 0.25,
       latencyTargetMet: current.probes.length ? current.probes.every((p) => p.decisionLatencyMs.p99 < 50) : null,
-      executionPathOk: executionPath ? executionPathClean(executionPath.current) : null,
-      ok: currentFinal && current.executions.ok && (!executionPath || executionPathClean(executionPath.current)),
+      executionPathOk,
+      ok: currentFinal && current.executions.ok && executionPathOk !== false,
     };
     const strip = ({ topics: _t, databaseUrl: _d, ...arm }: typeof current): ArmResult => arm;
     const currentArm = strip(current);
