@@ -339,7 +339,7 @@ export function compareArms(baseline: ArmResult, current: ArmResult, bare: BareL
  * is reported as not measured rather than failing the run.
  */
 async function measureExecutionPath(options: BenchOptions, databaseUrl: string, baseline: BaselineBuild | null): Promise<BenchResult['executionPath']> {
-  const settings = { databaseUrl, executions: options.quick ? 500 : 5_000, concurrency: 20, keep: false };
+  const settings = { databaseUrl, executions: options.quick ? 500 : 5_000, concurrency: 20, keep: options.keep };
   const current = await runPgExecutions(await loadBuild('this checkout', REPO_ROOT), settings);
   note(`execution path: ${Math.round(current.postgresUsPerExecution).toLocaleString()} µs of PostgreSQL CPU per execution (this checkout)`);
   let base: PgExecutionsResult | null = null;
