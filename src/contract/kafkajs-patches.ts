@@ -3,13 +3,15 @@ import { groupMessagesPerPartition } from './kafkajs-grouping.ts';
 import { decodeRecord } from './kafkajs-fetch.ts';
 import { produceRequest } from './kafkajs-produce.ts';
 import { frameRequest } from './kafkajs-request.ts';
+import { scheduleCheckPendingRequests } from './kafkajs-request-queue.ts';
 
 /**
  * kafkajs is no longer released, and four of its modules (two of the producer's, one of the
  * consumer's, the framing of every request) cost a worker measurably more than they need to (docs/BENCHMARKS.md, fourth and
  * fifth passes). Each replacement gives the bytes or result of the module it replaces
  * (test/unit/kafkajs-patches.test.ts compares them with kafkajs' own), and is put in Node's module
- * cache under kafkajs' file name before kafkajs loads.
+ * cache under kafkajs' file name before kafkajs loads. One method of a class is replaced on the
+ * class itself (METHODS): the rest of the class stays kafkajs'.
  */
 const PATCHES = {
   /** Linear grouping of a send's messages by partition (kafkajs' is quadratic). */
@@ -22,11 +24,16 @@ const PATCHES = {
   fetchedRecord: { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', exports: decodeRecord },
 } as const;
 
+const METHODS = {
+  /** A connection's queue re-checks itself only when something waits (kafkajs: every 1 ms, forever). */
+  requestQueue: { module: 'kafkajs/src/network/requestQueue/index.js', method: 'scheduleCheckPendingRequests', replacement: scheduleCheckPendingRequests },
+} as const;
+
 /** The only kafkajs release whose modules these replace; any other version is left as it is. */
 const KAFKAJS_VERSION = '2.2.4';
 
 export type PatchInstall = 'installed' | 'already-loaded' | 'other-version';
-export type KafkajsPatches = Record<keyof typeof PATCHES, PatchInstall>;
+export type KafkajsPatches = Record<keyof typeof PATCHES | keyof typeof METHODS, PatchInstall>;
 
 /**
  * Puts each replacement in Node's module cache under kafkajs' own file name, so kafkajs finds it
@@ -39,6 +46,16 @@ export function installKafkajsPatches(): KafkajsPatches {
   const result = {} as KafkajsPatches;
   for (const [name, patch] of Object.entries(PATCHES) as Array<[keyof typeof PATCHES, (typeof PATCHES)[keyof typeof PATCHES]]>) {
     result[name] = version === KAFKAJS_VERSION ? install(require.cache, require.resolve(patch.module), patch.exports) : 'other-version';
+  }
+  // After the module replacements: loading a class's module must not load one of theirs first.
+  for (const [name, patch] of Object.entries(METHODS) as Array<[keyof typeof METHODS, (typeof METHODS)[keyof typeof METHODS]]>) {
+    if (version !== KAFKAJS_VERSION) {
+      result[name] = 'other-version';
+      continue;
+    }
+    const prototype = (require(patch.module) as { prototype: Record<string, unknown> }).prototype;
+    prototype[patch.method] = patch.replacement;
+    result[name] = 'installed';
   }
   return result;
 }

@@ -253,7 +253,7 @@ describe('the replacements in a process that starts as the CLI does', () => {
     `;
     const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 60_000 });
     expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({
-      kafkajsPatches: { grouping: 'installed', produce: 'installed', request: 'installed', fetchedRecord: 'installed' },
+      kafkajsPatches: { grouping: 'installed', produce: 'installed', request: 'installed', fetchedRecord: 'installed', requestQueue: 'installed' },
       grouping: true,
       produce: true,
       framing: true,

@@ -56,6 +56,8 @@ export interface ProbeResult {
   missingOutcomes: number;
   /** First-decision latency second by second, to tell a start-up spike from a steady state. */
   timeline: ProbeSecond[];
+  /** When the first request was sent (epoch ms): second 0 of the timeline, to line it up with the workers' logs. */
+  startedAt?: number;
   /** CPU from the first request sent until the last one was final. */
   cpu: CpuUsage;
 }
@@ -186,6 +188,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     fetchDelayMs: fetchDelay ? histogramSummaryMs(fetchDelay) : EMPTY_SUMMARY,
     missingOutcomes: records.count - outcomes,
     timeline,
+    startedAt: started,
     cpu,
   };
 }
