@@ -162,15 +162,18 @@ export function kafkaSecurityOptions(config: { readonly compiled: { readonly kaf
  * kafkajs' DefaultPartitioner (Java's murmur2 of the key, so every client agrees; see
  * routing/partitioner.ts), remembering the partition of each key: an outcome is keyed by its
  * scope, a storm repeats a few thousand scopes, and hashing every key was ~8 % of a worker's CPU.
- * Bounded: cleared when full.
+ * One cache per topic, for the partition count it was filled with (a topic that grows starts
+ * afresh), looked up by the key itself: a key built from topic, count and key cost a new string
+ * to hash on every record. Bounded: cleared when full.
  */
 export const keyedPartitioner: ICustomPartitioner = () => {
   const inner = Partitioners.DefaultPartitioner();
-  const known = new BoundedCache<string, number>(50_000);
+  const byTopic = new Map<string, { partitions: number; known: BoundedCache<string, number> }>();
   return (args) => {
     const { topic, partitionMetadata, message } = args;
     if (typeof message.key !== 'string' || typeof message.partition === 'number') return inner(args);
-    const memo = `${topic}\u0000${partitionMetadata.length}\u0000${message.key}`;
-    return known.get(memo) ?? known.set(memo, inner(args));
+    let memo = byTopic.get(topic);
+    if (memo?.partitions !== partitionMetadata.length) byTopic.set(topic, (memo = { partitions: partitionMetadata.length, known: new BoundedCache(50_000) }));
+    return memo.known.get(message.key) ?? memo.known.set(message.key, inner(args));
   };
 };

@@ -17,6 +17,17 @@ describe('keyedPartitioner (memoised murmur2)', () => {
     }
   });
 
+  it('keeps topics apart, and a topic whose partition count changes gets the new count’s partitions', () => {
+    const memo = keyedPartitioner();
+    const reference = Partitioners.DefaultPartitioner();
+    for (let i = 0; i < 200; i++) {
+      const message = { key: `scope-${i}`, value: null };
+      for (const [topic, partitions] of [['a', 12], ['b', 5], ['a', 12], ['b', 7], ['a', 3]] as const) {
+        expect(memo({ topic, partitionMetadata: metadata(partitions), message })).toBe(reference({ topic, partitionMetadata: metadata(partitions), message }));
+      }
+    }
+  });
+
   it('keeps an explicit partition and leaves keyless records to the default partitioner', () => {
     const memo = keyedPartitioner();
     expect(memo({ topic: 't', partitionMetadata: metadata(12), message: { key: 'scope', value: null, partition: 7 } })).toBe(7);
