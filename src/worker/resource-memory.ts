@@ -37,8 +37,8 @@ export class ResourceMemory {
   prune(now: number): void {
     for (const [arn, list] of this.changes) {
       // A list with nothing expired is kept as it is: a copy of each of a partition's thousands of
-      // lists on every reap became old-generation garbage, and a full collection every few
-      // seconds at a steady 1,000 requests/s (docs/BENCHMARKS.md, issue 12, tenth pass).
+      // lists on every reap lived long enough to become old-generation garbage (5 % of what
+      // survived the scavenges at a steady 1,000 requests/s; docs/BENCHMARKS.md, tenth pass).
       if (!list.some((c) => now - c.at >= this.historyMs)) continue;
       const fresh = list.filter((c) => now - c.at < this.historyMs);
       if (fresh.length) this.changes.set(arn, fresh);
