@@ -122,6 +122,11 @@ export const ConfigSchema = z
         bearerTokenFile: z.string().min(1).optional(),
         /** Extra headers sent with every call (e.g. an API key your gateway wants). */
         headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), z.string()).default({}),
+        /**
+         * Connections a worker keeps to the executor at most; calls beyond wait for one, within
+         * timeoutMs. Unset: one per call in flight (~930 per worker at a storm's start, docs/EXECUTOR.md).
+         */
+        maxConnections: z.number().int().min(1).optional(),
       })
       .strict()
       .refine((e) => !(e.hmacKey && e.hmacKeyFile), { message: 'set executor.hmacKey or executor.hmacKeyFile, not both', path: ['hmacKeyFile'] })

@@ -11,6 +11,7 @@ export interface ExecutorSettings {
   bearerToken?: string | undefined;
   bearerTokenFile?: string | undefined;
   headers?: Readonly<Record<string, string>> | undefined;
+  maxConnections?: number | undefined;
 }
 
 /**
@@ -28,6 +29,7 @@ export function httpExecutorOptions(settings: ExecutorSettings, env: NodeJS.Proc
     ...(settings.headers && Object.keys(settings.headers).length > 0 ? { headers: { ...settings.headers } } : {}),
     ...(bearerToken ? { bearerToken } : {}),
     ...(hmacKey ? { hmacKey } : {}),
+    ...(settings.maxConnections !== undefined ? { maxConnections: settings.maxConnections } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import { request as undiciRequest } from 'undici';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { pathWithQueryOf, signRequest } from './signing.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from './types.ts';
@@ -25,6 +25,11 @@ export interface HttpExecutorOptions {
    */
   retries?: number;
   retryBaseMs?: number;
+  /**
+   * Connections to the endpoint at most; calls beyond it wait for one, inside their deadline.
+   * Unset: one per call in flight (undici's default), which at a storm's start was ~930 per worker.
+   */
+  maxConnections?: number;
 }
 
 /**
@@ -41,6 +46,8 @@ export class HttpExecutor implements Executor {
   readonly #hmacKey: string | undefined;
   private readonly retries: number;
   private readonly retryBaseMs: number;
+  /** Its own pool when the connections are bounded; otherwise undici's global one. */
+  private readonly dispatcher: Dispatcher | undefined;
 
   constructor(options: HttpExecutorOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -51,6 +58,7 @@ export class HttpExecutor implements Executor {
     this.#hmacKey = options.hmacKey !== undefined && options.hmacKey !== '' ? options.hmacKey : undefined;
     this.retries = options.retries ?? 3;
     this.retryBaseMs = options.retryBaseMs ?? 200;
+    this.dispatcher = options.maxConnections !== undefined ? new Agent({ connections: options.maxConnections }) : undefined;
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteResult> {
@@ -182,7 +190,7 @@ export class HttpExecutor implements Executor {
     const headers = this.#hmacKey
       ? { ...init.headers, ...signRequest({ key: this.#hmacKey, method: init.method, pathWithQuery: pathWithQueryOf(url), body: init.body ?? '' }) }
       : init.headers;
-    const { status, raw, retryAfter } = await exchange(url, init.method, headers, init.body, signal);
+    const { status, raw, retryAfter } = await exchange(url, init.method, headers, init.body, signal, this.dispatcher);
     const retryAfterSeconds = Number(retryAfter);
     const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? Math.min(retryAfterSeconds * 1_000, 30_000) : undefined;
     if (raw.trim() === '') return { status, body: undefined, retryAfterMs };
@@ -212,8 +220,15 @@ interface Call {
  * make three calls each (docs/BENCHMARKS.md, issue 12 sixth pass). The body is read to the end, so
  * a reset or the signal can still fail the call after the status arrived.
  */
-async function exchange(url: string, method: 'GET' | 'POST', headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<{ status: number; raw: string; retryAfter: string | undefined }> {
-  const response = await undiciRequest(url, { method, headers, body, signal });
+async function exchange(
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+  dispatcher: Dispatcher | undefined,
+): Promise<{ status: number; raw: string; retryAfter: string | undefined }> {
+  const response = await undiciRequest(url, { method, headers, body, signal, ...(dispatcher ? { dispatcher } : {}) });
   const raw = await response.body.text();
   const retryAfter = response.headers['retry-after'];
   return { status: response.statusCode, raw, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };

@@ -57,6 +57,12 @@ describe('loadConfig defaults', () => {
     expect(() => loadConfig({ env: {}, overrides: { kafka: { fetchMaxWaitMs: 0 } } as ConfigInput })).toThrow(/fetchMaxWaitMs/);
   });
 
+  it('leaves the executor’s connections unbounded unless executor.maxConnections says, which must be at least 1', () => {
+    expect(config.executor.maxConnections).toBeUndefined();
+    expect(loadConfig({ env: {}, overrides: { executor: { maxConnections: 32 } } as ConfigInput }).executor.maxConnections).toBe(32);
+    expect(() => loadConfig({ env: {}, overrides: { executor: { maxConnections: 0 } } as ConfigInput })).toThrow(/executor\.maxConnections/);
+  });
+
   it('talks to the local stack', () => {
     expect(config.kafka.brokers).toEqual([DEFAULT_ENDPOINTS.kafkaBrokers]);
     expect(config.schemaRegistryUrl).toBe(DEFAULT_ENDPOINTS.schemaRegistryUrl);

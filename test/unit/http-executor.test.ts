@@ -205,6 +205,62 @@ describe('HttpExecutor retries what did not take effect', () => {
   });
 });
 
+describe('HttpExecutor with its connections bounded (executor.maxConnections)', () => {
+  /** An endpoint that answers every observe after 20 ms and counts the connections open at once. */
+  async function counting() {
+    const { createServer } = await import('node:http');
+    let open = 0;
+    let mostOpen = 0;
+    const server = createServer((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ arn: POD, exists: true, kind: 'pod', version: 3, state: {}, appliedRequestIds: [], inProgressRequestIds: [] }));
+      }, 20);
+    });
+    server.on('connection', (socket) => {
+      mostOpen = Math.max(mostOpen, ++open);
+      socket.on('close', () => open--);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    return { url, mostOpen: () => mostOpen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  it('answers every call through at most that many connections; unbounded, it opens one per call in flight', async () => {
+    const bounded = await counting();
+    const unbounded = await counting();
+    try {
+      const limited = new HttpExecutor({ baseUrl: bounded.url, maxConnections: 3 });
+      const observed = await Promise.all(Array.from({ length: 24 }, () => limited.observe(POD)));
+      expect(observed.every((o) => o.version === 3)).toBe(true);
+      expect(bounded.mostOpen()).toBeLessThanOrEqual(3);
+
+      const open = new HttpExecutor({ baseUrl: unbounded.url });
+      await Promise.all(Array.from({ length: 24 }, () => open.observe(POD)));
+      expect(unbounded.mostOpen()).toBeGreaterThan(3);
+    } finally {
+      bounded.close();
+      unbounded.close();
+    }
+  });
+
+  it('a call still waiting for a connection at its deadline is EXECUTOR_UNAVAILABLE, the others answered', async () => {
+    const endpoint = await counting();
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, maxConnections: 1, timeoutMs: 150, retries: 0 });
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => client.observe(POD)));
+      const failed = results.filter((r) => r.status === 'rejected');
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThan(0);
+      expect(failed.length).toBeGreaterThan(0);
+      for (const f of failed) expect((f as PromiseRejectedResult).reason).toMatchObject({ code: 'EXECUTOR_UNAVAILABLE' });
+      // The call in flight at the deadline is aborted with its connection, which may still be
+      // closing on the server's side when the next call opens another.
+      expect(endpoint.mostOpen()).toBeLessThanOrEqual(2);
+    } finally {
+      endpoint.close();
+    }
+  });
+});
+
 describe('HttpExecutor signs every call and sends the configured auth', () => {
   const KEY = 'k'.repeat(32);
 
