@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterError } from '../../src/contract/errors.ts';
@@ -25,6 +26,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
 });
+
+/** A test endpoint on a free local port: its URL, and a close that resolves once it is closed. */
+async function listening(server: Server): Promise<{ url: string; close: () => Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return { url, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
 
 let seq = 0;
 function input(arn: string, action: string, extra: Partial<ExecuteInput> = {}): ExecuteInput {
@@ -156,9 +164,8 @@ describe('HttpExecutor retries what did not take effect', () => {
         : { ok: true, version: 3, detail: 'done' };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+    const { url, close } = await listening(server);
+    return { url, seen, close };
   }
 
   it('a 429 is retried (honouring Retry-After) and the action then runs once', async () => {
@@ -220,9 +227,8 @@ describe('HttpExecutor with its connections bounded (executor.maxConnections)', 
       mostOpen = Math.max(mostOpen, ++open);
       socket.on('close', () => open--);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    return { url, mostOpen: () => mostOpen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+    const { url, close } = await listening(server);
+    return { url, mostOpen: () => mostOpen, close };
   }
 
   it('answers every call through at most that many connections; unbounded, it opens one per call in flight', async () => {
@@ -238,8 +244,7 @@ describe('HttpExecutor with its connections bounded (executor.maxConnections)', 
       await Promise.all(Array.from({ length: 24 }, () => open.observe(POD)));
       expect(unbounded.mostOpen()).toBeGreaterThan(3);
     } finally {
-      bounded.close();
-      unbounded.close();
+      await Promise.all([bounded.close(), unbounded.close()]);
     }
   });
 
@@ -256,7 +261,7 @@ describe('HttpExecutor with its connections bounded (executor.maxConnections)', 
       // closing on the server's side when the next call opens another.
       expect(endpoint.mostOpen()).toBeLessThanOrEqual(2);
     } finally {
-      endpoint.close();
+      await endpoint.close();
     }
   });
 });
@@ -279,9 +284,8 @@ describe('HttpExecutor signs every call and sends the configured auth', () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    return { url, seen, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+    const { url, close } = await listening(server);
+    return { url, seen, close };
   }
 
   it('execute, observe and verify each carry a v1 HMAC over timestamp, method, path with query and body', async () => {
