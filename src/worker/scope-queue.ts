@@ -23,6 +23,9 @@ export interface ScopeQueueContext<E extends Schedulable> {
   recheckMs: number;
 }
 
+/** The reason a sleep is cut short: one shared value, not an error built per wake. */
+const WOKEN = Symbol('woken');
+
 /** Longest sleep between passes, so a clock jump is noticed within a minute. */
 const MAX_SLEEP_MS = 60_000;
 
@@ -34,7 +37,11 @@ const MAX_SLEEP_MS = 60_000;
 export class ScopeQueue<E extends Schedulable> {
   private readonly entries: E[] = [];
   private running: Promise<void> | null = null;
-  private wake = new AbortController();
+  /**
+   * Set only while the loop sleeps. Aborting a controller costs tens of µs (it builds an event,
+   * and without a reason a DOMException with its stack), so a push aborts only a real sleep.
+   */
+  private wake: AbortController | null = null;
   private closed = false;
   /** Set by push: an entry arrived that the current pass has not looked at yet. */
   private arrived = false;
@@ -47,7 +54,7 @@ export class ScopeQueue<E extends Schedulable> {
   push(entry: E): void {
     this.entries.push(entry);
     this.arrived = true;
-    this.wake.abort();
+    this.wakeUp();
     if (!this.running && !this.closed) this.running = this.loop().finally(() => (this.running = null));
   }
 
@@ -58,8 +65,13 @@ export class ScopeQueue<E extends Schedulable> {
   /** Stops scheduling; the step in progress (if any) finishes first. */
   async close(): Promise<void> {
     this.closed = true;
-    this.wake.abort();
+    this.wakeUp();
     await this.running;
+  }
+
+  private wakeUp(): void {
+    this.wake?.abort(WOKEN);
+    this.wake = null;
   }
 
   private async loop(): Promise<void> {
@@ -94,8 +106,9 @@ export class ScopeQueue<E extends Schedulable> {
       }
       // Entries pushed during the pass have not been looked at: go round again rather than sleep past them.
       if (!progressed && !this.arrived && this.entries.length && !this.closed) {
-        this.wake = new AbortController();
-        await clock.sleep(Math.min(nextAt - clock.now(), MAX_SLEEP_MS), this.wake.signal);
+        const wake = (this.wake = new AbortController());
+        await clock.sleep(Math.min(nextAt - clock.now(), MAX_SLEEP_MS), wake.signal);
+        this.wake = null;
       }
     }
     if (!this.entries.length && !this.closed) this.ctx.idle();
