@@ -8,6 +8,7 @@ import { ArbiterError, errorMessage } from '../contract/errors.ts';
 import { resolveKafkaSecurity, SASL_MECHANISMS, type KafkaSecurity } from '../contract/kafka-client.ts';
 import { parsePrivateKey, parsePublicKey } from '../contract/signing.ts';
 import { compileBudgetRules, type ArrivalRules, type BudgetRules, type SignatureRules } from '../decide/index.ts';
+import { DEFAULT_MAX_CONNECTIONS } from '../executor/index.ts';
 import {
   agentGlob,
   compilePolicy,
@@ -123,10 +124,11 @@ export const ConfigSchema = z
         /** Extra headers sent with every call (e.g. an API key your gateway wants). */
         headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), z.string()).default({}),
         /**
-         * Connections a worker keeps to the executor at most; calls beyond wait for one, within
-         * timeoutMs. Unset: one per call in flight (~930 per worker at a storm's start, docs/EXECUTOR.md).
+         * Connections a worker keeps to the executor at most, for actions and again for
+         * observations; calls beyond wait for one, within timeoutMs. `null`: unbounded, one per
+         * call in flight (~930 per worker at a storm's start). docs/EXECUTOR.md.
          */
-        maxConnections: z.number().int().min(1).optional(),
+        maxConnections: z.number().int().min(1).nullable().default(DEFAULT_MAX_CONNECTIONS),
       })
       .strict()
       .refine((e) => !(e.hmacKey && e.hmacKeyFile), { message: 'set executor.hmacKey or executor.hmacKeyFile, not both', path: ['hmacKeyFile'] })

@@ -11,7 +11,7 @@ export interface ExecutorSettings {
   bearerToken?: string | undefined;
   bearerTokenFile?: string | undefined;
   headers?: Readonly<Record<string, string>> | undefined;
-  maxConnections?: number | undefined;
+  maxConnections?: number | null | undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { ArbiterError, errorMessage } from '../contract/errors.ts';
+import { DEFAULT_MAX_CONNECTIONS } from './defaults.ts';
 import { pathWithQueryOf, signRequest } from './signing.ts';
 import type { ExecuteInput, ExecuteResult, Executor, Observation } from './types.ts';
 
@@ -26,11 +27,14 @@ export interface HttpExecutorOptions {
   retries?: number;
   retryBaseMs?: number;
   /**
-   * Connections to the endpoint at most; calls beyond it wait for one, inside their deadline.
-   * Unset: one per call in flight (undici's default), which at a storm's start was ~930 per worker.
+   * Connections to the endpoint at most, for actions and again for observations (two pools, so a
+   * quick observe never waits behind actions held open for their whole run); calls beyond it wait
+   * for one, inside their deadline. Default 64 (DEFAULT_MAX_CONNECTIONS). `null`: unbounded, one
+   * connection per call in flight (undici's global dispatcher), ~930 per worker at a storm's start.
    */
-  maxConnections?: number;
+  maxConnections?: number | null;
 }
+
 
 /**
  * Calls a user's endpoint to act on infrastructure. A status the endpoint chose (4xx, 500) is a
@@ -46,8 +50,8 @@ export class HttpExecutor implements Executor {
   readonly #hmacKey: string | undefined;
   private readonly retries: number;
   private readonly retryBaseMs: number;
-  /** Its own pool when the connections are bounded; otherwise undici's global one. */
-  private readonly dispatcher: Dispatcher | undefined;
+  /** Its own pools when the connections are bounded; otherwise undici's global one. */
+  private readonly pools: { actions: Dispatcher; observations: Dispatcher } | undefined;
 
   constructor(options: HttpExecutorOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -58,7 +62,8 @@ export class HttpExecutor implements Executor {
     this.#hmacKey = options.hmacKey !== undefined && options.hmacKey !== '' ? options.hmacKey : undefined;
     this.retries = options.retries ?? 3;
     this.retryBaseMs = options.retryBaseMs ?? 200;
-    this.dispatcher = options.maxConnections !== undefined ? new Agent({ connections: options.maxConnections }) : undefined;
+    const bound = options.maxConnections === undefined ? DEFAULT_MAX_CONNECTIONS : options.maxConnections;
+    this.pools = bound === null ? undefined : { actions: new Agent({ connections: bound }), observations: new Agent({ connections: bound }) };
   }
 
   async execute(input: ExecuteInput): Promise<ExecuteResult> {
@@ -190,7 +195,8 @@ export class HttpExecutor implements Executor {
     const headers = this.#hmacKey
       ? { ...init.headers, ...signRequest({ key: this.#hmacKey, method: init.method, pathWithQuery: pathWithQueryOf(url), body: init.body ?? '' }) }
       : init.headers;
-    const { status, raw, retryAfter } = await exchange(url, init.method, headers, init.body, signal, this.dispatcher);
+    const pool = this.pools && (init.method === 'GET' ? this.pools.observations : this.pools.actions);
+    const { status, raw, retryAfter } = await exchange(url, init.method, headers, init.body, signal, pool);
     const retryAfterSeconds = Number(retryAfter);
     const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? Math.min(retryAfterSeconds * 1_000, 30_000) : undefined;
     if (raw.trim() === '') return { status, body: undefined, retryAfterMs };

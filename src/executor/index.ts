@@ -1,5 +1,6 @@
 export type { ExecuteInput, ExecuteResult, Executor, Observation } from './types.ts';
 export { HttpExecutor, type HttpExecutorOptions } from './http-executor.ts';
+export { DEFAULT_MAX_CONNECTIONS } from './defaults.ts';
 export { httpExecutorOptions, type ExecutorSettings } from './from-config.ts';
 export {
   DEFAULT_SIGNATURE_TOLERANCE_MS,

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArbiterError } from '../../src/contract/errors.ts';
-import { HttpExecutor } from '../../src/executor/index.ts';
+import { DEFAULT_MAX_CONNECTIONS, HttpExecutor } from '../../src/executor/index.ts';
 import type { ExecuteInput } from '../../src/executor/index.ts';
 import { deploymentArn, nodeArn, parseFleetSpec, podArn, startSimServer, type SimServer } from '../../tools/fleet/index.ts';
 
@@ -231,7 +231,7 @@ describe('HttpExecutor with its connections bounded (executor.maxConnections)', 
     return { url, mostOpen: () => mostOpen, close };
   }
 
-  it('answers every call through at most that many connections; unbounded, it opens one per call in flight', async () => {
+  it('answers every call through at most that many connections; null (unbounded) opens one per call in flight', async () => {
     const bounded = await counting();
     const unbounded = await counting();
     try {
@@ -240,11 +240,49 @@ describe('HttpExecutor with its connections bounded (executor.maxConnections)', 
       expect(observed.every((o) => o.version === 3)).toBe(true);
       expect(bounded.mostOpen()).toBeLessThanOrEqual(3);
 
-      const open = new HttpExecutor({ baseUrl: unbounded.url });
+      const open = new HttpExecutor({ baseUrl: unbounded.url, maxConnections: null });
       await Promise.all(Array.from({ length: 24 }, () => open.observe(POD)));
       expect(unbounded.mostOpen()).toBeGreaterThan(3);
     } finally {
       await Promise.all([bounded.close(), unbounded.close()]);
+    }
+  });
+
+  it(`is bounded by default, at ${DEFAULT_MAX_CONNECTIONS} connections`, async () => {
+    const endpoint = await counting();
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url });
+      await Promise.all(Array.from({ length: DEFAULT_MAX_CONNECTIONS * 2 }, () => client.observe(POD)));
+      expect(endpoint.mostOpen()).toBe(DEFAULT_MAX_CONNECTIONS);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('an observe does not wait behind actions holding every action connection', async () => {
+    const { createServer } = await import('node:http');
+    const held: Array<() => void> = [];
+    const server = createServer((req, res) => {
+      if (req.method === 'POST') {
+        // The action runs until the test lets it end, as a held /actions response does.
+        req.resume();
+        held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ version: 4 })));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ arn: POD, exists: true, kind: 'pod', version: 3, state: {}, appliedRequestIds: [], inProgressRequestIds: [] }));
+    });
+    const endpoint = await listening(server);
+    try {
+      const client = new HttpExecutor({ baseUrl: endpoint.url, maxConnections: 1, timeoutMs: 5_000, retries: 0 });
+      const action = client.execute(input(POD, 'restart'));
+      while (held.length === 0) await sleep(5);
+      // With one pool, this observe would wait for the held action's connection until its deadline.
+      expect((await client.observe(POD)).version).toBe(3);
+      held.shift()!();
+      expect(await action).toMatchObject({ ok: true, version: 4 });
+    } finally {
+      for (const release of held) release();
+      await endpoint.close();
     }
   });
 
