@@ -4,7 +4,7 @@ import { OutcomeTally } from '../../tools/bench/outcome-check.ts';
 import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
 import { comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
-import type { BenchResult } from '../../tools/bench/run.ts';
+import { inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
 
 const usage = (coreSeconds: Record<string, number>, machineBusy: number, wallSeconds = 10, cores = 2): CpuUsage => ({ wallSeconds, cores, machineBusy, coreSeconds });
@@ -153,5 +153,36 @@ describe('cpuPerRequestRows', () => {
     expect(rows).toContainEqual(['arbiter workers', '10.0', '30.0']);
     expect(rows).toContainEqual(['postgres', '5.0', '10.0']);
     expect(rows).toContainEqual(['total (whole machine)', '15.0', '40.0']);
+  });
+});
+
+describe('inArmOrder', () => {
+  const arms = (ran: string[]) => ({
+    baseline: async () => (ran.push('baseline'), 'B'),
+    current: async () => (ran.push('current'), 'C'),
+  });
+
+  it('runs the baseline first by default, and this checkout first with --current-first, each result in its place', async () => {
+    const byDefault: string[] = [];
+    const a = arms(byDefault);
+    expect(await inArmOrder(false, a.baseline, a.current)).toEqual({ baseline: 'B', current: 'C' });
+    expect(byDefault).toEqual(['baseline', 'current']);
+
+    const swapped: string[] = [];
+    const b = arms(swapped);
+    expect(await inArmOrder(true, b.baseline, b.current)).toEqual({ baseline: 'B', current: 'C' });
+    expect(swapped).toEqual(['current', 'baseline']);
+  });
+
+  it('does not start the second arm before the first has finished', async () => {
+    const events: string[] = [];
+    const slow = (name: string) => async () => {
+      events.push(`${name} start`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      events.push(`${name} end`);
+      return name;
+    };
+    await inArmOrder(true, slow('baseline'), slow('current'));
+    expect(events).toEqual(['current start', 'current end', 'baseline start', 'baseline end']);
   });
 });

@@ -35,7 +35,7 @@ function headline(r: BenchResult): Array<[string, string]> {
       : []),
     ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
     ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.25×: ${yesNo(r.verdict.ratioTargetMet)})`],
-    ...(r.baseline ? ([['throughput new ÷ baseline', `${fixed(r.comparison?.[0]?.ratio, 2)}×`]] as Array<[string, string]>) : []),
+    ...(r.baseline ? ([['throughput new ÷ baseline', `${fixed(r.comparison?.[0]?.ratio, 2)}× (${r.options.currentFirst ? 'this checkout ran first' : 'the baseline ran first'})`]] as Array<[string, string]>) : []),
     ...(r.current ? ([['CPU per request, all processes (without other people\'s)', `${fixed(r.current.cpu.totalUs, 0)} µs (${fixed(r.current.cpu.totalWithoutOthersUs, 0)} µs); PostgreSQL ${fixed(groupUsOf(r.current.cpu, 'postgres'), 0)} µs`]] as Array<[string, string]>) : []),
     ['consumer lag back to 0 after the storm\'s last record', a.lagZeroSeconds === undefined ? '–' : `${fixed(a.lagZeroSeconds)} s`],
     ['all outcomes on the outcomes topic after last decision', `+${fixed(a.publishLagSeconds)} s (${int(a.outcomeRecords)} outcome records; outbox flags left unset: ${int(a.outboxUnflagged)})`],
@@ -183,7 +183,8 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(mdTable(['measure', 'value'], headline(r).map(([k, v]) => [k, v])));
   out.push('');
   if (r.comparison && r.baseline) {
-    out.push(`Before and after, in this run: baseline ${r.baseline.label}${r.baseline.build ? ` (node_modules ${r.baseline.build.install}, built in ${fixed(r.baseline.build.buildSeconds)} s)` : ''} against this checkout, the same storm on the same broker and server:`);
+    const order = r.options.currentFirst ? 'this checkout ran first, the baseline second' : 'the baseline ran first, this checkout second';
+    out.push(`Before and after, in this run: baseline ${r.baseline.label}${r.baseline.build ? ` (node_modules ${r.baseline.build.install}, built in ${fixed(r.baseline.build.buildSeconds)} s)` : ''} against this checkout, the same storm on the same broker and server (${order}):`);
     out.push('');
     out.push(mdTable(COMPARISON_HEADER, comparisonRows(r.comparison)));
     out.push('');

@@ -52,6 +52,12 @@ export interface BenchOptions {
   workerHeapMb?: number;
   /** A git ref whose worker runs the same storm first, on the same broker and server (`--baseline`). */
   baseline: string | null;
+  /**
+   * Run this checkout before the baseline (`--current-first`). Whichever arm runs second pays
+   * ~10–20 % more CPU per unit of work on this machine (an A/A run, docs/BENCHMARKS.md tenth pass),
+   * so a fair comparison is two runs, one in each order.
+   */
+  currentFirst?: boolean;
   /** Bare-loop runs to take the median of (default: 3 under 500,000 records, else 1). */
   bareRuns?: number;
 }
@@ -218,19 +224,22 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       own: (resource) => owned.push(resource),
     };
 
-    // The baseline first, then this checkout: the same records, each build with its own topics,
-    // database and fleet (its own sim: the same request ids must not count as executed twice).
-    const baseline = baselineBuild ? await runArm(ctx, { name: 'baseline', prefix: `${prefix}-base`, database: `arbiter_bench_${id}_base`, build: baselineBuild }) : null;
-    const current = await runArm(
-      {
-        ...ctx,
-        // Storm first, then the bare loop on it, then workers that join while the whole backlog waits.
-        afterPreload: async (topics) => {
-          bare = await measureBareLoop(topics);
+    // The baseline first (unless --current-first), then this checkout: the same records, each build
+    // with its own topics, database and fleet (its own sim: the same request ids must not count as
+    // executed twice).
+    const runBaseline = () => (baselineBuild ? runArm(ctx, { name: 'baseline', prefix: `${prefix}-base`, database: `arbiter_bench_${id}_base`, build: baselineBuild }) : Promise.resolve(null));
+    const runCurrent = () =>
+      runArm(
+        {
+          ...ctx,
+          // Storm first, then the bare loop on it, then workers that join while the whole backlog waits.
+          afterPreload: async (topics) => {
+            bare = await measureBareLoop(topics);
+          },
         },
-      },
-      { name: 'current', prefix, database: `arbiter_bench_${id}` },
-    );
+        { name: 'current', prefix, database: `arbiter_bench_${id}` },
+      );
+    const { baseline, current } = await inArmOrder(options.currentFirst === true, runBaseline, runCurrent);
     const profile = profileDir ? summarizeProfiles(profileDir) : null;
     // Same records, same broker, a group of its own; run once the workers are gone so it has the machine to itself.
     if (!options.preload) bare = await measureBareLoop(current.topics);
@@ -352,4 +361,14 @@ async function measureExecutionPath(options: BenchOptions, databaseUrl: string, 
     }
   }
   return { current, baseline: base };
+}
+
+/** Runs the two arms one after the other, the baseline first unless `currentFirst`. */
+export async function inArmOrder<B, C>(currentFirst: boolean, runBaseline: () => Promise<B>, runCurrent: () => Promise<C>): Promise<{ baseline: B; current: C }> {
+  if (currentFirst) {
+    const current = await runCurrent();
+    return { baseline: await runBaseline(), current };
+  }
+  const baseline = await runBaseline();
+  return { baseline, current: await runCurrent() };
 }

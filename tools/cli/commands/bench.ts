@@ -25,6 +25,7 @@ interface BenchCliOptions {
   fromJson?: string;
   preload?: boolean;
   baseline?: string;
+  currentFirst?: boolean;
 }
 
 const PHASES: readonly BenchPhase[] = ['bare', 'pg', 'probe', 'micro'];
@@ -51,6 +52,7 @@ export default function register(program: Command): void {
         `${QUICK_DEFAULTS.probeSeconds} s probes, one bare-loop run; every phase and check, no timing target`,
     )
     .option('--baseline <git-ref>', "also run that commit's worker (built once in a cached git worktree) on the same storm, broker and server, and compare")
+    .option('--current-first', 'with --baseline: run this checkout before the baseline (the arm run second pays ~10-20 % more CPU per unit of work here; compare one run in each order)')
     .option('--json', 'print the full result as JSON instead of a table')
     .option('--requests <n>', `requests in the storm (default ${FULL_DEFAULTS.requests.toLocaleString('en-US')})`)
     .option('--resources <n>', `pods the storm targets, rounded up to deployments of 9 (default ${FULL_DEFAULTS.resources.toLocaleString('en-US')})`)
@@ -93,6 +95,7 @@ export default function register(program: Command): void {
         }
         const latencyScale = Number(options.latencyScale);
         if (!Number.isFinite(latencyScale) || latencyScale < 0) throw new Error(`--latency-scale must be a non-negative number`);
+        if (options.currentFirst && !options.baseline) throw new Error('--current-first needs --baseline <git-ref>');
         const result = await runBench(
           {
             quick: options.quick === true,
@@ -106,6 +109,7 @@ export default function register(program: Command): void {
             probeSeconds: options.probeSeconds ? positiveInt('probe-seconds', options.probeSeconds) : options.quick ? QUICK_DEFAULTS.probeSeconds : 10,
             ...(options.quick ? { bareRuns: QUICK_DEFAULTS.bareRuns } : {}),
             baseline: options.baseline ?? null,
+            ...(options.currentFirst ? { currentFirst: true } : {}),
             probeResources: 100,
             latencyScale,
             skip,
