@@ -26,6 +26,14 @@ const coversStatuses: Covers<DecisionStatus, typeof DECISION_STATUSES> = true;
 const coversDeferRules: Covers<DeferRule, typeof DEFER_RULES> = true;
 void [coversStatuses, coversDeferRules];
 
+/** What a worker holds in memory right now, read when /metrics is scraped. */
+export interface HeldRequests {
+  /** Accepted and not yet final. */
+  pending: number;
+  /** Duplicates in memory waiting for their in-flight primary. */
+  waitingFollowers: number;
+}
+
 /**
  * Every metric Arbiter exports, in one place, on a registry of our own (so tests and several
  * workers in one process never collide on the global registry). Names are part of the interface:
@@ -35,7 +43,7 @@ void [coversStatuses, coversDeferRules];
  * (agents, resource types) keep their first 100 values. `labelBounds` lists each metric's bounds;
  * the unit tests check that none is missing.
  */
-export function createMetrics() {
+export function createMetrics(held?: () => Promise<HeldRequests>) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -169,15 +177,18 @@ export function createMetrics() {
       ['partition'],
       { partition: integerBelow(MAX_PARTITIONS) },
     ),
+    // Counted when scraped (from `held`), so they are current between chunks and cost nothing per chunk.
     pending: new client.Gauge({
       name: 'arbiter_pending_requests',
       help: 'Requests accepted and not yet final, held by this worker',
       registers: [registry],
+      ...(held ? { async collect() { this.set((await held()).pending); } } : {}),
     }),
     waitingFollowers: new client.Gauge({
       name: 'arbiter_waiting_followers',
       help: 'Duplicates held in memory waiting for their in-flight primary, on this worker (beyond worker.maxWaitingFollowersPerPartition they wait in PostgreSQL only)',
       registers: [registry],
+      ...(held ? { async collect() { this.set((await held()).waitingFollowers); } } : {}),
     }),
     executionsRunning: new client.Gauge({
       name: 'arbiter_executions_running',

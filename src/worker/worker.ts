@@ -9,7 +9,7 @@ import { createPool, type Pool } from '../db/index.ts';
 import { HttpExecutor, httpExecutorOptions, type Executor } from '../executor/index.ts';
 import { LockStore } from '../locks/index.ts';
 import { createLogger, type Logger } from '../logging/index.ts';
-import { createMetrics, LagMonitor, LockLogExporter, startMetricsServer, type Metrics } from '../metrics/index.ts';
+import { createMetrics, LagMonitor, LockLogExporter, startMetricsServer, type HeldRequests, type Metrics } from '../metrics/index.ts';
 import { systemClock } from './clock.ts';
 import type { PipelineContext } from './context.ts';
 import { runHead } from './head-runner.ts';
@@ -93,7 +93,7 @@ export class Worker {
     private readonly options: WorkerOptions = {},
   ) {
     this.log = (options.logger ?? createLogger()).child({ workerId: config.worker.id });
-    this.metrics = createMetrics();
+    this.metrics = createMetrics(() => this.held());
     // Intake of every concurrently consumed partition plus the scope queues' locks and finalizations.
     this.pool = createPool(config.databaseUrl, {
       max: Math.min(32, config.kafka.partitionsConsumedConcurrently + 8),
@@ -438,9 +438,6 @@ export class Worker {
       durable: async (lastOffset, delivered, highWatermark) => {
         await this.committer.add(partition, lastOffset, delivered);
         this.lag?.batchProcessed(partition, highWatermark, lastOffset);
-        const states = await this.partitionStates();
-        this.metrics.pending.set(states.reduce((sum, s) => sum + s.pendingCount, 0));
-        this.metrics.waitingFollowers.set(states.reduce((sum, s) => sum + s.followersInMemory, 0));
         if (part.pendingCount > this.config.worker.maxPendingPerPartition && !this.paused.has(partition)) {
           this.paused.add(partition);
           this.consumer.pause([{ topic: this.topics.requests, partitions: [partition] }]);
@@ -495,6 +492,15 @@ export class Worker {
       this.paused.delete(part.partition);
       this.consumer.resume([{ topic: this.topics.requests, partitions: [part.partition] }]);
     }
+  }
+
+  /** The requests and duplicates this worker holds, over every partition it owns (for /metrics). */
+  private async held(): Promise<HeldRequests> {
+    const states = await this.partitionStates();
+    return {
+      pending: states.reduce((sum, s) => sum + s.pendingCount, 0),
+      waitingFollowers: states.reduce((sum, s) => sum + s.followersInMemory, 0),
+    };
   }
 
   private async partitionStates(): Promise<Partition[]> {

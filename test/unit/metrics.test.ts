@@ -33,6 +33,15 @@ describe('createMetrics', () => {
     },
   );
 
+  it('reads the held requests and waiting followers when scraped, so they are current between chunks', async () => {
+    let held = { pending: 7, waitingFollowers: 3 };
+    const metrics = createMetrics(async () => held);
+    const scrape = async () => (await metrics.registry.metrics()).match(/^arbiter_(pending_requests|waiting_followers) (\d+)$/gm);
+    expect(await scrape()).toEqual(['arbiter_pending_requests 7', 'arbiter_waiting_followers 3']);
+    held = { pending: 0, waitingFollowers: 0 };
+    expect(await scrape()).toEqual(['arbiter_pending_requests 0', 'arbiter_waiting_followers 0']);
+  });
+
   it('exposes them in the Prometheus text format', async () => {
     const metrics = createMetrics();
     metrics.decisions.inc({ status: 'EXECUTED', action: 'restart' });
