@@ -4,7 +4,8 @@ import { OutcomeTally } from '../../tools/bench/outcome-check.ts';
 import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
 import { comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
-import { inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
+import type { ArmResult } from '../../tools/bench/arm.ts';
+import { compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
 
 const usage = (coreSeconds: Record<string, number>, machineBusy: number, wallSeconds = 10, cores = 2): CpuUsage => ({ wallSeconds, cores, machineBusy, coreSeconds });
@@ -184,5 +185,22 @@ describe('inArmOrder', () => {
     };
     await inArmOrder(true, slow('baseline'), slow('current'));
     expect(events).toEqual(['current start', 'current end', 'baseline start', 'baseline end']);
+  });
+});
+
+describe('compareArms', () => {
+  const arm = (requestsPerSecond: number, groups: Record<string, number>): ArmResult =>
+    ({
+      arbiter: { requestsPerSecond, lagZeroSeconds: 40, peakRssMb: [250, 260] },
+      cpu: cpuPerRequest(usage(groups, Object.values(groups).reduce((a, b) => a + b, 0)), 100_000),
+      probes: [],
+    }) as unknown as ArmResult;
+
+  it('puts the simulated fleet beside the builds: the same work in both arms, so its ratio is the machine', () => {
+    const rows = compareArms(arm(10_000, { 'arbiter workers': 6, postgres: 2, 'simulated fleet': 0.5 }), arm(9_000, { 'arbiter workers': 6.6, postgres: 2.2, 'simulated fleet': 0.6 }), null);
+    const fleet = rows.find((r) => r.measure.startsWith('CPU µs/request, simulated fleet'));
+    expect(fleet).toMatchObject({ baseline: 5, current: 6, better: 'lower' });
+    expect(fleet!.ratio).toBeCloseTo(1.2);
+    expect(rows[0]).toMatchObject({ measure: 'decided + audited, requests/s', ratio: 0.9 });
   });
 });

@@ -329,6 +329,9 @@ export function compareArms(baseline: ArmResult, current: ArmResult, bare: BareL
     comparisonRow('CPU µs/request, workers', groupUs(baseline.cpu, 'arbiter workers'), groupUs(current.cpu, 'arbiter workers'), 'lower'),
     comparisonRow('CPU µs/request, postgres', groupUs(baseline.cpu, 'postgres'), groupUs(current.cpu, 'postgres'), 'lower'),
     comparisonRow('CPU µs/request, kafka broker', groupUs(baseline.cpu, 'kafka broker'), groupUs(current.cpu, 'kafka broker'), 'lower'),
+    // The fleet does the same work for either build: its ratio is how much slower the machine was
+    // during this checkout's arm (it drifts by 10-40 % within a session here).
+    comparisonRow('CPU µs/request, simulated fleet (same work in both arms: the machine)', groupUs(baseline.cpu, 'simulated fleet'), groupUs(current.cpu, 'simulated fleet'), 'lower'),
     comparisonRow('peak worker RSS, MiB', peak(baseline), peak(current), 'lower'),
     comparisonRow('lag back to 0 after the last record, s', baseline.arbiter.lagZeroSeconds, current.arbiter.lagZeroSeconds, 'lower'),
   ];
