@@ -35,7 +35,6 @@ export interface HttpExecutorOptions {
   maxConnections?: number | null;
 }
 
-
 /**
  * Calls a user's endpoint to act on infrastructure. A status the endpoint chose (4xx, 500) is a
  * definite answer; anything that leaves the outcome unknown (no connection, timeout, a gateway
