@@ -57,8 +57,8 @@ describe('loadConfig defaults', () => {
     expect(() => loadConfig({ env: {}, overrides: { kafka: { fetchMaxWaitMs: 0 } } as ConfigInput })).toThrow(/fetchMaxWaitMs/);
   });
 
-  it('bounds the executor’s connections at 64 unless executor.maxConnections says (at least 1, or null for unbounded)', () => {
-    expect(config.executor.maxConnections).toBe(64);
+  it('bounds the executor’s connections at 256 unless executor.maxConnections says (at least 1, or null for unbounded)', () => {
+    expect(config.executor.maxConnections).toBe(256);
     expect(loadConfig({ env: {}, overrides: { executor: { maxConnections: null } } as ConfigInput }).executor.maxConnections).toBeNull();
     expect(loadConfig({ env: {}, overrides: { executor: { maxConnections: 32 } } as ConfigInput }).executor.maxConnections).toBe(32);
     expect(() => loadConfig({ env: {}, overrides: { executor: { maxConnections: 0 } } as ConfigInput })).toThrow(/executor\.maxConnections/);
