@@ -43,8 +43,11 @@ export interface HeldRequests {
  * (agents, resource types) keep their first 100 values. `labelBounds` lists each metric's bounds;
  * the unit tests check that none is missing.
  */
-export function createMetrics(held?: () => Promise<HeldRequests>) {
+export function createMetrics(readHeld?: () => Promise<HeldRequests>) {
   const registry = new client.Registry();
+  // Both held gauges are collected at once by one scrape; they share one read of the partitions.
+  let reading: Promise<HeldRequests> | null = null;
+  const held = readHeld && (() => (reading ??= readHeld().finally(() => (reading = null))));
   client.collectDefaultMetrics({ register: registry, prefix: 'arbiter_process_' });
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
   const labelBounds = new Map<string, LabelBounds<string>>();

@@ -295,7 +295,7 @@ export class Worker {
     await step('deciding what was fetched', Promise.all([...this.pipelines.values()].map((p) => p.pipeline.idle())));
     await step('committing delivered offsets', this.committer?.flush() ?? Promise.resolve());
     await step('stopping the consumer', this.consumer.stop());
-    const partitions = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
+    const partitions = await this.partitionStates();
     const closing = Promise.all(partitions.map((p) => p.close()));
     const finished = await withDeadline(closing, shutdownTimeoutMs, 'executions').then(
       () => true,
@@ -503,6 +503,7 @@ export class Worker {
     };
   }
 
+  /** The partitions this worker owns whose set-up succeeded (a failed one is being handed back). */
   private async partitionStates(): Promise<Partition[]> {
     const states = await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)));
     return states.filter((s) => s !== null);
@@ -539,7 +540,7 @@ export class Worker {
     try {
       await this.locks.reapExpired();
       const now = Date.now();
-      const owned = (await Promise.all([...this.partitions.values()].map((p) => p.catch(() => null)))).filter((p) => p !== null);
+      const owned = await this.partitionStates();
       for (const part of owned) part.prune(now);
       if (now - this.lastSweepAt >= this.config.worker.outboxSweepMs) {
         this.lastSweepAt = now;

@@ -42,6 +42,17 @@ describe('createMetrics', () => {
     expect(await scrape()).toEqual(['arbiter_pending_requests 0', 'arbiter_waiting_followers 0']);
   });
 
+  it('reads the held requests once per scrape for both gauges', async () => {
+    let reads = 0;
+    const metrics = createMetrics(async () => ({ pending: ++reads, waitingFollowers: reads }));
+    const text = await metrics.registry.metrics();
+    expect(reads).toBe(1);
+    expect(text).toMatch(/^arbiter_pending_requests 1$/m);
+    expect(text).toMatch(/^arbiter_waiting_followers 1$/m);
+    await metrics.registry.metrics();
+    expect(reads).toBe(2);
+  });
+
   it('exposes them in the Prometheus text format', async () => {
     const metrics = createMetrics();
     metrics.decisions.inc({ status: 'EXECUTED', action: 'restart' });
