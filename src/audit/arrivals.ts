@@ -28,7 +28,7 @@ export type ArrivalWrite = { kind: 'written'; fresh: Set<string> } | { kind: 'kn
  *  - written optimistically, as if no id of the chunk were stored already: the unique indexes (and,
  *    across request_state and duplicates, a look-up that spares the duplicates' index for the
  *    duplicates themselves) find one that is, and the statement then fails as a whole
- *    (arbiter.refuse_known_arrivals, SQLSTATE AR409), so nothing of it stays. The chunk is then
+ *    (unique_violation, or arbiter.refuse_known_arrivals' AR409), so nothing of it stays. The chunk is then
  *    written again with the redelivery check folded in: if any id is known, nothing is written and
  *    the known ids come back (the worker decides the chunk again without them — rare: after a
  *    crash or a rebalance, or an id an agent reused). Checking every id in both tables first cost
@@ -70,7 +70,7 @@ export async function writeArrivals(
       for (const a of batch.arrivals) if (a.decision.status !== 'REROUTED') fresh.add(a.request.requestId);
       return { kind: 'written', fresh };
     } catch (error) {
-      if ((error as { code?: unknown }).code !== ARRIVAL_KNOWN) throw error;
+      if (!ARRIVAL_KNOWN.has((error as { code?: string }).code ?? '')) throw error;
     }
   }
   const { rows } = await db.query(arrivalStatement(has, 'checked').text, values);
@@ -122,7 +122,7 @@ const KNOWN = `known AS (
 go AS (SELECT NOT EXISTS (SELECT 1 FROM known) AS ok)`;
 
 /** Requests with working state of their own, their log rows and decisions; re-routed records only their decision. */
-const fullParts = (first: number) => `
+const fullParts = (first: number, skipStored: string) => `
 f AS (SELECT * FROM ${unnest(FULL_COLUMNS, first)} WHERE (SELECT ok FROM go)),
 state AS (
   INSERT INTO arbiter.request_state (request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
@@ -130,7 +130,7 @@ state AS (
   SELECT request_id, scope, topic, kafka_partition, resource_arn, action, agent_id, coalesce_key, status, rule,
          final, primary_request_id, resource_version, fencing_token, detail, request, CASE WHEN final THEN now() END
     FROM f WHERE NOT rerouted
-  ON CONFLICT (request_id) DO NOTHING
+  ${skipStored}
   RETURNING request_id
 ),
 log AS (
@@ -148,7 +148,7 @@ decided AS (
     FROM f WHERE rerouted OR request_id IN (SELECT request_id FROM state)
 )`;
 
-const duplicateParts = (first: number) => `
+const duplicateParts = (first: number, skipStored: string) => `
 dups AS (
   INSERT INTO arbiter.duplicates (request_id, primary_request_id, in_flight, agent_id, resource_arn, scope, action, requested_at, topic,
                                   kafka_partition, kafka_offset, latency_ms, worker_id, params, expected_version, depends_on, plan_id, step,
@@ -160,7 +160,7 @@ dups AS (
          (extra->>'reroutedFrom')::int
     FROM ${unnest(DUPLICATE_COLUMNS, first)}
    WHERE (SELECT ok FROM go)
-  ON CONFLICT (request_id) DO NOTHING
+  ${skipStored}
   RETURNING request_id
 )`;
 
@@ -176,8 +176,12 @@ dead AS (
 /** Each shape's statement, and the name the optimistic one is prepared under. */
 const statements = new Map<string, { text: string; name: string }>();
 
-/** The SQLSTATE of arbiter.refuse_known_arrivals (migrations/0013_optimistic-arrivals.sql). */
-const ARRIVAL_KNOWN = 'AR409';
+/**
+ * What fails the optimistic statement when an id of the chunk is stored already: a unique index
+ * (unique_violation), or arbiter.refuse_known_arrivals for an id stored in the other table
+ * (migrations/0013_optimistic-arrivals.sql).
+ */
+const ARRIVAL_KNOWN = new Set(['23505', 'AR409']);
 
 /**
  * The statement for a chunk with these kinds of rows: only the parts it needs, since planning the
@@ -190,29 +194,33 @@ function arrivalStatement(has: { full: boolean; duplicates: boolean; deadLetters
   if (known) return known;
   let sql: string;
   const parts = [mode === 'checked' ? KNOWN : 'go AS (SELECT true AS ok)'];
+  // Optimistic: a plain INSERT, which a stored id fails (unique_violation). ON CONFLICT DO NOTHING
+  // made every row a speculative insertion, confirmed by a WAL record of its own: ~2.5 µs more
+  // PostgreSQL CPU per duplicate (docs/BENCHMARKS.md, issue 12 twelfth pass). Checked: a
+  // concurrent owner's row is skipped, and reported as taken.
+  const skipStored = mode === 'checked' ? 'ON CONFLICT (request_id) DO NOTHING' : '';
   // What each part wrote. Checked: ids written by a concurrent owner instead (ON CONFLICT skipped
   // them) come back as 'taken', so the usual answer is no rows at all rather than every id.
   const written = [];
   let next = 3;
   if (has.full) {
-    parts.push(fullParts(next));
+    parts.push(fullParts(next, skipStored));
     next += columnCount(FULL_COLUMNS);
     written.push('SELECT request_id FROM state', 'SELECT request_id FROM f WHERE rerouted');
   }
   if (has.duplicates) {
-    parts.push(duplicateParts(next));
+    parts.push(duplicateParts(next, skipStored));
     next += columnCount(DUPLICATE_COLUMNS);
     written.push('SELECT request_id FROM dups');
   }
   if (has.deadLetters) parts.push(deadLetterParts(next));
   if (mode === 'optimistic') {
-    // Every id of the chunk is new, or the statement fails. Within a table, ON CONFLICT finds an id
-    // stored already (it is then not written: counted). Across the two tables, where a request id
-    // must also be unique (a redelivered primary decided a duplicate now, an agent reusing an id),
-    // the ids are looked up: all of them in request_state, which holds only primaries and
-    // rejections, but only the few full rows' in duplicates, the table of a storm's million rows.
-    // (The lookups see the tables as they were before this statement: its own rows do not count.)
-    const notWritten = ['cardinality($1::uuid[])', ...written.map((w) => `(SELECT count(*) FROM (${w}) w)`)].join(' - ');
+    // Every id of the chunk is new, or the statement fails. Within a table, the unique index finds
+    // an id stored already. Across the two tables, where a request id must also be unique (a
+    // redelivered primary decided a duplicate now, an agent reusing an id), the ids are looked up:
+    // all of them in request_state, which holds only primaries and rejections, but only the few
+    // full rows' in duplicates, the table of a storm's million rows. (The lookups see the tables as
+    // they were before this statement: its own rows do not count.)
     const elsewhere = [
       '(SELECT count(*) FROM arbiter.request_state s WHERE s.request_id = ANY($1::uuid[]))',
       ...(has.full ? ['(SELECT count(*) FROM arbiter.duplicates d WHERE d.request_id IN (SELECT request_id FROM f))'] : []),
@@ -220,7 +228,7 @@ function arrivalStatement(has: { full: boolean; duplicates: boolean; deadLetters
     // Prepared (writeArrivals names it), on every pool: planning this statement cost PostgreSQL ~350 µs,
     // more than running it for a chunk of 5 (640 against 290 µs in all), and the generic plan was
     // as fast as a custom one for chunks of 1,000, also after small chunks had made it generic.
-    sql = `WITH ${parts.join(',')}\nSELECT arbiter.refuse_known_arrivals(${notWritten} + ${elsewhere}) AS ok`;
+    sql = `WITH ${parts.join(',')}\nSELECT arbiter.refuse_known_arrivals(${elsewhere}) AS ok`;
   } else {
     const taken = written.length
       ? [`SELECT 'taken' AS kind, id AS request_id, NULL::jsonb AS info FROM unnest($1::uuid[]) AS id

@@ -9,8 +9,8 @@ import { migratedDatabase } from '../support/harness.ts';
 
 /**
  * Two owners of one partition for a moment (a rebalance) can write the same records at once. The
- * arrival statement is written optimistically: ON CONFLICT meets the other owner's rows once that
- * owner commits, and the statement fails as a whole; written again with the check, the other
+ * arrival statement is written optimistically: a unique index meets the other owner's rows once
+ * that owner commits, and the statement fails as a whole; written again with the check, the other
  * owner's ids come back as known (decided before), and nothing of the chunk is written, so the
  * worker decides it again without them. If the other owner is still writing during that checked
  * statement, its ids come back as 'taken' instead, and the worker applies only its own.
@@ -65,5 +65,24 @@ describe('the arrival statement when another owner writes the same records at on
     // The narrow row keeps the reason and incident id (columns of their own in the statement).
     const narrow = await pool.query('SELECT reason, incident_id FROM arbiter.duplicates WHERE request_id = $1', [mine.request.requestId]);
     expect(narrow.rows).toEqual([{ reason: 'not ready', incident_id: 'inc-1' }]);
+  });
+
+  it('a redelivered chunk of duplicates alone fails the optimistic statement as a whole and comes back known', async () => {
+    const primary = row(10, { status: 'ACCEPTED', rule: 'accept', notBefore: Date.now(), detail: 'accepted' });
+    const stored = row(11, inFlightFollower(primary.request.requestId));
+    const fresh = row(12, inFlightFollower(primary.request.requestId));
+    expect((await writeArrivals(pool, 'worker-a', { arrivals: [primary, stored], deadLetters: [] })).kind).toBe('written');
+    // The stored duplicate and a new one in one chunk: the duplicates' unique index refuses the
+    // first, so nothing of the chunk is written, and the stored one comes back with its primary.
+    const again = await writeArrivals(pool, 'worker-b', { arrivals: [stored, fresh], deadLetters: [] });
+    expect(again.kind === 'known' && [...again.known.keys()]).toEqual([stored.request.requestId]);
+    expect(again.kind === 'known' && again.known.get(stored.request.requestId)!.request.agentId).toBe('agent-11');
+    const rows = await pool.query('SELECT request_id::text, worker_id FROM arbiter.duplicates WHERE request_id = ANY($1::uuid[])', [
+      [stored, fresh].map((r) => r.request.requestId),
+    ]);
+    expect(rows.rows).toEqual([{ request_id: stored.request.requestId, worker_id: 'worker-a' }]);
+    // Without it, the new duplicate is written once.
+    const rest = await writeArrivals(pool, 'worker-b', { arrivals: [fresh], deadLetters: [] });
+    expect(rest.kind === 'written' && [...rest.fresh]).toEqual([fresh.request.requestId]);
   });
 });
