@@ -3,7 +3,7 @@ import { lockDifferences } from '../../tools/bench/baseline.ts';
 import { OutcomeTally } from '../../tools/bench/outcome-check.ts';
 import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
-import { comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
+import { arrivalPathLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
 import type { ArmResult } from '../../tools/bench/arm.ts';
 import { compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
@@ -202,5 +202,18 @@ describe('compareArms', () => {
     expect(fleet).toMatchObject({ baseline: 5, current: 6, better: 'lower' });
     expect(fleet!.ratio).toBeCloseTo(1.2);
     expect(rows[0]).toMatchObject({ measure: 'decided + audited, requests/s', ratio: 0.9 });
+  });
+});
+
+describe('arrivalPathLine', () => {
+  const result = (label: string, passes: number[]) => ({ label, requests: 200_000, chunk: 1_000, postgresUsPerRequest: passes, seconds: passes.map(() => 7) });
+
+  it('gives each build the mean of its passes, each pass, and this checkout over the baseline', () => {
+    const line = arrivalPathLine({ current: result('this checkout', [8, 10]), baseline: result('baseline abc', [11, 13]) });
+    expect(line).toBe('9.0 µs (passes: 8.0, 10.0) for 200,000 requests, 1,000/statement; baseline 12.0 µs (passes: 11.0, 13.0): 0.75×, the builds taking turns');
+  });
+
+  it('is this checkout alone when the baseline was not measured', () => {
+    expect(arrivalPathLine({ current: result('this checkout', [9.5]), baseline: null })).toBe('9.5 µs (passes: 9.5) for 200,000 requests, 1,000/statement');
   });
 });

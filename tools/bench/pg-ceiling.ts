@@ -52,7 +52,7 @@ function restarted(): FinalDecision {
  * (decideArrival): a pod's first request is accepted, the rest coalesce into it as if it had
  * executed, about 1 in 100 accepted, as in the storm.
  */
-function arrivalRows(options: PgCeilingOptions, rules: ArrivalRules, order: Uint32Array, duplicates: Uint32Array, primaries: string[], from: number, to: number, now: number) {
+export function arrivalRows(options: Pick<PgCeilingOptions, 'pods' | 'partitions' | 'agents'>, rules: ArrivalRules, order: Uint32Array, duplicates: Uint32Array, primaries: string[], from: number, to: number, now: number) {
   const arrivals: ArrivalRow[] = [];
   for (let j = from; j < to; j++) {
     const p = order[j]!;

@@ -1,6 +1,7 @@
 import { renderTable } from '../../src/cli/index.ts';
 import { markdownTable as mdTable } from '../support/index.ts';
 import { executionPathClean, type PgExecutionsResult } from './pg-executions.ts';
+import type { PgArrivalsResult } from './pg-arrivals.ts';
 import type { CpuUsage } from './proc.ts';
 import type { BenchResult } from './run.ts';
 import { EMPTY_SUMMARY, type Summary } from './stats.ts';
@@ -30,6 +31,7 @@ function headline(r: BenchResult): Array<[string, string]> {
       ? ([['ceiling: Postgres COPY, narrow duplicate rows', `${int(r.copy.rowsPerSecond)} rows/s (COPY FROM STDIN, ${int(r.copy.chunk)} rows/COPY, PK on request id, logged table, ${r.copy.connections} connections); ${fixed(pgUsPerRow(r.copy.cpu, r.copy.rows), 1)} µs Postgres CPU per row`]] as Array<[string, string]>)
       : []),
     ...(r.executionPath ? ([['Postgres CPU per execution (lease, start, final decision, release, outbox)', executionPathLine(r.executionPath)]] as Array<[string, string]>) : []),
+    ...(r.arrivalPath ? ([['Postgres CPU per request, arrival write set alone', arrivalPathLine(r.arrivalPath)]] as Array<[string, string]>) : []),
     ...(r.baseline
       ? ([[`baseline ${r.baseline.label} end-to-end`, `${int(r.baseline.arbiter.requestsPerSecond)} requests/s (${fixed(r.baseline.arbiter.seconds)} s); ratio to bare loop ${fixed(r.baselineRatioToBareLoop, 3)}×`]] as Array<[string, string]>)
       : []),
@@ -88,6 +90,14 @@ function executionPathLine(x: NonNullable<BenchResult['executionPath']>): string
   const one = (e: PgExecutionsResult) => `${int(e.postgresUsPerExecution)} µs (${fixed(e.statementsPerExecution, 2)} statements, ${fixed(e.seconds)} s)`;
   const base = x.baseline ? `; baseline ${one(x.baseline)}: ${fixed(x.current.postgresUsPerExecution / x.baseline.postgresUsPerExecution, 2)}×` : '';
   return `${one(x.current)} for ${int(x.current.executions)} executions, ${x.current.concurrency} at once${base}`;
+}
+
+/** The arrival write set alone: each build's PostgreSQL CPU per request, the mean of its passes and each pass (they took turns). */
+export function arrivalPathLine(x: NonNullable<BenchResult['arrivalPath']>): string {
+  const mean = (a: PgArrivalsResult) => a.postgresUsPerRequest.reduce((sum, v) => sum + v, 0) / a.postgresUsPerRequest.length;
+  const one = (a: PgArrivalsResult) => `${fixed(mean(a), 1)} µs (passes: ${a.postgresUsPerRequest.map((v) => fixed(v, 1)).join(', ')})`;
+  const base = x.baseline ? `; baseline ${one(x.baseline)}: ${fixed(mean(x.current) / mean(x.baseline), 2)}×, the builds taking turns` : '';
+  return `${one(x.current)} for ${int(x.current.requests)} requests, ${int(x.current.chunk)}/statement${base}`;
 }
 
 /** Why the run fails: each check that did not hold, in words. Empty when the run passes. */

@@ -18,9 +18,10 @@ import type { OutcomeTopicCheck } from './outcome-check.ts';
 import { runCopyCeiling, type CopyCeilingResult } from './pg-copy-ceiling.ts';
 import { runPgCeiling, type PgCeilingResult } from './pg-ceiling.ts';
 import { executionPathClean, loadBuild, runPgExecutions, type PgExecutionsResult } from './pg-executions.ts';
+import { runPgArrivals, type PgArrivalsResult } from './pg-arrivals.ts';
 import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { note } from './progress.ts';
-import { benchFleet, encodeStorm, REPLICAS } from './storm.ts';
+import { benchFleet, encodeStorm, REPLICAS, type TargetPod } from './storm.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, type ComparisonRow, type CpuPerRequest } from './summary.ts';
 import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig, REPO_ROOT } from '../support/index.ts';
 
@@ -94,6 +95,8 @@ export interface BenchResult {
   copy: CopyCeilingResult | null;
   /** PostgreSQL's cost of the execution path alone, this checkout's and the baseline's (the `pg` phase). */
   executionPath: { current: PgExecutionsResult; baseline: PgExecutionsResult | null } | null;
+  /** PostgreSQL's cost of the arrival write set alone, this checkout's and the baseline's, in turns (the `pg` phase). Absent in results saved before issue 12's twelfth pass. */
+  arrivalPath?: { current: PgArrivalsResult; baseline: PgArrivalsResult | null } | null;
   /** CPU per record of the bare loop's processes. */
   bareCpu: CpuPerRequest | null;
   micro: MicroResult | null;
@@ -264,6 +267,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       : await runCopyCeiling({ databaseUrl: pgCeilingUrl, rows: storm.count, pods: fleet.stormPods, agents: options.agents, seed: options.seed, connections: options.workers, chunk: 1_000, keep: options.keep });
     if (copy) note(`COPY ceiling, narrow duplicate rows: ${Math.round(copy.rowsPerSecond).toLocaleString()} rows/s`);
     const executionPath = options.skip.has('pg') ? null : await measureExecutionPath(options, pgCeilingUrl, baselineBuild);
+    const arrivalPath = options.skip.has('pg') ? null : await measureArrivalPath(options, pgCeilingUrl, baselineBuild, fleet.stormPods);
 
     const ratioToBareLoop = ratio(current.arbiter.requestsPerSecond, bareResult?.recordsPerSecond);
     const baselineRatioToBareLoop = baseline ? ratio(baseline.arbiter.requestsPerSecond, bareResult?.recordsPerSecond) : null;
@@ -303,6 +307,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       pg: pgResult,
       copy,
       executionPath,
+      arrivalPath,
       bareCpu: bareResult ? cpuPerRequest(bareResult.cpu, bareResult.records) : null,
       micro,
       profile,
@@ -364,6 +369,39 @@ async function measureExecutionPath(options: BenchOptions, databaseUrl: string, 
     }
   }
   return { current, baseline: base };
+}
+
+/**
+ * The arrival write set's PostgreSQL cost for this checkout and the baseline, in turns on fresh
+ * databases of the same server (`pg` phase). A baseline build whose AuditStore cannot take today's
+ * arrival rows is reported as not measured, and this checkout is measured alone.
+ */
+async function measureArrivalPath(options: BenchOptions, databaseUrl: string, baseline: BaselineBuild | null, pods: TargetPod[]): Promise<BenchResult['arrivalPath']> {
+  const settings = {
+    databaseUrl,
+    requests: options.quick ? 10_000 : 200_000,
+    pods,
+    partitions: options.partitions,
+    agents: options.agents,
+    seed: options.seed,
+    connections: options.workers,
+    chunk: 1_000,
+    keep: options.keep,
+  };
+  const current = await loadBuild('this checkout', REPO_ROOT);
+  const mean = (r: PgArrivalsResult) => r.postgresUsPerRequest.reduce((a, b) => a + b, 0) / r.postgresUsPerRequest.length;
+  if (baseline) {
+    try {
+      const [c, b] = await runPgArrivals([current, await loadBuild(`baseline ${baseline.ref}`, baseline.dir)], settings);
+      note(`arrival path: ${mean(c!).toFixed(1)} µs of PostgreSQL CPU per request (this checkout), ${mean(b!).toFixed(1)} (baseline ${baseline.ref})`);
+      return { current: c!, baseline: b! };
+    } catch (error) {
+      note(`arrival path of the baseline not measured: ${(error as Error).message}`);
+    }
+  }
+  const [c] = await runPgArrivals([current], settings);
+  note(`arrival path: ${mean(c!).toFixed(1)} µs of PostgreSQL CPU per request (this checkout)`);
+  return { current: c!, baseline: null };
 }
 
 /** Runs the two arms one after the other, the baseline first unless `currentFirst`. */

@@ -1,0 +1,81 @@
+import { arrivalRules, loadConfig } from '../../src/config/index.ts';
+import { dropDatabase } from '../support/index.ts';
+import { arrivalRows, writeArrivalSet } from './pg-ceiling.ts';
+import type { loadBuild } from './pg-executions.ts';
+import { cpuBetween, cpuSnapshot } from './proc.ts';
+import { lanes } from './lanes.ts';
+import { stormOrder, type TargetPod } from './storm.ts';
+
+/**
+ * PostgreSQL's cost of the arrival write set alone, this checkout's against the baseline's, on the
+ * same server in the same minute: the same storm rows (1 in ~100 accepted, the rest coalesced, as
+ * decided by this checkout's arrival rules), written by each build's own AuditStore into a fresh
+ * database its own migrations made. The builds take turns, twice each (A B A B), so a machine that
+ * drifts over minutes weighs on both; the storm arms, minutes apart, cannot tell a few percent of
+ * PostgreSQL's CPU from that drift.
+ */
+export interface PgArrivalsResult {
+  label: string;
+  /** Requests per pass. */
+  requests: number;
+  chunk: number;
+  /** PostgreSQL CPU (every server process) per request, one value per pass. */
+  postgresUsPerRequest: number[];
+  /** Wall time per pass. */
+  seconds: number[];
+}
+
+type Build = Awaited<ReturnType<typeof loadBuild>>;
+
+export interface PgArrivalsOptions {
+  databaseUrl: string;
+  requests: number;
+  pods: TargetPod[];
+  partitions: number;
+  agents: number;
+  seed: number;
+  connections: number;
+  chunk: number;
+  keep?: boolean;
+}
+
+/** Each build's passes, in turns; a build that cannot run the pass (its API is older) is left out by the caller. */
+export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions, passes = 2): Promise<PgArrivalsResult[]> {
+  const results = builds.map((b): PgArrivalsResult => ({ label: b.label, requests: options.requests, chunk: options.chunk, postgresUsPerRequest: [], seconds: [] }));
+  try {
+    for (let pass = 0; pass < passes; pass++) {
+      for (const [i, build] of builds.entries()) {
+        const { seconds, postgresUs } = await onePass(build, options);
+        results[i]!.postgresUsPerRequest.push(postgresUs / options.requests);
+        results[i]!.seconds.push(seconds);
+      }
+    }
+    return results;
+  } finally {
+    if (!options.keep) await dropDatabase(options.databaseUrl);
+  }
+}
+
+/** One pass over the storm's first `requests` records, from an empty database migrated by the build. */
+async function onePass(build: Build, options: PgArrivalsOptions): Promise<{ seconds: number; postgresUs: number }> {
+  const rules = arrivalRules(loadConfig({ env: {} }));
+  const order = stormOrder(options.requests, options.pods.length, options.seed);
+  const duplicates = new Uint32Array(options.pods.length);
+  const primaries: string[] = [];
+  const now = Date.now();
+  await dropDatabase(options.databaseUrl);
+  await build.db.migrate(options.databaseUrl);
+  const pool = build.db.createPool(options.databaseUrl, options.connections);
+  try {
+    const audit = new build.audit.AuditStore(pool, 'bench-pg-arrivals');
+    const groups = [{ name: 'bench process', pids: [process.pid] }];
+    const before = cpuSnapshot(groups);
+    const seconds = await lanes(options.connections, options.requests, options.chunk, `pg arr ${build.label}`.slice(0, 14), (from, to) =>
+      writeArrivalSet(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)),
+    );
+    const cpu = cpuBetween(before, cpuSnapshot(groups));
+    return { seconds, postgresUs: (cpu.coreSeconds.postgres ?? 0) * 1e6 };
+  } finally {
+    await pool.end();
+  }
+}
