@@ -208,9 +208,12 @@ describe('compareArms', () => {
 describe('arrivalPathLine', () => {
   const result = (label: string, passes: number[]) => ({ label, requests: 200_000, chunk: 1_000, postgresUsPerRequest: passes, seconds: passes.map(() => 7) });
 
-  it('gives each build the mean of its passes, each pass, and this checkout over the baseline', () => {
-    const line = arrivalPathLine({ current: result('this checkout', [8, 10]), baseline: result('baseline abc', [11, 13]) });
-    expect(line).toBe('9.0 µs (passes: 8.0, 10.0) for 200,000 requests, 1,000/statement; baseline 12.0 µs (passes: 11.0, 13.0): 0.75×, the builds taking turns');
+  it('gives each build the median of its passes, each pass, and this checkout over the baseline', () => {
+    // One slow pass (18) moves a mean, not the median.
+    const line = arrivalPathLine({ current: result('this checkout', [18, 8, 9, 10]), baseline: result('baseline abc', [11, 13, 12, 12]) });
+    expect(line).toBe(
+      '9.5 µs (passes: 18.0, 8.0, 9.0, 10.0) for 200,000 requests, 1,000/statement; baseline 12.0 µs (passes: 11.0, 13.0, 12.0, 12.0): 0.79× (medians; the builds taking turns)',
+    );
   });
 
   it('is this checkout alone when the baseline was not measured', () => {

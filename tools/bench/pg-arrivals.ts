@@ -10,9 +10,9 @@ import { stormOrder, type TargetPod } from './storm.ts';
  * PostgreSQL's cost of the arrival write set alone, this checkout's against the baseline's, on the
  * same server in the same minute: the same storm rows (1 in ~100 accepted, the rest coalesced, as
  * decided by this checkout's arrival rules), written by each build's own AuditStore into a fresh
- * database its own migrations made. The builds take turns, twice each (A B A B), so a machine that
- * drifts over minutes weighs on both; the storm arms, minutes apart, cannot tell a few percent of
- * PostgreSQL's CPU from that drift.
+ * database its own migrations made. The builds take turns (A B A B ...), so a machine that drifts
+ * over minutes weighs on both; the storm arms, minutes apart, cannot tell a tenth of PostgreSQL's
+ * CPU from that drift.
  */
 export interface PgArrivalsResult {
   label: string;
@@ -39,8 +39,15 @@ export interface PgArrivalsOptions {
   keep?: boolean;
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** Each build's passes, in turns; a build that cannot run the pass (its API is older) is left out by the caller. */
-export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions, passes = 2): Promise<PgArrivalsResult[]> {
+export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions, passes: number): Promise<PgArrivalsResult[]> {
   const results = builds.map((b): PgArrivalsResult => ({ label: b.label, requests: options.requests, chunk: options.chunk, postgresUsPerRequest: [], seconds: [] }));
   try {
     for (let pass = 0; pass < passes; pass++) {

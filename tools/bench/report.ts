@@ -1,7 +1,7 @@
 import { renderTable } from '../../src/cli/index.ts';
 import { markdownTable as mdTable } from '../support/index.ts';
 import { executionPathClean, type PgExecutionsResult } from './pg-executions.ts';
-import type { PgArrivalsResult } from './pg-arrivals.ts';
+import { median, type PgArrivalsResult } from './pg-arrivals.ts';
 import type { CpuUsage } from './proc.ts';
 import type { BenchResult } from './run.ts';
 import { EMPTY_SUMMARY, type Summary } from './stats.ts';
@@ -92,11 +92,11 @@ function executionPathLine(x: NonNullable<BenchResult['executionPath']>): string
   return `${one(x.current)} for ${int(x.current.executions)} executions, ${x.current.concurrency} at once${base}`;
 }
 
-/** The arrival write set alone: each build's PostgreSQL CPU per request, the mean of its passes and each pass (they took turns). */
+/** The arrival write set alone: each build's PostgreSQL CPU per request, the median of its passes and each pass (they took turns). */
 export function arrivalPathLine(x: NonNullable<BenchResult['arrivalPath']>): string {
-  const mean = (a: PgArrivalsResult) => a.postgresUsPerRequest.reduce((sum, v) => sum + v, 0) / a.postgresUsPerRequest.length;
-  const one = (a: PgArrivalsResult) => `${fixed(mean(a), 1)} µs (passes: ${a.postgresUsPerRequest.map((v) => fixed(v, 1)).join(', ')})`;
-  const base = x.baseline ? `; baseline ${one(x.baseline)}: ${fixed(mean(x.current) / mean(x.baseline), 2)}×, the builds taking turns` : '';
+  const mid = (a: PgArrivalsResult) => median(a.postgresUsPerRequest);
+  const one = (a: PgArrivalsResult) => `${fixed(mid(a), 1)} µs (passes: ${a.postgresUsPerRequest.map((v) => fixed(v, 1)).join(', ')})`;
+  const base = x.baseline ? `; baseline ${one(x.baseline)}: ${fixed(mid(x.current) / mid(x.baseline), 2)}× (medians; the builds taking turns)` : '';
   return `${one(x.current)} for ${int(x.current.requests)} requests, ${int(x.current.chunk)}/statement${base}`;
 }
 
