@@ -76,6 +76,8 @@ async function onePass(build: Build, options: PgArrivalsOptions): Promise<{ seco
   try {
     const audit = new build.audit.AuditStore(pool, 'bench-pg-arrivals');
     const groups = [{ name: 'bench process', pids: [process.pid] }];
+    // The previous pass's dirty pages are written now, not by the checkpointer during this pass.
+    await pool.query('CHECKPOINT').catch(() => {});
     const before = cpuSnapshot(groups);
     const seconds = await lanes(options.connections, options.requests, options.chunk, `pg arr ${build.label}`.slice(0, 14), (from, to) =>
       writeArrivalSet(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)),
