@@ -1,10 +1,10 @@
 import { arrivalRules, loadConfig } from '../../src/config/index.ts';
 import { dropDatabase } from '../support/index.ts';
-import { arrivalRows, writeArrivalSet } from './pg-ceiling.ts';
+import { arrivalRows, writeArrivalSet, type PgCeilingOptions } from './pg-ceiling.ts';
 import type { loadBuild } from './pg-executions.ts';
 import { cpuBetween, cpuSnapshot } from './proc.ts';
 import { lanes } from './lanes.ts';
-import { stormOrder, type TargetPod } from './storm.ts';
+import { stormOrder } from './storm.ts';
 
 /**
  * PostgreSQL's cost of the arrival write set alone, this checkout's against the baseline's, on the
@@ -27,17 +27,8 @@ export interface PgArrivalsResult {
 
 type Build = Awaited<ReturnType<typeof loadBuild>>;
 
-export interface PgArrivalsOptions {
-  databaseUrl: string;
-  requests: number;
-  pods: TargetPod[];
-  partitions: number;
-  agents: number;
-  seed: number;
-  connections: number;
-  chunk: number;
-  keep?: boolean;
-}
+/** The ceiling's settings (same storm, server and connections), with one chunk size: requests per statement. */
+export type PgArrivalsOptions = Omit<PgCeilingOptions, 'bulkChunk' | 'arrivalChunk'> & { chunk: number };
 
 /** The middle value (the mean of the two middle ones for an even count). */
 export function median(values: readonly number[]): number {
