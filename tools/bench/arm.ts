@@ -203,16 +203,16 @@ export async function runArm(ctx: ArmContext, spec: ArmSpec): Promise<ArmResult 
 }
 
 /**
- * Writes PostgreSQL's dirty pages before an arm: otherwise the checkpointer writes the previous
- * arm's (or phase's) during this one, counted as this arm's PostgreSQL CPU, and the checkpoint the
- * arm's own WAL starts falls at a different point of each arm. CHECKPOINT needs a superuser or
- * pg_checkpoint; without it the arm runs as before, and says so.
+ * Writes PostgreSQL's dirty pages before an arm (or a measured pass): otherwise the checkpointer
+ * writes the previous one's during this one, counted as this one's PostgreSQL CPU, and the
+ * checkpoint an arm's own WAL starts falls at a different point of each arm. CHECKPOINT needs a
+ * superuser or pg_checkpoint; without it the measurement runs as before, and says so.
  */
-async function checkpoint(db: pg.Pool): Promise<void> {
+export async function checkpoint(db: Pick<pg.Pool, 'query'>): Promise<void> {
   try {
     await db.query('CHECKPOINT');
   } catch (error) {
-    note(`no CHECKPOINT before the arm (${(error as Error).message}): it may pay for what ran before it`);
+    note(`no CHECKPOINT before measuring (${(error as Error).message}): it may pay for what ran before it`);
   }
 }
 

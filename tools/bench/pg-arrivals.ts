@@ -1,5 +1,7 @@
 import { arrivalRules, loadConfig } from '../../src/config/index.ts';
+import type { ArrivalRules } from '../../src/decide/index.ts';
 import { dropDatabase } from '../support/index.ts';
+import { checkpoint } from './arm.ts';
 import { arrivalRows, writeArrivalSet, type PgCeilingOptions } from './pg-ceiling.ts';
 import type { loadBuild } from './pg-executions.ts';
 import { cpuBetween, cpuSnapshot } from './proc.ts';
@@ -40,10 +42,12 @@ export function median(values: readonly number[]): number {
 /** Each build's passes, in turns; a build that cannot run the pass (its API is older) is left out by the caller. */
 export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions, passes: number): Promise<PgArrivalsResult[]> {
   const results = builds.map((b): PgArrivalsResult => ({ label: b.label, requests: options.requests, chunk: options.chunk, postgresUsPerRequest: [], seconds: [] }));
+  // Every pass writes the same rows: the rules and the storm's order are made once.
+  const storm = { rules: arrivalRules(loadConfig({ env: {} })), order: stormOrder(options.requests, options.pods.length, options.seed) };
   try {
     for (let pass = 0; pass < passes; pass++) {
       for (const [i, build] of builds.entries()) {
-        const { seconds, postgresUs } = await onePass(build, options);
+        const { seconds, postgresUs } = await onePass(build, options, storm);
         results[i]!.postgresUsPerRequest.push(postgresUs / options.requests);
         results[i]!.seconds.push(seconds);
       }
@@ -55,9 +59,11 @@ export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions,
 }
 
 /** One pass over the storm's first `requests` records, from an empty database migrated by the build. */
-async function onePass(build: Build, options: PgArrivalsOptions): Promise<{ seconds: number; postgresUs: number }> {
-  const rules = arrivalRules(loadConfig({ env: {} }));
-  const order = stormOrder(options.requests, options.pods.length, options.seed);
+async function onePass(
+  build: Build,
+  options: PgArrivalsOptions,
+  { rules, order }: { rules: ArrivalRules; order: Uint32Array },
+): Promise<{ seconds: number; postgresUs: number }> {
   const duplicates = new Uint32Array(options.pods.length);
   const primaries: string[] = [];
   const now = Date.now();
@@ -68,7 +74,7 @@ async function onePass(build: Build, options: PgArrivalsOptions): Promise<{ seco
     const audit = new build.audit.AuditStore(pool, 'bench-pg-arrivals');
     const groups = [{ name: 'bench process', pids: [process.pid] }];
     // The previous pass's dirty pages are written now, not by the checkpointer during this pass.
-    await pool.query('CHECKPOINT').catch(() => {});
+    await checkpoint(pool);
     const before = cpuSnapshot(groups);
     const seconds = await lanes(options.connections, options.requests, options.chunk, `pg arr ${build.label}`.slice(0, 14), (from, to) =>
       writeArrivalSet(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)),
