@@ -74,13 +74,21 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   const index = new Map(ids.map((id, j) => [id, j]));
   const outcomeAt = new Float64Array(records.count);
 
-  // Follow the outcomes topic from its current end, before the first request is sent.
-  const consumer = options.kafka.consumer({ groupId: `${options.groupPrefix}-probe-${options.label.replace(/\W+/g, '-')}`, maxWaitTimeInMs: 20 });
+  // Follow the outcomes topic from its current end, before the first request is sent. An outcome's
+  // time is its record's timestamp (the worker's append), not when the bench reads it: so the bench
+  // reads in large, rare fetches and commits nothing, instead of ~100 fetches and offset commits a
+  // second that took CPU from the 2-core machine the workers and the broker share.
+  const consumer = options.kafka.consumer({
+    groupId: `${options.groupPrefix}-probe-${options.label.replace(/\W+/g, '-')}`,
+    minBytes: OUTCOME_FETCH_MIN_BYTES,
+    maxWaitTimeInMs: OUTCOME_FETCH_MAX_WAIT_MS,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic: options.outcomesTopic, fromBeginning: false });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   let outcomes = 0;
   await consumer.run({
+    autoCommit: false,
     eachBatch: async ({ batch }) => {
       for (const m of batch.messages) {
         const id = m.headers?.['arbiter-request-id']?.toString();
@@ -194,6 +202,9 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
 }
 
 const FETCH_DELAY = 'arbiter_fetch_delay_seconds';
+/** The probe's outcome reader: the broker answers a fetch once it holds this much, or after the wait. */
+const OUTCOME_FETCH_MIN_BYTES = 256 * 1024;
+const OUTCOME_FETCH_MAX_WAIT_MS = 250;
 
 function histogramSummaryMs(h: HistogramSample): Summary {
   const ms = (q: number) => histogramQuantile(h, q) * 1000;
