@@ -1,12 +1,6 @@
-import { arrivalRules, loadConfig } from '../../src/config/index.ts';
-import type { ArrivalRules } from '../../src/decide/index.ts';
 import { dropDatabase } from '../support/index.ts';
-import { checkpoint } from './arm.ts';
-import { arrivalRows, writeArrivalSet, type PgCeilingOptions } from './pg-ceiling.ts';
+import { measuredPass, stormRows, writeArrivalSet, type PgCeilingOptions } from './pg-ceiling.ts';
 import type { loadBuild } from './pg-executions.ts';
-import { cpuBetween, cpuSnapshot } from './proc.ts';
-import { lanes } from './lanes.ts';
-import { stormOrder } from './storm.ts';
 
 /**
  * PostgreSQL's cost of the arrival write set alone, this checkout's against the baseline's, on the
@@ -42,46 +36,23 @@ export function median(values: readonly number[]): number {
 /** Each build's passes, in turns; a build that cannot run the pass (its API is older) is left out by the caller. */
 export async function runPgArrivals(builds: Build[], options: PgArrivalsOptions, passes: number): Promise<PgArrivalsResult[]> {
   const results = builds.map((b): PgArrivalsResult => ({ label: b.label, requests: options.requests, chunk: options.chunk, postgresUsPerRequest: [], seconds: [] }));
-  // Every pass writes the same rows: the rules and the storm's order are made once.
-  const storm = { rules: arrivalRules(loadConfig({ env: {} })), order: stormOrder(options.requests, options.pods.length, options.seed) };
+  // Every pass writes the same rows.
+  const storm = stormRows(options);
   try {
     for (let pass = 0; pass < passes; pass++) {
       for (const [i, build] of builds.entries()) {
-        const { seconds, postgresUs } = await onePass(build, options, storm);
-        results[i]!.postgresUsPerRequest.push(postgresUs / options.requests);
+        const { seconds, cpu } = await measuredPass(build, options, storm, {
+          label: `pg arr ${build.label}`.slice(0, 14),
+          chunk: options.chunk,
+          checkpointFirst: true,
+          write: (audit, rows) => writeArrivalSet(audit, rows),
+        });
+        results[i]!.postgresUsPerRequest.push(((cpu.coreSeconds.postgres ?? 0) * 1e6) / options.requests);
         results[i]!.seconds.push(seconds);
       }
     }
     return results;
   } finally {
     if (!options.keep) await dropDatabase(options.databaseUrl);
-  }
-}
-
-/** One pass over the storm's first `requests` records, from an empty database migrated by the build. */
-async function onePass(
-  build: Build,
-  options: PgArrivalsOptions,
-  { rules, order }: { rules: ArrivalRules; order: Uint32Array },
-): Promise<{ seconds: number; postgresUs: number }> {
-  const duplicates = new Uint32Array(options.pods.length);
-  const primaries: string[] = [];
-  const now = Date.now();
-  await dropDatabase(options.databaseUrl);
-  await build.db.migrate(options.databaseUrl);
-  const pool = build.db.createPool(options.databaseUrl, options.connections);
-  try {
-    const audit = new build.audit.AuditStore(pool, 'bench-pg-arrivals');
-    const groups = [{ name: 'bench process', pids: [process.pid] }];
-    // The previous pass's dirty pages are written now, not by the checkpointer during this pass.
-    await checkpoint(pool);
-    const before = cpuSnapshot(groups);
-    const seconds = await lanes(options.connections, options.requests, options.chunk, `pg arr ${build.label}`.slice(0, 14), (from, to) =>
-      writeArrivalSet(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)),
-    );
-    const cpu = cpuBetween(before, cpuSnapshot(groups));
-    return { seconds, postgresUs: (cpu.coreSeconds.postgres ?? 0) * 1e6 };
-  } finally {
-    await pool.end();
   }
 }

@@ -1,10 +1,13 @@
 import { AuditStore, type ArrivalRow } from '../../src/audit/index.ts';
+import type * as AuditModule from '../../src/audit/index.ts';
 import type { CoalesceMatch } from '../../src/coalesce/index.ts';
 import { arrivalRules, loadConfig } from '../../src/config/index.ts';
 import { createPool, migrate } from '../../src/db/index.ts';
+import type * as DbModule from '../../src/db/index.ts';
 import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
 import type { FinalDecision } from '../../src/index.ts';
 import { dropDatabase } from '../support/index.ts';
+import { checkpoint } from './arm.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
 import { lanes } from './lanes.ts';
 import { stormOrder, stormRequest, type TargetPod } from './storm.ts';
@@ -79,37 +82,72 @@ export async function writeArrivalSet(audit: AuditStore, rows: { arrivals: Arriv
   await audit.recordArrivals({ arrivals: rows.arrivals, deadLetters: [] });
 }
 
+/** The modules a measured pass writes with: this checkout's, or another build's (pg-executions.ts loadBuild). */
+export interface PassModules {
+  db: Pick<typeof DbModule, 'migrate' | 'createPool'>;
+  audit: Pick<typeof AuditModule, 'AuditStore'>;
+}
+
+export const THIS_CHECKOUT: PassModules = { db: { migrate, createPool }, audit: { AuditStore } };
+
+/** What every pass over one storm shares, made once: the arrival rules that decide its rows, its order, its clock. */
+export interface StormRows {
+  rules: ArrivalRules;
+  order: Uint32Array;
+  now: number;
+}
+
+export function stormRows(options: Pick<PgCeilingOptions, 'requests' | 'pods' | 'seed'>): StormRows {
+  // The default configuration's arrival rules: scope rules, policy (allow), limits, windows.
+  return { rules: arrivalRules(loadConfig({ env: {} })), order: stormOrder(options.requests, options.pods.length, options.seed), now: Date.now() };
+}
+
+export interface PassSpec {
+  label: string;
+  /** Requests per statement. */
+  chunk: number;
+  /** CHECKPOINT first, so that the checkpointer does not write the previous pass's pages during this one. */
+  checkpointFirst: boolean;
+  write: (audit: AuditStore, rows: ReturnType<typeof arrivalRows>) => Promise<unknown>;
+}
+
+/**
+ * One measured pass over the storm's first `requests` records, from an empty database the build's
+ * own migrations made (no pass pays for another's rows): the wall time and every process group's
+ * CPU while `connections` lanes write it, `chunk` requests a statement.
+ */
+export async function measuredPass(
+  modules: PassModules,
+  options: Pick<PgCeilingOptions, 'databaseUrl' | 'requests' | 'pods' | 'partitions' | 'agents' | 'connections'>,
+  storm: StormRows,
+  spec: PassSpec,
+): Promise<{ seconds: number; cpu: CpuUsage }> {
+  await dropDatabase(options.databaseUrl);
+  await modules.db.migrate(options.databaseUrl);
+  const pool = modules.db.createPool(options.databaseUrl, options.connections);
+  try {
+    const audit = new modules.audit.AuditStore(pool, 'bench-pg');
+    const duplicates = new Uint32Array(options.pods.length);
+    const primaries: string[] = [];
+    const groups = [{ name: 'bench process', pids: [process.pid] }];
+    if (spec.checkpointFirst) await checkpoint(pool);
+    const before = cpuSnapshot(groups);
+    const seconds = await lanes(options.connections, options.requests, spec.chunk, spec.label, (from, to) =>
+      spec.write(audit, arrivalRows(options, storm.rules, storm.order, duplicates, primaries, from, to, storm.now)).then(() => undefined),
+    );
+    return { seconds, cpu: cpuBetween(before, cpuSnapshot(groups)) };
+  } finally {
+    await pool.end();
+  }
+}
+
 /**
  * Postgres' own ceiling for the storm's rows, on the same server, in a fresh database migrated like
  * Arbiter's (same tables, partitions and indexes), written with Arbiter's own AuditStore statements.
  */
 export async function runPgCeiling(options: PgCeilingOptions): Promise<PgCeilingResult> {
-  // The default configuration's arrival rules: scope rules, policy (allow), limits, windows.
-  const config = loadConfig({ env: {} });
-  const rules = arrivalRules(config);
-  const groups = [{ name: 'bench process', pids: [process.pid] }];
-  const now = Date.now();
-  const order = stormOrder(options.requests, options.pods.length, options.seed);
-
-  /** One measured pass over the storm, from an empty, freshly migrated database: no pass pays for another's rows. */
-  const pass = async (label: string, chunk: number, write: (audit: AuditStore, rows: ReturnType<typeof arrivalRows>) => Promise<unknown>) => {
-    await dropDatabase(options.databaseUrl);
-    await migrate(options.databaseUrl);
-    const pool = createPool(options.databaseUrl, options.connections);
-    const audit = new AuditStore(pool, 'bench-pg-ceiling');
-    const duplicates = new Uint32Array(options.pods.length);
-    const primaries: string[] = [];
-    try {
-      const before = cpuSnapshot(groups);
-      const seconds = await lanes(options.connections, options.requests, chunk, label, (from, to) =>
-        write(audit, arrivalRows(options, rules, order, duplicates, primaries, from, to, now)).then(() => undefined),
-      );
-      return { seconds, cpu: cpuBetween(before, cpuSnapshot(groups)) };
-    } finally {
-      await pool.end();
-    }
-  };
-
+  const storm = stormRows(options);
+  const pass = (label: string, chunk: number, write: PassSpec['write']) => measuredPass(THIS_CHECKOUT, options, storm, { label, chunk, checkpointFirst: false, write });
   try {
     // 1. Bulk insert of the decision rows alone.
     const decisions = await pass('pg decisions', options.bulkChunk, (audit, rows) => audit.insertDecisions(audit.pool, rows.arrivals));
