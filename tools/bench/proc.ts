@@ -21,23 +21,48 @@ export function memoryOf(pid: number): { rssMb: number; peakMb: number } | null 
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
-/** user + system CPU seconds a process has used (all its threads). */
-export function cpuSecondsOf(pid: number): { seconds: number; comm: string } | null {
+/** One process as /proc/<pid>/stat tells it. */
+export interface ProcessCpu {
+  pid: number;
+  /** When it started (clock ticks after boot): a pid reused by another process is another process. */
+  startTicks: number;
+  comm: string;
+  /** user + system CPU seconds it has used (all its threads). */
+  seconds: number;
+  /** user + system CPU seconds of its children that exited and that it reaped (cutime + cstime). */
+  reapedChildrenSeconds: number;
+}
+
+function processCpu(pid: number): ProcessCpu | null {
   const stat = read(`/proc/${pid}/stat`);
   if (!stat) return null;
   const close = stat.lastIndexOf(')');
   const comm = stat.slice(stat.indexOf('(') + 1, close);
   const fields = stat.slice(close + 2).split(' ');
-  // Fields after the comm start at field 3 (state); utime and stime are fields 14 and 15.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return { seconds: (utime + stime) / CLOCK_TICKS, comm };
+  // Fields after the comm start at field 3 (state): utime, stime, cutime, cstime are fields 14-17,
+  // starttime field 22.
+  const field = (n: number) => Number(fields[n - 3]);
+  return { pid, startTicks: field(22), comm, seconds: (field(14) + field(15)) / CLOCK_TICKS, reapedChildrenSeconds: (field(16) + field(17)) / CLOCK_TICKS };
+}
+
+/** user + system CPU seconds a process has used (all its threads). */
+export function cpuSecondsOf(pid: number): { seconds: number; comm: string } | null {
+  const cpu = processCpu(pid);
+  return cpu && { seconds: cpu.seconds, comm: cpu.comm };
+}
+
+/** A process in a snapshot: its CPU so far and the group it counts for. */
+interface GroupedProcess {
+  group: string;
+  comm: string;
+  seconds: number;
+  reapedChildrenSeconds: number;
 }
 
 export interface CpuSnapshot {
   at: number;
-  /** CPU seconds per group of processes. */
-  groups: Record<string, number>;
+  /** Every process, by `pid:startTicks`. */
+  processes: Map<string, GroupedProcess>;
   /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
   machineBusy: number;
   machineTotal: number;
@@ -48,43 +73,58 @@ export interface PidGroup {
   pids: number[];
 }
 
+/** The groups every snapshot reports, given pids or not. */
+const NAMED_GROUPS = ['postgres', 'kafka broker', 'schema registry', 'other processes'];
+
 /**
- * CPU used so far by each group: the given pids (workers, bare-loop processes, this process), then
- * every other process classified by name: Postgres backends, the Kafka broker, the registry.
+ * The group whose exited processes are reaped by a process of the group itself: PostgreSQL's
+ * backends, autovacuum and parallel workers are children of its postmaster. A pool closing an
+ * idle connection, or an autovacuum worker, ends a process during a window; its CPU then moves
+ * into the postmaster's reaped-children time, where the window still sees it.
  */
-export function cpuSnapshot(groups: PidGroup[]): CpuSnapshot {
-  const out: Record<string, number> = {};
-  const claimed = new Map<number, string>();
-  for (const g of groups) {
-    out[g.name] ??= 0;
-    for (const pid of g.pids) claimed.set(pid, g.name);
-  }
-  for (const name of ['postgres', 'kafka broker', 'schema registry', 'other processes']) out[name] ??= 0;
+const SELF_REAPING_GROUP = 'postgres';
+/** The processes the postmaster reaps, whatever group they count for (the bench's own backend too). */
+const REAPED_BY_POSTMASTER = 'postgres';
+
+/** Every process on the machine now (none when /proc cannot be read). */
+export function readProcesses(): ProcessCpu[] {
   let entries: string[] = [];
   try {
     entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
   } catch {
     // Not Linux.
   }
-  for (const entry of entries) {
-    const pid = Number(entry);
-    const cpu = cpuSecondsOf(pid);
-    if (!cpu) continue;
-    let group = claimed.get(pid);
-    if (!group) {
-      if (cpu.comm === 'postgres') group = 'postgres';
-      else if (cpu.comm === 'java') {
-        const cmdline = read(`/proc/${pid}/cmdline`) ?? '';
-        group = cmdline.includes('kafka.Kafka') ? 'kafka broker' : cmdline.includes('quarkus') || cmdline.includes('registry') ? 'schema registry' : 'other processes';
-      } else group = 'other processes';
-    }
-    out[group] = (out[group] ?? 0) + cpu.seconds;
+  return entries.map((e) => processCpu(Number(e))).filter((p): p is ProcessCpu => p !== null);
+}
+
+function groupOf(process: ProcessCpu, claimed: ReadonlyMap<number, string>): string {
+  const given = claimed.get(process.pid);
+  if (given) return given;
+  if (process.comm === 'postgres') return 'postgres';
+  if (process.comm === 'java') {
+    const cmdline = read(`/proc/${process.pid}/cmdline`) ?? '';
+    return cmdline.includes('kafka.Kafka') ? 'kafka broker' : cmdline.includes('quarkus') || cmdline.includes('registry') ? 'schema registry' : 'other processes';
   }
+  return 'other processes';
+}
+
+/**
+ * Every process and the group it counts for: the given pids (workers, bare-loop processes, this
+ * process), then every other process classified by name: Postgres backends, the Kafka broker, the registry.
+ */
+export function cpuSnapshot(groups: PidGroup[], processes: readonly ProcessCpu[] = readProcesses(), classify = groupOf): CpuSnapshot {
+  const claimed = new Map<number, string>();
+  for (const g of groups) for (const pid of g.pids) claimed.set(pid, g.name);
+  const byKey = new Map<string, GroupedProcess>();
+  for (const p of processes) byKey.set(`${p.pid}:${p.startTicks}`, { group: classify(p, claimed), comm: p.comm, seconds: p.seconds, reapedChildrenSeconds: p.reapedChildrenSeconds });
+  // Groups with no process yet still appear, as 0.
+  for (const g of groups) byKey.set(`group:${g.name}`, { group: g.name, comm: '', seconds: 0, reapedChildrenSeconds: 0 });
+  for (const name of NAMED_GROUPS) byKey.set(`group:${name}`, { group: name, comm: '', seconds: 0, reapedChildrenSeconds: 0 });
   const machine = (read('/proc/stat') ?? '').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
   const idle = (machine[3] ?? 0) + (machine[4] ?? 0);
   const total = machine.slice(0, 8).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-  return { at: Date.now(), groups: out, machineBusy: (total - idle) / CLOCK_TICKS, machineTotal: total / CLOCK_TICKS };
+  return { at: Date.now(), processes: byKey, machineBusy: (total - idle) / CLOCK_TICKS, machineTotal: total / CLOCK_TICKS };
 }
 
 export interface CpuUsage {
@@ -96,13 +136,28 @@ export interface CpuUsage {
   coreSeconds: Record<string, number>;
 }
 
-/** The CPU used between two snapshots. Processes that exited in between are not counted. */
+/**
+ * The CPU each group used between two snapshots, process by process: one started in between counts
+ * whole. One that exited in between took its CPU since the first snapshot with it, unless its parent
+ * reaped it inside the group (PostgreSQL: SELF_REAPING_GROUP): then its whole life shows in the
+ * parent's reaped-children time, less what the first snapshot had seen of it. (Summing the groups'
+ * totals instead made every exit subtract the process's whole past: a probe's PostgreSQL CPU read 0
+ * once a pool closed an idle connection that had served the storm.)
+ */
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   const coreSeconds: Record<string, number> = {};
-  for (const [name, seconds] of Object.entries(b.groups)) {
-    const before = a.groups[name] ?? 0;
-    coreSeconds[name] = Math.max(0, seconds - before);
+  for (const [key, after] of b.processes) {
+    const before = a.processes.get(key);
+    let used = after.seconds - (before?.seconds ?? 0);
+    if (after.group === SELF_REAPING_GROUP) used += after.reapedChildrenSeconds - (before?.reapedChildrenSeconds ?? 0);
+    coreSeconds[after.group] = (coreSeconds[after.group] ?? 0) + used;
   }
+  for (const [key, before] of a.processes) {
+    // Its whole life reappears in the postmaster's reaped-children time: take off what was seen of it.
+    if (before.comm === REAPED_BY_POSTMASTER && !b.processes.has(key)) coreSeconds[SELF_REAPING_GROUP] = (coreSeconds[SELF_REAPING_GROUP] ?? 0) - before.seconds;
+    coreSeconds[before.group] ??= 0;
+  }
+  for (const name of Object.keys(coreSeconds)) coreSeconds[name] = Math.max(0, coreSeconds[name]!);
   const total = b.machineTotal - a.machineTotal;
   return {
     wallSeconds: (b.at - a.at) / 1000,
