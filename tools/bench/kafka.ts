@@ -21,7 +21,10 @@ export async function createBenchTopics(admin: Admin, prefix: string, partitions
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
-      { topic: topics.requests, numPartitions: partitions, replicationFactor: 1 },
+      // The broker stamps each request with its append time: the workers' latency (and the probes')
+      // then runs from the append, as the issue defines it, not from the load generator's clock
+      // before its send; the probe reports send → append on its own.
+      { topic: topics.requests, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] },
       { topic: topics.outcomes, numPartitions: partitions, replicationFactor: 1 },
       { topic: topics.observations, numPartitions: partitions, replicationFactor: 1 },
       { topic: topics.deadLetter, numPartitions: 1, replicationFactor: 1 },

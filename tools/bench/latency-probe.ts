@@ -48,6 +48,11 @@ export interface ProbeResult {
   /** The same for every request, including primaries, whose outcome waits for the execution. */
   allOutcomeLatencyMs: Summary;
   /**
+   * The load generator's send → the broker's append (the requests topic stamps LogAppendTime): the
+   * part before "append" that the figures above leave out. Absent from results saved before it was measured.
+   */
+  sendToAppendMs?: Summary;
+  /**
    * Append → fetched by a worker (the workers' arbiter_fetch_delay_seconds over the probe,
    * interpolated within its buckets; no max): the part of the first decision's latency spent
    * before the worker had the record. Absent from results saved before it was measured (--from-json).
@@ -73,23 +78,38 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   const sentAt = new Float64Array(records.count);
   const index = new Map(ids.map((id, j) => [id, j]));
   const outcomeAt = new Float64Array(records.count);
+  // Each request's append, as the broker stamped it; a fetched request is known by its value's bytes.
+  const appendAt = new Float64Array(records.count);
+  const byValue = new Map(Array.from({ length: records.count }, (_, j) => [records.values[j]!.toString('latin1'), j]));
 
-  // Follow the outcomes topic from its current end, before the first request is sent. An outcome's
-  // time is its record's timestamp (the worker's append), not when the bench reads it: so the bench
-  // reads in large, rare fetches and commits nothing, instead of ~100 fetches and offset commits a
-  // second that took CPU from the 2-core machine the workers and the broker share.
+  // Follow the outcomes topic, and the requests topic for the appends, from their current ends, before
+  // the first request is sent. An outcome's time is its record's timestamp (the worker's append),
+  // not when the bench reads it: so the bench reads in large, rare fetches and commits nothing,
+  // instead of ~100 fetches and offset commits a second that took CPU from the 2-core machine the
+  // workers and the broker share.
   const consumer = options.kafka.consumer({
     groupId: `${options.groupPrefix}-probe-${options.label.replace(/\W+/g, '-')}`,
     minBytes: OUTCOME_FETCH_MIN_BYTES,
     maxWaitTimeInMs: OUTCOME_FETCH_MAX_WAIT_MS,
   });
   await consumer.connect();
-  await consumer.subscribe({ topic: options.outcomesTopic, fromBeginning: false });
+  await consumer.subscribe({ topics: [options.outcomesTopic, options.requestsTopic], fromBeginning: false });
   const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
   let outcomes = 0;
+  let appended = 0;
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
+      if (batch.topic === options.requestsTopic) {
+        for (const m of batch.messages) {
+          const j = m.value ? byValue.get(m.value.toString('latin1')) : undefined;
+          if (j !== undefined && !appendAt[j]) {
+            appendAt[j] = Number(m.timestamp);
+            appended++;
+          }
+        }
+        return;
+      }
       for (const m of batch.messages) {
         const id = m.headers?.['arbiter-request-id']?.toString();
         const j = id === undefined ? undefined : index.get(id);
@@ -142,7 +162,7 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     const until = Date.now() + options.timeoutMs;
     while (Date.now() < until) {
       const { rows } = await checker.client.query('SELECT count(DISTINCT request_id)::int AS n FROM arbiter.decisions WHERE final AND request_id = ANY($1::uuid[])', [ids]);
-      if (rows[0].n >= records.count && outcomes >= records.count) break;
+      if (rows[0].n >= records.count && outcomes >= records.count && appended >= records.count) break;
       await sleep(250);
     }
     cpu = cpuBetween(cpuBefore, cpuSnapshot(groups));
@@ -162,14 +182,8 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     [ids],
   );
   const immediate = new Set(rows.filter((r) => r.final && !String(r.detail ?? '').endsWith('in flight')).map((r) => r.request_id as string));
-  const durable: number[] = [];
-  const all: number[] = [];
-  for (let j = 0; j < records.count; j++) {
-    if (!outcomeAt[j]) continue;
-    const ms = outcomeAt[j]! - sentAt[j]!;
-    all.push(ms);
-    if (immediate.has(ids[j]!)) durable.push(ms);
-  }
+  const { all, durable, sendToAppend } = outcomeLatencies({ sentAt, appendAt, outcomeAt }, (j) => immediate.has(ids[j]!));
+  if (appended < records.count) note(`probe: ${records.count - appended} requests' appends not seen: their outcomes count from the send`);
   const perSecond = new Map<number, number[]>();
   const decisionMs: number[] = [];
   for (const r of rows) {
@@ -193,12 +207,36 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
     decisionLatencyMs: summarize(decisionMs),
     durableOutcomeLatencyMs: summarize(durable),
     allOutcomeLatencyMs: summarize(all),
+    sendToAppendMs: summarize(sendToAppend),
     fetchDelayMs: fetchDelay ? histogramSummaryMs(fetchDelay) : EMPTY_SUMMARY,
     missingOutcomes: records.count - outcomes,
     timeline,
     startedAt: started,
     cpu,
   };
+}
+
+/**
+ * Each request's time to its outcome record, from its append (as the workers measure a decision), or
+ * from its send when the bench did not see the append; and the send → append of each it saw. Times
+ * are epoch ms, 0 where unknown; `decidedAtOnce` picks the requests whose first decision was final.
+ */
+export function outcomeLatencies(
+  times: { sentAt: Float64Array; appendAt: Float64Array; outcomeAt: Float64Array },
+  decidedAtOnce: (j: number) => boolean,
+): { all: number[]; durable: number[]; sendToAppend: number[] } {
+  const { sentAt, appendAt, outcomeAt } = times;
+  const all: number[] = [];
+  const durable: number[] = [];
+  const sendToAppend: number[] = [];
+  for (let j = 0; j < sentAt.length; j++) {
+    if (appendAt[j]) sendToAppend.push(appendAt[j]! - sentAt[j]!);
+    if (!outcomeAt[j]) continue;
+    const ms = outcomeAt[j]! - (appendAt[j] || sentAt[j]!);
+    all.push(ms);
+    if (decidedAtOnce(j)) durable.push(ms);
+  }
+  return { all, durable, sendToAppend };
 }
 
 const FETCH_DELAY = 'arbiter_fetch_delay_seconds';

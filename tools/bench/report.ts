@@ -49,6 +49,7 @@ function headline(r: BenchResult): Array<[string, string]> {
       [`probe (${p.label}) @ ${int(p.achievedRate)} req/s: first decision`, `${latency(p.decisionLatencyMs)} (p99 < 50 ms: ${p.decisionLatencyMs.p99 < 50 ? 'yes' : 'no'})`],
       [`probe (${p.label}): append → fetched by a worker`, latency(p.fetchDelayMs)],
       [`probe (${p.label}): append → durable + published outcome`, latency(p.durableOutcomeLatencyMs)],
+      ...(p.sendToAppendMs ? ([[`probe (${p.label}): bench send → append (before the above)`, latency(p.sendToAppendMs)]] as Array<[string, string]>) : []),
     ]),
     ['peak worker RSS (VmHWM)', a.peakRssMb.map((m) => `${int(m)} MiB`).join(', ')],
     ['requests without a final outcome (Postgres or outcomes topic)', int(r.current?.missingFinal ?? a.missingFinal)],
@@ -264,6 +265,7 @@ export function renderMarkdown(r: BenchResult): string {
           ['of which append → fetched by a worker (arbiter_fetch_delay_seconds, within its buckets)', p.fetchDelayMs ?? EMPTY_SUMMARY],
           ['append → durable + published outcome (decided at once)', p.durableOutcomeLatencyMs],
           ['append → outcome, every request (primaries include the execution)', p.allOutcomeLatencyMs],
+          ...(p.sendToAppendMs ? [['before all of these: the bench\'s send → the broker\'s append (LogAppendTime)', p.sendToAppendMs]] : []),
         ].map(([label, s]) => {
           const x = s as Summary;
           return [label as string, fixed(x.p50), fixed(x.p90), fixed(x.p99), fixed(x.max), int(x.count)];
