@@ -61,7 +61,11 @@ export async function startStorm(total: number): Promise<Storm> {
     },
     async finish(label, fault) {
       // Worked off: each request decided, or dead-lettered (which fails below, with its reason).
-      await eventually(async () => (await countFinal()) + (await countDeadLetters()) >= total, 240_000, `${total} final decisions (${label})`);
+      await eventually(async () => (await countFinal()) + (await countDeadLetters()) >= total, 240_000, `${total} final decisions (${label})`).catch(async (error: unknown) => {
+        // A storm that stalls fails here: say where it stands, for whoever reads the failed run.
+        console.log(await stallReport(env, total, label).catch((e: Error) => `${label}: no stall report (${e.message})`));
+        throw error;
+      });
       const drainedAt = Date.now();
       const { rows: dead } = await env.db.query('SELECT error_code, error, count(*)::int AS n FROM arbiter.dead_letters GROUP BY 1, 2');
       expect(dead, `dead letters (${label})`).toEqual([]);
@@ -120,4 +124,21 @@ export async function startStorm(total: number): Promise<Storm> {
     },
     stop: () => fleet.stop(),
   };
+}
+
+/** Where a stalled storm stands: requests received or not, the open ones by partition and status, each worker's last words. */
+async function stallReport(env: TestEnv, total: number, label: string): Promise<string> {
+  const { rows: received } = await env.db.query<{ state: number; duplicates: number }>(
+    'SELECT (SELECT count(*)::int FROM arbiter.request_state) AS state, (SELECT count(*)::int FROM arbiter.duplicates) AS duplicates',
+  );
+  const { rows: open } = await env.db.query<{ kafka_partition: number; status: string; n: number; oldest: Date }>(
+    `SELECT kafka_partition, status, count(*)::int AS n, min(received_at) AS oldest
+       FROM arbiter.request_state WHERE NOT final GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
+  const workers = env.workers.map((w) => `${w.id} (${w.running() ? 'running' : 'exited'}):\n${w.output().split('\n').slice(-30).join('\n')}`);
+  return [
+    `${label}: stalled. Received ${received[0]!.state} working-state rows and ${received[0]!.duplicates} duplicates of ${total} requests.`,
+    `open requests by partition and status: ${JSON.stringify(open.map((r) => [r.kafka_partition, r.status, r.n, r.oldest.toISOString()]))}`,
+    ...workers,
+  ].join('\n');
 }
