@@ -63,6 +63,8 @@ export interface CpuSnapshot {
   at: number;
   /** Every process, by `pid:startTicks`. */
   processes: Map<string, GroupedProcess>;
+  /** The groups reported, processes in them or not (the given ones and NAMED_GROUPS). */
+  groupNames: string[];
   /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
   machineBusy: number;
   machineTotal: number;
@@ -117,14 +119,11 @@ export function cpuSnapshot(groups: PidGroup[], processes: readonly ProcessCpu[]
   for (const g of groups) for (const pid of g.pids) claimed.set(pid, g.name);
   const byKey = new Map<string, GroupedProcess>();
   for (const p of processes) byKey.set(`${p.pid}:${p.startTicks}`, { group: classify(p, claimed), comm: p.comm, seconds: p.seconds, reapedChildrenSeconds: p.reapedChildrenSeconds });
-  // Groups with no process yet still appear, as 0.
-  for (const g of groups) byKey.set(`group:${g.name}`, { group: g.name, comm: '', seconds: 0, reapedChildrenSeconds: 0 });
-  for (const name of NAMED_GROUPS) byKey.set(`group:${name}`, { group: name, comm: '', seconds: 0, reapedChildrenSeconds: 0 });
   const machine = (read('/proc/stat') ?? '').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
   const idle = (machine[3] ?? 0) + (machine[4] ?? 0);
   const total = machine.slice(0, 8).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
-  return { at: Date.now(), processes: byKey, machineBusy: (total - idle) / CLOCK_TICKS, machineTotal: total / CLOCK_TICKS };
+  return { at: Date.now(), processes: byKey, groupNames: [...groups.map((g) => g.name), ...NAMED_GROUPS], machineBusy: (total - idle) / CLOCK_TICKS, machineTotal: total / CLOCK_TICKS };
 }
 
 export interface CpuUsage {
@@ -145,7 +144,8 @@ export interface CpuUsage {
  * once a pool closed an idle connection that had served the storm.)
  */
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
-  const coreSeconds: Record<string, number> = {};
+  // Groups with no process still appear, as 0.
+  const coreSeconds: Record<string, number> = Object.fromEntries([...a.groupNames, ...b.groupNames].map((name) => [name, 0]));
   for (const [key, after] of b.processes) {
     const before = a.processes.get(key);
     let used = after.seconds - (before?.seconds ?? 0);
@@ -155,7 +155,6 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   for (const [key, before] of a.processes) {
     // Its whole life reappears in the postmaster's reaped-children time: take off what was seen of it.
     if (before.comm === REAPED_BY_POSTMASTER && !b.processes.has(key)) coreSeconds[SELF_REAPING_GROUP] = (coreSeconds[SELF_REAPING_GROUP] ?? 0) - before.seconds;
-    coreSeconds[before.group] ??= 0;
   }
   for (const name of Object.keys(coreSeconds)) coreSeconds[name] = Math.max(0, coreSeconds[name]!);
   const total = b.machineTotal - a.machineTotal;
