@@ -11,6 +11,7 @@ import { createBenchTopics, deleteBenchTopics, loadRecords, type BenchTopics, ty
 import { runLatencyProbe, type ProbeResult } from './latency-probe.ts';
 import { checkOutcomeTopic, type OutcomeTopicCheck } from './outcome-check.ts';
 import { note } from './progress.ts';
+import { checkpoint } from './pg-checkpoint.ts';
 import { startSimProcess, type SimProcess } from './sim-process.ts';
 import { stormMessage, type BenchFleet, type EncodedStorm } from './storm.ts';
 import { cpuPerRequest, type CpuPerRequest } from './summary.ts';
@@ -200,20 +201,6 @@ export async function runArm(ctx: ArmContext, spec: ArmSpec): Promise<ArmResult 
     topics,
     databaseUrl,
   };
-}
-
-/**
- * Writes PostgreSQL's dirty pages before an arm (or a measured pass): otherwise the checkpointer
- * writes the previous one's during this one, counted as this one's PostgreSQL CPU, and the
- * checkpoint an arm's own WAL starts falls at a different point of each arm. CHECKPOINT needs a
- * superuser or pg_checkpoint; without it the measurement runs as before, and says so.
- */
-export async function checkpoint(db: Pick<pg.Pool, 'query'>): Promise<void> {
-  try {
-    await db.query('CHECKPOINT');
-  } catch (error) {
-    note(`no CHECKPOINT before measuring (${(error as Error).message}): it may pay for what ran before it`);
-  }
 }
 
 /** Every request of the storm and of the probes has a final outcome, none two different ones. */

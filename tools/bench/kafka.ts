@@ -6,6 +6,9 @@ export function benchKafka(brokers: string[], clientId: string): Kafka {
   return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
 }
 
+/** A topic whose records carry the broker's append time, whatever the producer stamped. */
+const APPEND_TIME = { name: 'message.timestamp.type', value: 'LogAppendTime' };
+
 export interface BenchTopics extends TopicNames {
   /** Where the bare consume→produce loop writes its one small record per input. */
   bareOut: string;
@@ -24,8 +27,10 @@ export async function createBenchTopics(admin: Admin, prefix: string, partitions
       // The broker stamps each request with its append time: the workers' latency (and the probes')
       // then runs from the append, as the issue defines it, not from the load generator's clock
       // before its send; the probe reports send → append on its own.
-      { topic: topics.requests, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] },
-      { topic: topics.outcomes, numPartitions: partitions, replicationFactor: 1 },
+      { topic: topics.requests, numPartitions: partitions, replicationFactor: 1, configEntries: [APPEND_TIME] },
+      // And each outcome: a probe's latency ends when the answer is on Kafka (published), not when
+      // the worker handed it to its producer a round trip earlier.
+      { topic: topics.outcomes, numPartitions: partitions, replicationFactor: 1, configEntries: [APPEND_TIME] },
       { topic: topics.observations, numPartitions: partitions, replicationFactor: 1 },
       { topic: topics.deadLetter, numPartitions: 1, replicationFactor: 1 },
       { topic: topics.bareOut, numPartitions: partitions, replicationFactor: 1 },

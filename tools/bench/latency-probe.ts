@@ -83,10 +83,10 @@ export async function runLatencyProbe(options: ProbeOptions): Promise<ProbeResul
   const byValue = new Map(Array.from({ length: records.count }, (_, j) => [records.values[j]!.toString('latin1'), j]));
 
   // Follow the outcomes topic, and the requests topic for the appends, from their current ends, before
-  // the first request is sent. An outcome's time is its record's timestamp (the worker's append),
-  // not when the bench reads it: so the bench reads in large, rare fetches and commits nothing,
-  // instead of ~100 fetches and offset commits a second that took CPU from the 2-core machine the
-  // workers and the broker share.
+  // the first request is sent. An outcome's time is its record's timestamp (the broker's append: the
+  // bench's outcomes topic stamps LogAppendTime), not when the bench reads it: so the bench reads in
+  // large, rare fetches and commits nothing, instead of ~100 fetches and offset commits a second
+  // that took CPU from the 2-core machine the workers and the broker share.
   const consumer = options.kafka.consumer({
     groupId: `${options.groupPrefix}-probe-${options.label.replace(/\W+/g, '-')}`,
     minBytes: OUTCOME_FETCH_MIN_BYTES,

@@ -7,7 +7,7 @@ import type * as DbModule from '../../src/db/index.ts';
 import { decideArrival, type ArrivalRules } from '../../src/decide/index.ts';
 import type { FinalDecision } from '../../src/index.ts';
 import { dropDatabase } from '../support/index.ts';
-import { checkpoint } from './arm.ts';
+import { checkpoint } from './pg-checkpoint.ts';
 import { cpuBetween, cpuSnapshot, type CpuUsage } from './proc.ts';
 import { lanes } from './lanes.ts';
 import { stormOrder, stormRequest, type TargetPod } from './storm.ts';
