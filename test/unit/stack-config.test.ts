@@ -6,6 +6,7 @@ import { redactPassword } from '../../tools/stack/postgres.ts';
 import { maintenanceUrl } from '../../tools/support/index.ts';
 import { registryDatabaseUrl, registryEnvironment, registryStorageEnvironment } from '../../tools/stack/registry.ts';
 import { readStackSettings, splitHostPort } from '../../tools/stack/settings.ts';
+import { KAFKA_JVM_OPTIONS, kafkaJvmArguments } from '../../tools/stack/kafka.ts';
 
 function properties(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
@@ -124,6 +125,16 @@ describe('readStackSettings', () => {
       mayStartRegistry: true,
     });
     expect(readStackSettings({ SCHEMA_REGISTRY_URL: 'http://registry:8081' }).mayStartRegistry).toBe(false);
+  });
+
+  it('gives the local brokers ARBITER_KAFKA_JVM_OPTIONS after their defaults, so the operator\'s win', () => {
+    expect(readStackSettings({}).kafkaJvmOptions).toEqual([]);
+    expect(kafkaJvmArguments(readStackSettings({}))).toEqual(KAFKA_JVM_OPTIONS);
+    const settings = readStackSettings({ ARBITER_KAFKA_JVM_OPTIONS: '  -Xmx1g   -XX:TieredStopAtLevel=1 ' });
+    expect(settings.kafkaJvmOptions).toEqual(['-Xmx1g', '-XX:TieredStopAtLevel=1']);
+    const args = kafkaJvmArguments(settings);
+    expect(args.slice(-2)).toEqual(['-Xmx1g', '-XX:TieredStopAtLevel=1']);
+    expect(args.indexOf('-Xmx1g')).toBeGreaterThan(args.indexOf('-Xmx512m'));
   });
 
   it('puts downloads and run state under ARBITER_CACHE_DIR', () => {

@@ -10,7 +10,7 @@ import { findJava, type JavaInstall } from './java.ts';
 import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kafka-config.ts';
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { KAFKA_VERSION } from './paths.ts';
-import { splitHostPort } from './settings.ts';
+import { splitHostPort, type StackSettings } from './settings.ts';
 import type { KafkaSecurityOptions } from '../../src/index.ts';
 import type { StackContext } from './context.ts';
 
@@ -104,6 +104,11 @@ export const KAFKA_JVM_OPTIONS = [
   "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
 ];
 
+/** The JVM options a local broker starts with: the defaults, then ARBITER_KAFKA_JVM_OPTIONS (later options win). */
+export function kafkaJvmArguments(settings: Pick<StackSettings, 'kafkaJvmOptions'>): string[] {
+  return [...KAFKA_JVM_OPTIONS, ...settings.kafkaJvmOptions];
+}
+
 /**
  * `stack up` starts a fresh cluster: a new data directory and cluster id, nothing left to
  * reconcile. A restart (`keepData`) starts the same broker on the data it left: topics, records
@@ -133,13 +138,14 @@ export async function startKafka(context: StackContext, options: { keepData?: bo
     cluster = `cluster ${clusterId}`;
   }
 
-  log(`kafka: starting broker on 127.0.0.1:${settings.ports.kafka} (Java ${java.major}, ${cluster})`);
+  const extra = settings.kafkaJvmOptions.length ? `, JVM options ${settings.kafkaJvmOptions.join(' ')}` : '';
+  log(`kafka: starting broker on 127.0.0.1:${settings.ports.kafka} (Java ${java.major}, ${cluster}${extra})`);
   const logFile = paths.logFile('kafka');
   const pidFile = paths.pidFile('kafka');
   const pid = spawnDaemon({
     command: java.path,
     args: [
-      ...KAFKA_JVM_OPTIONS,
+      ...kafkaJvmArguments(settings),
       KAFKA_MARKER,
       '-cp',
       classpath,

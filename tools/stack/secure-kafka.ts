@@ -13,7 +13,7 @@ import { makeBrokerCertificates } from './certificates.ts';
 import { isAlive, livePid, spawnDaemon, stopDaemon } from './daemon.ts';
 import { stackFailure, startFailure } from './failure.ts';
 import { probeTcp, waitUntil } from './health.ts';
-import { KAFKA_JVM_OPTIONS, ensureKafkaJars, kafkaJava, probeKafka } from './kafka.ts';
+import { ensureKafkaJars, kafkaJava, kafkaJvmArguments, probeKafka } from './kafka.ts';
 import { newKafkaClusterId } from './kafka-config.ts';
 import {
   SECURE_USERS,
@@ -181,7 +181,7 @@ async function startSecureKafka(context: StackContext): Promise<number> {
   log(`secure-kafka: starting a SASL_SSL broker on 127.0.0.1:${settings.ports.secureKafka} (controller ${settings.ports.secureKafkaController}, cluster ${clusterId})`);
   const pid = spawnDaemon({
     command: java.path,
-    args: [...KAFKA_JVM_OPTIONS, SECURE_KAFKA_MARKER, '-cp', classpath, 'kafka.Kafka', propertiesFile],
+    args: [...kafkaJvmArguments(settings), SECURE_KAFKA_MARKER, '-cp', classpath, 'kafka.Kafka', propertiesFile],
     cwd: dir,
     logFile: paths.secureKafkaLogFile,
     pidFile: paths.secureKafkaPidFile,

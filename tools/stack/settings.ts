@@ -52,6 +52,8 @@ export interface StackSettings {
   mayStartRegistry: boolean;
   registryJava: string | undefined;
   kafkaJava: string | undefined;
+  /** ARBITER_KAFKA_JVM_OPTIONS, split on whitespace: given to the local brokers' JVM after the defaults, so they win. */
+  kafkaJvmOptions: string[];
   javaHome: string | undefined;
   mode: StackMode;
   /** The installation the secure broker's topics and ACLs are made for (the workers' ARBITER_TOPIC_PREFIX / ARBITER_GROUP_ID). */
@@ -93,6 +95,7 @@ export function readStackSettings(env: NodeJS.ProcessEnv = process.env): StackSe
     mayStartRegistry: isDefaultRegistry || (privateRunDir !== undefined && registryPort !== undefined),
     registryJava: nonEmpty(env.ARBITER_REGISTRY_JAVA),
     kafkaJava: nonEmpty(env.ARBITER_KAFKA_JAVA),
+    kafkaJvmOptions: (env.ARBITER_KAFKA_JVM_OPTIONS ?? '').split(/\s+/).filter((option) => option.length > 0),
     javaHome: nonEmpty(env.JAVA_HOME),
     mode: parseMode(env.ARBITER_STACK_MODE),
     topicPrefix: nonEmpty(env.ARBITER_TOPIC_PREFIX) ?? 'arbiter',
