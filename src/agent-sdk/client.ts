@@ -54,6 +54,11 @@ export interface ArbiterClientOptions {
    * for OAuth. Never logged by the client.
    */
   sasl?: SASLOptions;
+  /**
+   * How long the first submit (or `connect`) keeps trying to register the schemas while the
+   * registry is slow or down, before it fails with REGISTRY_UNAVAILABLE. Default 30 s.
+   */
+  schemaRegistrationTimeoutMs?: number;
 }
 
 /**
@@ -88,7 +93,7 @@ export class ArbiterClient {
       // The Java-compatible murmur2 partitioner, named explicitly: it is what routing/partitioner.ts mirrors.
       createPartitioner: keyedPartitioner,
     });
-    this.serde = new Serde(options.schemaRegistryUrl, this.topics);
+    this.serde = new Serde(options.schemaRegistryUrl, this.topics, { registerWithinMs: options.schemaRegistrationTimeoutMs });
     this.signingKey = options.signingKey ? parsePrivateKey(options.signingKey) : null;
     this.scopes = compileScopeRules([...(options.scopeRules ?? []), ...DEFAULT_SCOPE_RULES]);
     this.watcher = new OutcomeWatcher(this.kafka, this.serde, this.topics.outcomes, (options.outcomeKeys ?? []).map(parsePublicKey));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { ArbiterError, errorMessage } from './errors.ts';
+import { backoffMs } from './backoff.ts';
 import type { RemediationRequest } from './request.ts';
 import type { RemediationOutcome } from './outcome.ts';
 import type { PlanCommand, PlanEvent } from './plan.ts';
@@ -30,6 +31,16 @@ export interface InconsistencyEvent {
   detectedAt: number;
 }
 
+export interface SerdeOptions {
+  /** One registry HTTP call's timeout. Default 10 s. */
+  callTimeoutMs?: number;
+  /**
+   * How long a registration keeps trying while the registry is unavailable. Default 30 s; 0 tries
+   * once, for callers that wait in a loop of their own that says what it is waiting for.
+   */
+  registerWithinMs?: number;
+}
+
 /**
  * Confluent-framed Avro (magic byte 0, 4-byte schema id, Avro body) through a
  * Confluent-compatible registry. Schema ids are resolved once and cached by the client.
@@ -39,13 +50,24 @@ export class Serde {
   private requestSchemaId = 0;
   private outcomeSchemaId = 0;
 
+  /** Each registry HTTP call gives up after this long, so a hung registry cannot hang start-up or intake. */
+  private readonly callTimeoutMs: number;
+  /**
+   * How long one schema registration keeps trying while the registry is unreachable, slow or
+   * answering 5xx, before REGISTRY_UNAVAILABLE. Registering is idempotent (the same schema gets the
+   * same id), so trying again is safe; the registry client itself never retries a POST.
+   */
+  private readonly registerWithinMs: number;
+
   constructor(
     private readonly registryUrl: string,
     private readonly topics: TopicNames,
-    /** Each registry HTTP call gives up after this long, so a hung registry cannot hang start-up or intake. */
-    private readonly callTimeoutMs = 10_000,
+    options: SerdeOptions = {},
   ) {
-    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 }, middlewares: [timeoutMiddleware(callTimeoutMs) as never] });
+    this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
+    this.registerWithinMs = options.registerWithinMs ?? 30_000;
+    // The client's retries apply to its GETs (schema lookups) only; registrations retry in registerOne.
+    this.registry = new SchemaRegistry({ host: registryUrl, retry: { retries: 3 }, middlewares: [timeoutMiddleware(this.callTimeoutMs) as never] });
   }
 
   /**
@@ -69,7 +91,25 @@ export class Serde {
     }
   }
 
+  /**
+   * Registers one schema, trying again with backoff while the registry is unavailable (a timeout, a
+   * refused connection, a 5xx) until `registerWithinMs` has passed. An agent's first submit on a
+   * loaded machine used to fail at once when Apicurio took longer than one call's timeout to answer.
+   */
   private async registerOne(topic: string, schema: unknown): Promise<number> {
+    const deadline = Date.now() + this.registerWithinMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.registerOnce(topic, schema);
+      } catch (error) {
+        const wait = backoffMs(attempt);
+        if (!isRegistryUnavailable(error) || Date.now() + wait >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  private async registerOnce(topic: string, schema: unknown): Promise<number> {
     const subject = valueSubject(topic);
     const register = () =>
       this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, compatibility: COMPATIBILITY.BACKWARD });
@@ -330,7 +370,7 @@ function isCompatibilityRace(message: string): boolean {
  * the message is checked first: a registry restart must never dead-letter good records.
  */
 function isRegistryUnavailable(error: unknown): boolean {
-  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EPIPE|socket hang up|fetch failed|Timeout \(\d+ms\)/i.test(errorMessage(error))) return true;
+  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EPIPE|socket hang up|fetch failed|Timeout \(\d+ms\)|aborted due to timeout/i.test(errorMessage(error))) return true;
   const status = (error as { status?: number }).status;
   return typeof status === 'number' && (status >= 500 || status === 429);
 }

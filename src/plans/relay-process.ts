@@ -25,7 +25,7 @@ export async function startRelayProcess(config: Readonly<ArbiterConfig>, log: Lo
   const pool = createPool(config.databaseUrl, { max: 4, onError: (error) => log.warn({ err: error }, 'a database connection failed; the pool replaces it') });
   const producer = kafka.producer({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyedPartitioner });
   const metrics = createMetrics();
-  const serde = new Serde(config.schemaRegistryUrl, topics);
+  const serde = new Serde(config.schemaRegistryUrl, topics, { registerWithinMs: 0 }); // retried below, with a log line
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, config).finally(() => admin.disconnect());

@@ -1,6 +1,7 @@
 import { isRetryable } from '../contract/errors.ts';
 import { isConnectionError } from '../db/index.ts';
 import type { Logger } from '../logging/index.ts';
+import { backoffMs } from '../contract/backoff.ts';
 
 /**
  * An error that says a store was unreachable rather than that the work was wrong: the database or
@@ -10,11 +11,6 @@ import type { Logger } from '../logging/index.ts';
 export function isTransient(error: unknown): boolean {
   if (isConnectionError(error) || isRetryable(error)) return true;
   return typeof error === 'object' && error !== null && (error as { retriable?: unknown }).retriable === true;
-}
-
-/** Exponential backoff from 100 ms, capped at 5 s. */
-export function backoffMs(attempt: number): number {
-  return Math.min(5_000, 100 * 2 ** Math.max(0, attempt - 1));
 }
 
 /**

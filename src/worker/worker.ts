@@ -21,7 +21,8 @@ import { Detector, DetectionStore } from '../detect/index.ts';
 import { PlanRelay, PlanStore } from '../plans/index.ts';
 import { ensureTopics } from './topics.ts';
 import { withDeadline } from './deadline.ts';
-import { backoffMs, isTransient, untilAvailable } from './transient.ts';
+import { backoffMs } from '../contract/backoff.ts';
+import { isTransient, untilAvailable } from './transient.ts';
 import { StoreHealth } from './store-health.ts';
 import { OffsetCommitter } from './offset-committer.ts';
 import { PartitionPipeline, type PipelineSteps } from './partition-pipeline.ts';
@@ -138,7 +139,8 @@ export class Worker {
       maxBytesPerPartition: config.kafka.fetchMaxBytesPerPartition,
       maxBytes: config.kafka.fetchMaxBytes,
     });
-    this.serde = new Serde(config.schemaRegistryUrl, this.topics);
+    // One try per registration: start-up's wait loop retries, and logs what it waits for.
+    this.serde = new Serde(config.schemaRegistryUrl, this.topics, { registerWithinMs: 0 });
     this.health = new StoreHealth(this.pool, Math.max(10_000, config.kafka.sessionTimeoutMs));
     this.intakePool = createPool(config.databaseUrl, {
       max: 3,

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { Serde } from '../../src/contract/serde.ts';
 import { topicNames, valueSubject } from '../../src/contract/topics.ts';
 import { untilAvailable } from '../../src/worker/index.ts';
@@ -18,10 +21,9 @@ describe('schema registration when several workers start at once', () => {
   // rounds (it depends on which PUT lands first); one round would pass by luck.
   it('four workers registering fresh subjects concurrently all succeed, with one schema id and BACKWARD compatibility', async () => {
     for (let round = 0; round < 10; round++) {
-      const prefix = `reg-${randomUUID().slice(0, 8)}`;
-      prefixes.push(prefix);
+      const prefix = newPrefix();
       const topics = topicNames(prefix);
-      const serdes = Array.from({ length: 4 }, () => new Serde(endpoints.schemaRegistryUrl, topics, CALL_TIMEOUT_MS));
+      const serdes = Array.from({ length: 4 }, () => new Serde(endpoints.schemaRegistryUrl, topics, { callTimeoutMs: CALL_TIMEOUT_MS }));
       // As a worker registers at start-up: a registry slow to answer (REGISTRY_UNAVAILABLE: a call
       // timed out while a loaded CI machine ran every test file at once) is waited for. What this
       // test is about, the race between workers configuring a fresh subject, must still end well.
@@ -37,20 +39,147 @@ describe('schema registration when several workers start at once', () => {
     }
   }, 180_000);
 
-  it('a registry that never answers fails the call within its timeout, as REGISTRY_UNAVAILABLE', async () => {
-    const { createServer } = await import('node:http');
-    const silent = createServer(() => undefined); // accepts, never answers
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as { port: number }).port;
+  it('a registry that never answers a registration fails it once its budget is spent, as REGISTRY_UNAVAILABLE, after trying again', async () => {
+    const registry = await stubRegistry((req, res) => {
+      if (req.method === 'POST') return; // accepts, never answers
+      unknownSubject(res);
+    });
     try {
       const started = Date.now();
-      const error = await new Serde(`http://127.0.0.1:${port}`, topicNames('reg-silent'), 300).register().catch((e: unknown) => e);
+      const error = await new Serde(registry.url, topicNames('reg-silent'), { callTimeoutMs: 300, registerWithinMs: 1_500 }).register().catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
       expect(error).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', retryable: true });
-      // Four tries (the client's 3 retries) of 300 ms each, plus their backoff: far below a hang.
-      expect(Date.now() - started).toBeLessThan(8_000);
+      // Calls of 300 ms with 100, 200, 400 ms between them: three fit in the 1.5 s budget.
+      expect(registry.posts()).toBeGreaterThanOrEqual(3);
+      // Gives up within its budget plus one call, far below a hang.
+      expect(elapsed).toBeLessThan(1_500 + 300 + 1_000);
     } finally {
-      silent.closeAllConnections();
-      silent.close();
+      await registry.close();
+    }
+  });
+
+  it('a registration the registry does not answer in time is tried again and succeeds, with the schema id the registry gives', async () => {
+    // A proxy in front of the real registry that leaves the first registration unanswered, as
+    // Apicurio on a loaded machine did (the SDK's first submit then failed at once).
+    let held = 0;
+    const proxy = await stubRegistry(async (req, res, body) => {
+      if (req.method === 'POST' && held++ === 0) return; // never answered
+      await forward(req, res, body);
+    });
+    const prefix = newPrefix();
+    try {
+      const viaProxy = new Serde(proxy.url, topicNames(prefix), { callTimeoutMs: 1_000, registerWithinMs: 20_000 });
+      await viaProxy.register();
+      expect(proxy.posts()).toBeGreaterThanOrEqual(3); // the held one, its retry, the outcome schema's
+      const direct = new Serde(endpoints.schemaRegistryUrl, topicNames(prefix), { callTimeoutMs: CALL_TIMEOUT_MS });
+      await direct.register();
+      expect(viaProxy.schemaIds).toEqual(direct.schemaIds);
+      expect(viaProxy.schemaIds.request).toBeGreaterThan(0);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('a registry that refuses the schema fails at once, without trying again', async () => {
+    const registry = await stubRegistry((req, res) => {
+      if (req.method !== 'POST') return unknownSubject(res);
+      res.writeHead(422, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+      res.end(JSON.stringify({ error_code: 42201, message: 'Invalid schema' }));
+    });
+    try {
+      const error = await new Serde(registry.url, topicNames('reg-refused'), { callTimeoutMs: 1_000, registerWithinMs: 20_000 }).register().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+      expect(String((error as Error).message)).toMatch(/Invalid schema/);
+      expect(registry.posts()).toBe(1);
+    } finally {
+      await registry.close();
     }
   });
 });
+
+describe('an agent (the SDK) registering through a registry that is briefly unavailable', () => {
+  it('connects once a registration cut off mid-call is tried again', async () => {
+    let cut = 0;
+    const proxy = await stubRegistry(async (req, res, body) => {
+      if (req.method === 'POST' && cut++ === 0) return res.destroy(); // the connection drops mid-registration
+      await forward(req, res, body);
+    });
+    const client = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: proxy.url, topicPrefix: newPrefix(), clientId: 'reg-agent' });
+    try {
+      await client.connect({ watchOutcomes: false });
+      expect(proxy.posts()).toBeGreaterThanOrEqual(3);
+    } finally {
+      await client.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it('gives up after schemaRegistrationTimeoutMs with REGISTRY_UNAVAILABLE, having tried more than once', async () => {
+    const registry = await stubRegistry((req, res) => {
+      if (req.method !== 'POST') return unknownSubject(res);
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error_code":50301,"message":"warming up"}');
+    });
+    const client = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: registry.url, topicPrefix: 'reg-503', schemaRegistrationTimeoutMs: 1_000 });
+    try {
+      const started = Date.now();
+      const error = await client.connect({ watchOutcomes: false }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
+      expect(registry.posts()).toBeGreaterThanOrEqual(2);
+      // The default budget is 30 s: this is the option at work.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await registry.close();
+    }
+  });
+});
+
+function newPrefix(): string {
+  const prefix = `reg-${randomUUID().slice(0, 8)}`;
+  prefixes.push(prefix);
+  return prefix;
+}
+
+/** Passes a call on to the real registry and its answer back. */
+async function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  const upstream = await fetch(`${endpoints.schemaRegistryUrl}${req.url}`, {
+    method: req.method,
+    headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+    ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+  });
+  res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+  res.end(Buffer.from(await upstream.arrayBuffer()));
+}
+
+/** The registry's answer to a subject's config before its first registration. */
+function unknownSubject(res: ServerResponse): void {
+  res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+  res.end(JSON.stringify({ error_code: 40401, message: 'Subject not found' }));
+}
+
+/** An HTTP server standing where the registry would: counts registrations (POSTs) and lets `handle` answer, or not. */
+async function stubRegistry(handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => unknown) {
+  let posts = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.method === 'POST') posts++;
+      Promise.resolve(handle(req, res, Buffer.concat(chunks))).catch((error: unknown) => {
+        res.writeHead(502);
+        res.end(String(error));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    posts: () => posts,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -81,7 +81,7 @@ describe('Serde batch paths', () => {
   });
 
   it('decodeRequests throws REGISTRY_UNAVAILABLE (retryable) when a writer schema cannot be fetched, dead-lettering nothing', async () => {
-    const offline = new Serde('http://127.0.0.1:9/apis/ccompat/v7', topicNames(prefix), 2_000);
+    const offline = new Serde('http://127.0.0.1:9/apis/ccompat/v7', topicNames(prefix), { callTimeoutMs: 2_000 });
     const record = await serde.encodeRequest(buildRequest({ agentId: 'a', resourceArn: 'arn:sim:k8s:local:0:cluster/c/ns/n/deployment/d/pod/p-1', action: 'restart' }));
     const error = await offline.decodeRequests([record]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArbiterError);
