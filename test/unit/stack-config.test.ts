@@ -6,7 +6,7 @@ import { redactPassword } from '../../tools/stack/postgres.ts';
 import { maintenanceUrl } from '../../tools/support/index.ts';
 import { registryDatabaseUrl, registryEnvironment, registryStorageEnvironment } from '../../tools/stack/registry.ts';
 import { readStackSettings, splitHostPort } from '../../tools/stack/settings.ts';
-import { KAFKA_JVM_OPTIONS, kafkaJvmArguments } from '../../tools/stack/kafka.ts';
+import { extraJvmOptionsNote, KAFKA_JVM_OPTIONS, kafkaJvmArguments } from '../../tools/stack/kafka.ts';
 
 function properties(text: string): Map<string, string> {
   return new Map(text.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
@@ -135,6 +135,9 @@ describe('readStackSettings', () => {
     const args = kafkaJvmArguments(settings);
     expect(args.slice(-2)).toEqual(['-Xmx1g', '-XX:TieredStopAtLevel=1']);
     expect(args.indexOf('-Xmx1g')).toBeGreaterThan(args.indexOf('-Xmx512m'));
+    // Both brokers' start lines (plain and secure) say which were added, and say nothing when none were.
+    expect(extraJvmOptionsNote(settings)).toBe(', JVM options -Xmx1g -XX:TieredStopAtLevel=1');
+    expect(extraJvmOptionsNote(readStackSettings({}))).toBe('');
   });
 
   it('puts downloads and run state under ARBITER_CACHE_DIR', () => {

@@ -104,6 +104,11 @@ export const KAFKA_JVM_OPTIONS = [
   "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
 ];
 
+/** What a broker's start line says about ARBITER_KAFKA_JVM_OPTIONS: nothing when there are none. */
+export function extraJvmOptionsNote(settings: Pick<StackSettings, 'kafkaJvmOptions'>): string {
+  return settings.kafkaJvmOptions.length ? `, JVM options ${settings.kafkaJvmOptions.join(' ')}` : '';
+}
+
 /** The JVM options a local broker starts with: the defaults, then ARBITER_KAFKA_JVM_OPTIONS (later options win). */
 export function kafkaJvmArguments(settings: Pick<StackSettings, 'kafkaJvmOptions'>): string[] {
   return [...KAFKA_JVM_OPTIONS, ...settings.kafkaJvmOptions];
@@ -138,8 +143,7 @@ export async function startKafka(context: StackContext, options: { keepData?: bo
     cluster = `cluster ${clusterId}`;
   }
 
-  const extra = settings.kafkaJvmOptions.length ? `, JVM options ${settings.kafkaJvmOptions.join(' ')}` : '';
-  log(`kafka: starting broker on 127.0.0.1:${settings.ports.kafka} (Java ${java.major}, ${cluster}${extra})`);
+  log(`kafka: starting broker on 127.0.0.1:${settings.ports.kafka} (Java ${java.major}, ${cluster}${extraJvmOptionsNote(settings)})`);
   const logFile = paths.logFile('kafka');
   const pidFile = paths.pidFile('kafka');
   const pid = spawnDaemon({

@@ -13,7 +13,7 @@ import { makeBrokerCertificates } from './certificates.ts';
 import { isAlive, livePid, spawnDaemon, stopDaemon } from './daemon.ts';
 import { stackFailure, startFailure } from './failure.ts';
 import { probeTcp, waitUntil } from './health.ts';
-import { ensureKafkaJars, kafkaJava, kafkaJvmArguments, probeKafka } from './kafka.ts';
+import { ensureKafkaJars, extraJvmOptionsNote, kafkaJava, kafkaJvmArguments, probeKafka } from './kafka.ts';
 import { newKafkaClusterId } from './kafka-config.ts';
 import {
   SECURE_USERS,
@@ -178,7 +178,7 @@ async function startSecureKafka(context: StackContext): Promise<number> {
     throw stackFailure('kafka', 'formatting the secure broker\'s storage failed', error);
   });
 
-  log(`secure-kafka: starting a SASL_SSL broker on 127.0.0.1:${settings.ports.secureKafka} (controller ${settings.ports.secureKafkaController}, cluster ${clusterId})`);
+  log(`secure-kafka: starting a SASL_SSL broker on 127.0.0.1:${settings.ports.secureKafka} (controller ${settings.ports.secureKafkaController}, cluster ${clusterId}${extraJvmOptionsNote(settings)})`);
   const pid = spawnDaemon({
     command: java.path,
     args: [...kafkaJvmArguments(settings), SECURE_KAFKA_MARKER, '-cp', classpath, 'kafka.Kafka', propertiesFile],
