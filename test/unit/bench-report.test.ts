@@ -3,9 +3,9 @@ import { lockDifferences } from '../../tools/bench/baseline.ts';
 import { OutcomeTally } from '../../tools/bench/outcome-check.ts';
 import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
-import { arrivalPathLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
+import { arrivalPathLine, brokerLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
 import type { ArmResult } from '../../tools/bench/arm.ts';
-import { compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
+import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
 
 const usage = (coreSeconds: Record<string, number>, machineBusy: number, wallSeconds = 10, cores = 2): CpuUsage => ({ wallSeconds, cores, machineBusy, coreSeconds });
@@ -218,5 +218,20 @@ describe('arrivalPathLine', () => {
 
   it('is this checkout alone when the baseline was not measured', () => {
     expect(arrivalPathLine({ current: result('this checkout', [9.5]), baseline: null })).toBe('9.5 µs (passes: 9.5) for 200,000 requests, 1,000/statement');
+  });
+});
+
+describe("the bench's broker", () => {
+  it('starts with C1 only unless ARBITER_KAFKA_JVM_OPTIONS says otherwise (empty: the JVM defaults)', () => {
+    expect(benchStackEnv({}).ARBITER_KAFKA_JVM_OPTIONS).toBe(BENCH_BROKER_JVM_OPTIONS);
+    expect(BENCH_BROKER_JVM_OPTIONS).toBe('-XX:TieredStopAtLevel=1');
+    expect(benchStackEnv({ ARBITER_KAFKA_JVM_OPTIONS: '' }).ARBITER_KAFKA_JVM_OPTIONS).toBe('');
+    expect(benchStackEnv({ ARBITER_KAFKA_JVM_OPTIONS: '-Xmx1g', PATH: '/bin' })).toMatchObject({ ARBITER_KAFKA_JVM_OPTIONS: '-Xmx1g', PATH: '/bin' });
+  });
+
+  it('the report says which broker a run measured', () => {
+    expect(brokerLine({ startedByBench: true, jvmOptions: '-XX:TieredStopAtLevel=1' })).toBe('started by the bench, JVM options: -XX:TieredStopAtLevel=1');
+    expect(brokerLine({ startedByBench: true, jvmOptions: '' })).toMatch(/the JVM's defaults/);
+    expect(brokerLine({ startedByBench: false, jvmOptions: null })).toMatch(/already running/);
   });
 });

@@ -13,6 +13,12 @@ const pct = (n: number | undefined | null) => (n === undefined || n === null || 
 const latency = (s: Summary | undefined) => (s && s.count ? `p50 ${fixed(s.p50)} / p99 ${fixed(s.p99)} / max ${fixed(s.max)} ms (n=${int(s.count)})` : '–');
 const yesNo = (b: boolean | null) => (b === null ? 'not measured' : b ? 'yes' : 'no');
 
+/** Which broker the run measured: one it started (and how), or one already running. */
+export function brokerLine(broker: NonNullable<BenchResult['broker']>): string {
+  if (!broker.startedByBench) return 'already running (used as it is; its JVM options are whatever it was started with)';
+  return `started by the bench, JVM options: ${broker.jvmOptions ? broker.jvmOptions : "the JVM's defaults (C1 and C2)"}`;
+}
+
 /** The headline rows, shared by the terminal table and the Markdown. */
 function headline(r: BenchResult): Array<[string, string]> {
   const a = r.arbiter;
@@ -23,6 +29,7 @@ function headline(r: BenchResult): Array<[string, string]> {
     ...(r.workerMalloc
       ? ([['worker malloc (glibc)', `${Object.entries(r.workerMalloc).map(([name, value]) => `${name}=${value}`).join(' ')}, as the image sets it (both builds)`]] as Array<[string, string]>)
       : []),
+    ...(r.broker ? ([['broker', brokerLine(r.broker)]] as Array<[string, string]>) : []),
     ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],
     ['ceiling: Postgres bulk insert, decisions rows', r.pg ? `${int(r.pg.decisions.rowsPerSecond)} rows/s (unnest, ${int(r.pg.decisions.chunk)} rows/statement, ${r.pg.connections} connections)` : 'skipped'],

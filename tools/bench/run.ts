@@ -106,7 +106,28 @@ export interface BenchResult {
   workerHeapMb?: number | null;
   /** The glibc malloc settings the workers ran with (both builds): the image's unless the bench's environment set them. */
   workerMalloc?: Record<string, string>;
+  /** Whether the bench started the broker itself, and with which extra JVM options. Absent in results saved before issue 12's fifteenth pass. */
+  broker?: BrokerFixture;
   verdict: { allFinal: boolean; executionsOk: boolean; baselineOk: boolean | null; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
+}
+
+/**
+ * A broker the bench starts for itself compiles with C1 only. A fresh broker's C2 compiler threads
+ * took 38–41 % of its CPU in ~100 s runs (issue 12, fourteenth pass), unevenly between the arms:
+ * the cost of a broker's first minutes, not of Arbiter's traffic, which a long-running broker pays
+ * once. ARBITER_KAFKA_JVM_OPTIONS, when set (empty for the JVM's own tiers), wins. A broker that
+ * is already running is used as it is.
+ */
+export const BENCH_BROKER_JVM_OPTIONS = '-XX:TieredStopAtLevel=1';
+
+export interface BrokerFixture {
+  startedByBench: boolean;
+  /** The extra JVM options it started with ('' for none); null when it was already running. */
+  jvmOptions: string | null;
+}
+
+export function benchStackEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, ARBITER_KAFKA_JVM_OPTIONS: env.ARBITER_KAFKA_JVM_OPTIONS ?? BENCH_BROKER_JVM_OPTIONS };
 }
 
 /**
@@ -118,7 +139,11 @@ export interface BenchResult {
 export async function runBench(options: BenchOptions, argv: string[]): Promise<BenchResult> {
   // Before anything starts: a baseline that does not build fails the run at once.
   const baselineBuild: BaselineBuild | null = options.baseline ? prepareBaseline(options.baseline) : null;
-  const endpoints = await stackUp({ log: note });
+  const stackEnv = benchStackEnv(process.env);
+  const endpoints = await stackUp({ log: note, env: stackEnv });
+  const broker: BrokerFixture = endpoints.started.includes('kafka')
+    ? { startedByBench: true, jvmOptions: stackEnv.ARBITER_KAFKA_JVM_OPTIONS ?? '' }
+    : { startedByBench: false, jvmOptions: null };
   const id = randomBytes(3).toString('hex');
   const prefix = `bench-${id}`;
   const pgCeilingUrl = databaseUrlFor(endpoints.databaseUrl, `arbiter_bench_${id}_pg`);
@@ -140,7 +165,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
         if (!options.profile) rmSync(dir, { recursive: true, force: true });
       }
       await admin.disconnect().catch(() => {});
-      if (endpoints.started.length) await stackDown({ services: endpoints.started, log: note }).catch(() => {});
+      if (endpoints.started.length) await stackDown({ services: endpoints.started, log: note, env: stackEnv }).catch(() => {});
     })());
   // Ctrl-C or a kill: stop the workers and remove the run's topics and databases before leaving.
   const onSignal = (signal: NodeJS.Signals) => {
@@ -314,6 +339,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       workerConfig,
       workerHeapMb: options.workerHeapMb ?? null,
       workerMalloc: Object.fromEntries(Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => [name, process.env[name] ?? value])),
+      broker,
       verdict,
     };
   } finally {
