@@ -129,6 +129,8 @@ describe('readStackSettings', () => {
 
   it('gives the local brokers ARBITER_KAFKA_JVM_OPTIONS after their defaults, so the operator\'s win', () => {
     expect(readStackSettings({}).kafkaJvmOptions).toEqual([]);
+    // Regions large enough that a produce request's buffer is not a humongous allocation (fifteenth pass).
+    expect(KAFKA_JVM_OPTIONS).toContain('-XX:G1HeapRegionSize=16M');
     expect(kafkaJvmArguments(readStackSettings({}))).toEqual(KAFKA_JVM_OPTIONS);
     const settings = readStackSettings({ ARBITER_KAFKA_JVM_OPTIONS: '  -Xmx1g   -XX:TieredStopAtLevel=1 ' });
     expect(settings.kafkaJvmOptions).toEqual(['-Xmx1g', '-XX:TieredStopAtLevel=1']);
