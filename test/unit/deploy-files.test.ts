@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { mallocSettingsMissing, WORKER_MALLOC_ENV } from '../../src/worker/allocator.ts';
+import { KAFKA_IMAGE_JVM_PERFORMANCE_OPTS } from '../../tools/stack/kafka-config.ts';
 import { workerEnv } from '../../tools/support/index.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -58,6 +59,13 @@ describe('deploy files: each component its own credentials', () => {
       expect(compose.services[service]!.command).toContain(`/sql/${file}`);
       expect(existsSync(new URL(`${mount.replace(/^\.\//, '')}/${file}`, ROOT)), `${mount}/${file}`).toBe(true);
     }
+  });
+
+  it("compose: the broker's G1 regions are 16 MB, as the stack's brokers' are", () => {
+    const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { environment?: Record<string, string> }> };
+    const options = compose.services.kafka!.environment!.KAFKA_JVM_PERFORMANCE_OPTS;
+    expect(options).toBe(KAFKA_IMAGE_JVM_PERFORMANCE_OPTS);
+    expect(options).toContain('-XX:G1HeapRegionSize=16M');
   });
 });
 

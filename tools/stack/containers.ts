@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { StackContext } from './context.ts';
+import { KAFKA_IMAGE_JVM_PERFORMANCE_OPTS } from './kafka-config.ts';
 import type { ServiceName } from './types.ts';
 
 const execFileAsync = promisify(execFile);
@@ -43,6 +44,7 @@ const CONTAINERS: Record<ServiceName, ContainerSpec> = {
       KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR: '1',
       KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR: '1',
       KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS: '0',
+      KAFKA_JVM_PERFORMANCE_OPTS: KAFKA_IMAGE_JVM_PERFORMANCE_OPTS,
     },
   },
   registry: {

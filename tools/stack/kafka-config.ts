@@ -77,3 +77,12 @@ export function newKafkaClusterId(): string {
     if (!id.startsWith('-')) return id;
   }
 }
+
+/**
+ * The GC settings of a broker run from the apache/kafka image (docker-compose.yml, `stack up` in
+ * Docker mode), given as KAFKA_JVM_PERFORMANCE_OPTS, which its start script uses in place of its own
+ * and its env-to-properties step leaves alone: the script's defaults plus 16 MB G1 regions, as the
+ * local brokers have (tools/stack/kafka.ts says why: with the image's 1 GB heap G1 would pick 1 MB).
+ */
+export const KAFKA_IMAGE_JVM_PERFORMANCE_OPTS =
+  '-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:G1HeapRegionSize=16M -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true';
