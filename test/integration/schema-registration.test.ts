@@ -81,11 +81,7 @@ describe('schema registration when several workers start at once', () => {
   }, 60_000);
 
   it('a registry that refuses the schema fails at once, without trying again', async () => {
-    const registry = await stubRegistry((req, res) => {
-      if (req.method !== 'POST') return unknownSubject(res);
-      res.writeHead(422, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
-      res.end(JSON.stringify({ error_code: 42201, message: 'Invalid schema' }));
-    });
+    const registry = await stubRegistry(refusingRegistrations(422, { error_code: 42201, message: 'Invalid schema' }));
     try {
       const error = await new Serde(registry.url, topicNames('reg-refused'), { callTimeoutMs: 1_000, registerWithinMs: 20_000 }).register().catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'REGISTRY_UNAVAILABLE' });
@@ -115,11 +111,7 @@ describe('an agent (the SDK) registering through a registry that is briefly unav
   }, 60_000);
 
   it('gives up after schemaRegistrationTimeoutMs with REGISTRY_UNAVAILABLE, having tried more than once', async () => {
-    const registry = await stubRegistry((req, res) => {
-      if (req.method !== 'POST') return unknownSubject(res);
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end('{"error_code":50301,"message":"warming up"}');
-    });
+    const registry = await stubRegistry(refusingRegistrations(503, { error_code: 50301, message: 'warming up' }));
     const client = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: registry.url, topicPrefix: 'reg-503', schemaRegistrationTimeoutMs: 1_000 });
     try {
       const started = Date.now();
@@ -150,6 +142,15 @@ async function forward(req: IncomingMessage, res: ServerResponse, body: Buffer):
   });
   res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
   res.end(Buffer.from(await upstream.arrayBuffer()));
+}
+
+/** A registry that knows no subject and answers every registration with this error. */
+function refusingRegistrations(status: number, error: { error_code: number; message: string }) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'POST') return unknownSubject(res);
+    res.writeHead(status, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
+    res.end(JSON.stringify(error));
+  };
 }
 
 /** The registry's answer to a subject's config before its first registration. */
