@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { ArbiterError, errorMessage } from './errors.ts';
-import { backoffMs } from './backoff.ts';
+import { retryWithBackoff } from './backoff.ts';
 import type { RemediationRequest } from './request.ts';
 import type { RemediationOutcome } from './outcome.ts';
 import type { PlanCommand, PlanEvent } from './plan.ts';
@@ -35,7 +35,9 @@ export interface SerdeOptions {
   /** One registry HTTP call's timeout. Default 10 s. */
   callTimeoutMs?: number;
   /**
-   * How long a registration keeps trying while the registry is unavailable. Default 30 s; 0 tries
+   * How long a registration keeps trying while the registry is unreachable, slow or answering 5xx,
+   * before REGISTRY_UNAVAILABLE. Registering is idempotent (the same schema gets the same id), so
+   * trying again is safe; the registry client itself never retries a POST. Default 30 s; 0 tries
    * once, for callers that wait in a loop of their own that says what it is waiting for.
    */
   registerWithinMs?: number;
@@ -52,11 +54,7 @@ export class Serde {
 
   /** Each registry HTTP call gives up after this long, so a hung registry cannot hang start-up or intake. */
   private readonly callTimeoutMs: number;
-  /**
-   * How long one schema registration keeps trying while the registry is unreachable, slow or
-   * answering 5xx, before REGISTRY_UNAVAILABLE. Registering is idempotent (the same schema gets the
-   * same id), so trying again is safe; the registry client itself never retries a POST.
-   */
+  /** SerdeOptions.registerWithinMs. */
   private readonly registerWithinMs: number;
 
   constructor(
@@ -98,15 +96,10 @@ export class Serde {
    */
   private async registerOne(topic: string, schema: unknown): Promise<number> {
     const deadline = Date.now() + this.registerWithinMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.registerOnce(topic, schema);
-      } catch (error) {
-        const wait = backoffMs(attempt);
-        if (!isRegistryUnavailable(error) || Date.now() + wait >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
+    return retryWithBackoff(
+      () => this.registerOnce(topic, schema),
+      (error, _attempt, waitMs) => isRegistryUnavailable(error) && Date.now() + waitMs < deadline,
+    );
   }
 
   private async registerOnce(topic: string, schema: unknown): Promise<number> {

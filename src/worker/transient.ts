@@ -1,7 +1,7 @@
 import { isRetryable } from '../contract/errors.ts';
 import { isConnectionError } from '../db/index.ts';
 import type { Logger } from '../logging/index.ts';
-import { backoffMs } from '../contract/backoff.ts';
+import { retryWithBackoff } from '../contract/backoff.ts';
 
 /**
  * An error that says a store was unreachable rather than that the work was wrong: the database or
@@ -20,13 +20,9 @@ export function isTransient(error: unknown): boolean {
  * first registrations) is waited for, not a reason to exit.
  */
 export async function untilAvailable<T>(what: string, work: () => Promise<T>, log: Pick<Logger, 'warn'>, givenUp: () => boolean = () => false): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (!isTransient(error) || givenUp()) throw error;
-      if (attempt === 1 || attempt % 10 === 0) log.warn({ err: error, attempt }, `waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt)));
-    }
-  }
+  return retryWithBackoff(work, (error, attempt) => {
+    if (!isTransient(error) || givenUp()) return false;
+    if (attempt === 1 || attempt % 10 === 0) log.warn({ err: error, attempt }, `waiting for ${what}`);
+    return true;
+  });
 }
