@@ -79,10 +79,24 @@ export function newKafkaClusterId(): string {
 }
 
 /**
- * The GC settings of a broker run from the apache/kafka image (docker-compose.yml, `stack up` in
- * Docker mode), given as KAFKA_JVM_PERFORMANCE_OPTS, which its start script uses in place of its own
- * and its env-to-properties step leaves alone: the script's defaults plus 16 MB G1 regions, as the
- * local brokers have (tools/stack/kafka.ts says why: with the image's 1 GB heap G1 would pick 1 MB).
+ * G1 as Kafka's scripts set it up, plus 16 MB regions (Kafka's own tuning advice), for every broker
+ * the project starts. In a small heap G1 picks 1 MB regions (512 MB for the local brokers, 1 GB in the
+ * image), so every buffer of 512 KB or more (a produce request of a few thousand records) is a
+ * humongous allocation, and each one started a concurrent GC cycle. In a 1,000,000-request bench
+ * storm that was 666 of 694 collections and 60 % of the broker's CPU; with 16 MB regions, 2 of 52,
+ * and the broker used 0.40× the CPU (docs/BENCHMARKS.md, issue 12 fifteenth pass).
  */
-export const KAFKA_IMAGE_JVM_PERFORMANCE_OPTS =
-  '-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:G1HeapRegionSize=16M -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true';
+export const KAFKA_G1_OPTIONS = ['-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:G1HeapRegionSize=16M'];
+
+/**
+ * The JVM settings of a broker run from the apache/kafka image (docker-compose.yml, `stack up` in
+ * Docker mode), given as KAFKA_JVM_PERFORMANCE_OPTS, which its start script uses in place of its own
+ * and its env-to-properties step leaves alone: the script's own settings, with our G1 options.
+ */
+export const KAFKA_IMAGE_JVM_PERFORMANCE_OPTS = [
+  '-server',
+  ...KAFKA_G1_OPTIONS,
+  '-XX:InitiatingHeapOccupancyPercent=35',
+  '-XX:+ExplicitGCInvokesConcurrent',
+  '-Djava.awt.headless=true',
+].join(' ');

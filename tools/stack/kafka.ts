@@ -7,7 +7,7 @@ import { spawnDaemon, isAlive, stopDaemon } from './daemon.ts';
 import { stackFailure, startFailure } from './failure.ts';
 import { probeTcp, waitUntil } from './health.ts';
 import { findJava, type JavaInstall } from './java.ts';
-import { newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kafka-config.ts';
+import { KAFKA_G1_OPTIONS, newKafkaClusterId, renderKafkaPom, renderServerProperties } from './kafka-config.ts';
 import { DEPENDENCY_PLUGIN, buildAtomically, runMaven } from './maven.ts';
 import { KAFKA_VERSION } from './paths.ts';
 import { splitHostPort, type StackSettings } from './settings.ts';
@@ -94,20 +94,10 @@ export function kafkaJava({ settings }: StackContext): Promise<JavaInstall> {
   });
 }
 
-/**
- * The broker's JVM: small heap, the stock scripts' GC settings, log lines with their time.
- *
- * G1HeapRegionSize=16M, as Kafka's own tuning advice has it: in a 512 MB heap G1 picks 1 MB regions,
- * so every buffer of 512 KB or more (a produce request of a few thousand records) is a humongous
- * allocation, and each one started a concurrent GC cycle. In a 1,000,000-request bench storm that
- * was 666 of 694 collections and 60 % of the broker's CPU; with 16 MB regions, 2 of 52, and the
- * broker used 0.40× the CPU (docs/BENCHMARKS.md, issue 12 fifteenth pass).
- */
+/** The broker's JVM: small heap, G1 (KAFKA_G1_OPTIONS says how, and why), log lines with their time. */
 export const KAFKA_JVM_OPTIONS = [
   '-Xmx512m',
-  '-XX:+UseG1GC',
-  '-XX:MaxGCPauseMillis=20',
-  '-XX:G1HeapRegionSize=16M',
+  ...KAFKA_G1_OPTIONS,
   '-Djava.awt.headless=true',
   '-Dorg.slf4j.simpleLogger.showDateTime=true',
   "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS",
