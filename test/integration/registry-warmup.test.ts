@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnWorker } from '../../tools/support/index.ts';
 import { startTestEnv, type TestEnv } from '../support/harness.ts';
+import { forwardTo, stubRegistry, type StubRegistry } from '../support/registry-stub.ts';
 
 /**
  * A fresh Apicurio can take longer than a registry call's timeout to answer its first
@@ -11,28 +11,17 @@ import { startTestEnv, type TestEnv } from '../support/harness.ts';
  */
 
 /** In front of the real registry: the first `failures` calls that name a plan subject get HTTP 503. */
-async function warmingRegistry(upstream: string, failures: number): Promise<{ url: string; failed: () => number; server: Server }> {
+async function warmingRegistry(upstream: string, failures: number): Promise<StubRegistry & { failed: () => number }> {
   let failed = 0;
-  const server = createServer((req, res) => {
-    void (async () => {
-      if ((req.url ?? '').includes('.plan-') && failed < failures) {
-        failed++;
-        res.writeHead(503, { 'content-type': 'application/json' }).end('{"error_code":50301,"message":"warming up"}');
-        return;
-      }
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const answer = await fetch(`${upstream}${req.url}`, {
-        method: req.method,
-        headers: { 'content-type': req.headers['content-type'] ?? 'application/json', accept: req.headers.accept ?? '*/*' },
-        ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
-        signal: AbortSignal.timeout(10_000),
-      });
-      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await answer.arrayBuffer()));
-    })().catch((error: unknown) => res.writeHead(502).end(String(error)));
+  const registry = await stubRegistry(async (req, res, body) => {
+    if ((req.url ?? '').includes('.plan-') && failed < failures) {
+      failed++;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"error_code":50301,"message":"warming up"}');
+      return;
+    }
+    await forwardTo(upstream, req, res, body);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, failed: () => failed, server };
+  return { ...registry, failed: () => failed };
 }
 
 describe('a schema registry still warming up at start-up', () => {
@@ -54,8 +43,7 @@ describe('a schema registry still warming up at start-up', () => {
         expect(registry.failed()).toBe(10);
         expect(proc.output()).toContain('waiting for the schema registry');
       } finally {
-        registry.server.closeAllConnections();
-        registry.server.close();
+        await registry.close();
       }
     }, 90_000);
   }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArbiterClient } from '../../src/agent-sdk/index.ts';
 import { Serde } from '../../src/contract/serde.ts';
@@ -8,6 +7,7 @@ import { topicNames, valueSubject } from '../../src/contract/topics.ts';
 import { untilAvailable } from '../../src/worker/index.ts';
 import { removeInstallation } from '../support/cleanup.ts';
 import { endpoints } from '../support/harness.ts';
+import { forwardTo, stubRegistry } from '../support/registry-stub.ts';
 
 /** Every registry call here has its own timeout: a hung registry fails the test at once, naming the call. */
 const CALL_TIMEOUT_MS = 10_000;
@@ -64,7 +64,7 @@ describe('schema registration when several workers start at once', () => {
     let held = 0;
     const proxy = await stubRegistry(async (req, res, body) => {
       if (req.method === 'POST' && held++ === 0) return; // never answered
-      await forward(req, res, body);
+      await forwardTo(endpoints.schemaRegistryUrl, req, res, body);
     });
     const prefix = newPrefix();
     try {
@@ -98,7 +98,7 @@ describe('an agent (the SDK) registering through a registry that is briefly unav
     let cut = 0;
     const proxy = await stubRegistry(async (req, res, body) => {
       if (req.method === 'POST' && cut++ === 0) return res.destroy(); // the connection drops mid-registration
-      await forward(req, res, body);
+      await forwardTo(endpoints.schemaRegistryUrl, req, res, body);
     });
     const client = new ArbiterClient({ brokers: [endpoints.kafkaBrokers], schemaRegistryUrl: proxy.url, topicPrefix: newPrefix(), clientId: 'reg-agent' });
     try {
@@ -132,18 +132,6 @@ function newPrefix(): string {
   return prefix;
 }
 
-/** Passes a call on to the real registry and its answer back. */
-async function forward(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-  const upstream = await fetch(`${endpoints.schemaRegistryUrl}${req.url}`, {
-    method: req.method,
-    headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
-    ...(body.length > 0 ? { body: body.toString('utf8') } : {}),
-    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
-  });
-  res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
-  res.end(Buffer.from(await upstream.arrayBuffer()));
-}
-
 /** A registry that knows no subject and answers every registration with this error. */
 function refusingRegistrations(status: number, error: { error_code: number; message: string }) {
   return (req: IncomingMessage, res: ServerResponse) => {
@@ -157,30 +145,4 @@ function refusingRegistrations(status: number, error: { error_code: number; mess
 function unknownSubject(res: ServerResponse): void {
   res.writeHead(404, { 'content-type': 'application/vnd.schemaregistry.v1+json' });
   res.end(JSON.stringify({ error_code: 40401, message: 'Subject not found' }));
-}
-
-/** An HTTP server standing where the registry would: counts registrations (POSTs) and lets `handle` answer, or not. */
-async function stubRegistry(handle: (req: IncomingMessage, res: ServerResponse, body: Buffer) => unknown) {
-  let posts = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (req.method === 'POST') posts++;
-      Promise.resolve(handle(req, res, Buffer.concat(chunks))).catch((error: unknown) => {
-        res.writeHead(502);
-        res.end(String(error));
-      });
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    posts: () => posts,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
