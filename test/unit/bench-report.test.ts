@@ -3,7 +3,7 @@ import { lockDifferences } from '../../tools/bench/baseline.ts';
 import { OutcomeTally } from '../../tools/bench/outcome-check.ts';
 import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
-import { arrivalPathLine, brokerLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
+import { arrivalCeilingLine, arrivalPathLine, brokerLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
 import type { ArmResult } from '../../tools/bench/arm.ts';
 import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
@@ -233,5 +233,22 @@ describe("the bench's broker", () => {
     expect(brokerLine({ startedByBench: true, jvmOptions: '-XX:TieredStopAtLevel=1' })).toBe('started by the bench, JVM options: -XX:TieredStopAtLevel=1');
     expect(brokerLine({ startedByBench: true, jvmOptions: '' })).toMatch(/the JVM's defaults/);
     expect(brokerLine({ startedByBench: false, jvmOptions: null })).toMatch(/already running/);
+  });
+});
+
+describe("the ratio to PostgreSQL's arrival ceiling", () => {
+  const pg = (requestsPerSecond: number) => ({ arrivals: { requests: 1, seconds: 1, requestsPerSecond, chunk: 1_000 } }) as BenchResult['pg'];
+  const bare = (recordsPerSecond: number) => ({ recordsPerSecond }) as BenchResult['bare'];
+
+  it('gives the share of the ceiling, what the ceiling is against the bare loop, and the baseline beside it', () => {
+    const line = arrivalCeilingLine({ pg: pg(60_000), bare: bare(300_000), ratioToArrivalCeiling: 0.5, baselineRatioToArrivalCeiling: 0.1, baseline: {} as BenchResult['baseline'] });
+    expect(line).toBe('0.50× of 60,000 requests/s (the ceiling itself is 0.200× the bare loop); baseline 0.10×');
+  });
+
+  it('leaves out what was not measured', () => {
+    expect(arrivalCeilingLine({ pg: pg(60_000), bare: null, ratioToArrivalCeiling: 0.5, baseline: null })).toBe('0.50× of 60,000 requests/s');
+    expect(arrivalCeilingLine({ pg: null, bare: bare(300_000), ratioToArrivalCeiling: null, baseline: null })).toBe('–');
+    // A result saved before the ratio existed.
+    expect(arrivalCeilingLine({ pg: pg(60_000), bare: null, baseline: null })).toBe('–');
   });
 });

@@ -44,6 +44,7 @@ function headline(r: BenchResult): Array<[string, string]> {
       : []),
     ['Arbiter end-to-end (decided + audited)', `${int(a.requestsPerSecond)} requests/s (${fixed(a.seconds)} s; steady 10→90 %: ${int(a.steadyRequestsPerSecond)}/s)`],
     ['ratio to bare kafkajs loop', r.ratioToBareLoop === null ? '–' : `${fixed(r.ratioToBareLoop, 3)}× (target ≥ 0.25×: ${yesNo(r.verdict.ratioTargetMet)})`],
+    ...(r.pg ? ([["ratio to PostgreSQL's arrival ceiling", arrivalCeilingLine(r)]] as Array<[string, string]>) : []),
     ...(r.baseline ? ([['throughput new ÷ baseline', `${fixed(r.comparison?.[0]?.ratio, 2)}× (${r.options.currentFirst ? 'this checkout ran first' : 'the baseline ran first'})`]] as Array<[string, string]>) : []),
     ...(r.current ? ([['CPU per request, all processes (without other people\'s)', `${fixed(r.current.cpu.totalUs, 0)} µs (${fixed(r.current.cpu.totalWithoutOthersUs, 0)} µs); PostgreSQL ${fixed(groupUsOf(r.current.cpu, 'postgres'), 0)} µs`]] as Array<[string, string]>) : []),
     ['consumer lag back to 0 after the storm\'s last record', a.lagZeroSeconds === undefined ? '–' : `${fixed(a.lagZeroSeconds)} s`],
@@ -65,6 +66,18 @@ function headline(r: BenchResult): Array<[string, string]> {
       `${int(r.executions.executed)} / ${int(r.executions.executedRequests)} / ${int(r.executions.auditedExecutions)} (${int(r.executions.recoveredExecutions)} recovered) / ${int(r.executions.expected)}, same requestId twice: ${r.executions.duplicateExecutions} → ${r.executions.ok ? 'OK' : 'FAILED'}`,
     ],
   ];
+}
+
+/**
+ * Arbiter's throughput as a share of PostgreSQL's own ceiling for the arrival write set, and what
+ * that ceiling allows against the bare loop: the audit trail alone caps the bare-loop ratio there.
+ */
+export function arrivalCeilingLine(r: Pick<BenchResult, 'pg' | 'bare' | 'ratioToArrivalCeiling' | 'baselineRatioToArrivalCeiling' | 'baseline'>): string {
+  const ceiling = r.pg?.arrivals.requestsPerSecond;
+  if (!ceiling || r.ratioToArrivalCeiling === undefined || r.ratioToArrivalCeiling === null) return '–';
+  const base = r.baseline && r.baselineRatioToArrivalCeiling ? `; baseline ${fixed(r.baselineRatioToArrivalCeiling, 2)}×` : '';
+  const cap = r.bare ? ` (the ceiling itself is ${fixed(ceiling / r.bare.recordsPerSecond, 3)}× the bare loop)` : '';
+  return `${fixed(r.ratioToArrivalCeiling, 2)}× of ${int(ceiling)} requests/s${cap}${base}`;
 }
 
 const groupUsOf = (cpu: CpuPerRequest, group: string) => cpu.groups.find((g) => g.group === group)?.usPerRequest ?? NaN;

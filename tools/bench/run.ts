@@ -87,6 +87,13 @@ export interface BenchResult {
   /** Arbiter's end-to-end throughput over the bare loop's, on the same records, broker and database. */
   ratioToBareLoop: number | null;
   baselineRatioToBareLoop: number | null;
+  /**
+   * Arbiter's end-to-end throughput over PostgreSQL's own ceiling for the arrival write set (the
+   * `pg` phase, nothing else running): how much of what the audit trail alone allows the whole
+   * pipeline reaches. Absent in results saved before issue 12's sixteenth pass.
+   */
+  ratioToArrivalCeiling?: number | null;
+  baselineRatioToArrivalCeiling?: number | null;
   /** Decision latency at a steady rate: on pods never touched, then on pods already restarted. */
   probes: ProbeResult[];
   executions: ExecutionCheck;
@@ -296,6 +303,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
 
     const ratioToBareLoop = ratio(current.arbiter.requestsPerSecond, bareResult?.recordsPerSecond);
     const baselineRatioToBareLoop = baseline ? ratio(baseline.arbiter.requestsPerSecond, bareResult?.recordsPerSecond) : null;
+    const ratioToArrivalCeiling = ratio(current.arbiter.requestsPerSecond, pgResult?.arrivals.requestsPerSecond);
+    const baselineRatioToArrivalCeiling = baseline ? ratio(baseline.arbiter.requestsPerSecond, pgResult?.arrivals.requestsPerSecond) : null;
     const currentFinal = allFinal(current);
     const baselineOk = baseline ? allFinal(baseline) && baseline.executions.ok : null;
     const executionPathOk = executionPath ? executionPathClean(executionPath.current) : null;
@@ -327,6 +336,8 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       outcomeTopic: current.outcomeTopic,
       ratioToBareLoop,
       baselineRatioToBareLoop,
+      ratioToArrivalCeiling,
+      baselineRatioToArrivalCeiling,
       probes: current.probes,
       executions: current.executions,
       pg: pgResult,
