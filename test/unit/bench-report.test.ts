@@ -5,7 +5,7 @@ import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
 import { arrivalCeilingLine, arrivalPathLine, brokerLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
 import type { ArmResult } from '../../tools/bench/arm.ts';
-import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
+import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, workerSemiSpace, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
 
 const usage = (coreSeconds: Record<string, number>, machineBusy: number, wallSeconds = 10, cores = 2): CpuUsage => ({ wallSeconds, cores, machineBusy, coreSeconds });
@@ -250,5 +250,12 @@ describe("the ratio to PostgreSQL's arrival ceiling", () => {
     expect(arrivalCeilingLine({ pg: null, bare: bare(300_000), ratioToArrivalCeiling: null, baseline: null })).toBe('–');
     // A result saved before the ratio existed.
     expect(arrivalCeilingLine({ pg: pg(60_000), bare: null, baseline: null })).toBe('–');
+  });
+});
+
+describe("the workers' young generation in the report", () => {
+  it("is the image's flag unless the bench's NODE_OPTIONS gives one, which reaches the workers", () => {
+    expect(workerSemiSpace({})).toEqual({ flag: '--max-semi-space-size=8', fromImage: true });
+    expect(workerSemiSpace({ NODE_OPTIONS: '--max-semi-space-size=16' })).toEqual({ flag: '--max-semi-space-size=16', fromImage: false });
   });
 });

@@ -2,8 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { mallocSettingsMissing, WORKER_MALLOC_ENV } from '../../src/worker/allocator.ts';
+import { semiSpaceFlagMissing, WORKER_SEMI_SPACE_FLAG } from '../../src/worker/young-generation.ts';
 import { KAFKA_IMAGE_JVM_PERFORMANCE_OPTS } from '../../tools/stack/kafka-config.ts';
-import { workerEnv } from '../../tools/support/index.ts';
+import { workerEnv, workerNodeFlags } from '../../tools/support/index.ts';
 
 const ROOT = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, ROOT), 'utf8');
@@ -78,5 +79,35 @@ describe('deploy files: the worker’s malloc setting', () => {
     expect(workerEnv(site)).toMatchObject(WORKER_MALLOC_ENV);
     expect(mallocSettingsMissing(workerEnv(site))).toEqual([]);
     expect(mallocSettingsMissing({})).toEqual(Object.keys(WORKER_MALLOC_ENV));
+  });
+});
+
+describe('deploy files: the worker’s young generation', () => {
+  const semiSpaceMb = Number(/=(\d+)$/.exec(WORKER_SEMI_SPACE_FLAG)![1]);
+
+  it('the image, compose and Helm start a worker with WORKER_SEMI_SPACE_FLAG', () => {
+    const dockerfile = read('Dockerfile');
+    expect(dockerfile.slice(dockerfile.indexOf('AS worker'))).toMatch(new RegExp(`^ENV NODE_OPTIONS=${WORKER_SEMI_SPACE_FLAG}$`, 'm'));
+    const compose = parseYaml(read('docker-compose.yml'), { merge: true }) as { services: Record<string, { environment?: Record<string, string> }> };
+    const workers = Object.entries(compose.services).filter(([, s]) => s.environment?.ARBITER_METRICS_PORT);
+    expect(workers.length).toBeGreaterThan(0);
+    for (const [name, service] of workers) expect(service.environment!.NODE_OPTIONS?.split(' '), name).toContain(WORKER_SEMI_SPACE_FLAG);
+    // Helm sets NODE_OPTIONS whether or not heapMb is set, so the image's value is never lost.
+    const deployment = read('helm/arbiter/templates/deployment.yaml');
+    expect(deployment).toMatch(/name: NODE_OPTIONS\n\s+value: "\{\{ if \.Values\.heapMb \}\}[^\n]*\{\{ end \}\}--max-semi-space-size=\{\{ \.Values\.semiSpaceMb \}\}"/);
+    expect((parseYaml(read('helm/arbiter/values.yaml')) as { semiSpaceMb: number }).semiSpaceMb).toBe(semiSpaceMb);
+  });
+
+  it('every tool-started worker gets it, unless the tool’s own NODE_OPTIONS sizes the young generation', () => {
+    expect(workerNodeFlags({})).toEqual([WORKER_SEMI_SPACE_FLAG]);
+    expect(workerNodeFlags({ NODE_OPTIONS: '--max-old-space-size=256' })).toEqual([WORKER_SEMI_SPACE_FLAG]);
+    expect(workerNodeFlags({ NODE_OPTIONS: '--max-old-space-size=256 --max-semi-space-size=16' })).toEqual([]);
+  });
+
+  it('a worker knows whether it was started with a semi-space size, on its command line or in NODE_OPTIONS', () => {
+    expect(semiSpaceFlagMissing([], {})).toBe(true);
+    expect(semiSpaceFlagMissing(['--max-old-space-size=256'], { NODE_OPTIONS: '--enable-source-maps' })).toBe(true);
+    expect(semiSpaceFlagMissing([WORKER_SEMI_SPACE_FLAG], {})).toBe(false);
+    expect(semiSpaceFlagMissing([], { NODE_OPTIONS: `--max-old-space-size=256 ${WORKER_SEMI_SPACE_FLAG}` })).toBe(false);
   });
 });

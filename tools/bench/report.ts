@@ -29,6 +29,9 @@ function headline(r: BenchResult): Array<[string, string]> {
     ...(r.workerMalloc
       ? ([['worker malloc (glibc)', `${Object.entries(r.workerMalloc).map(([name, value]) => `${name}=${value}`).join(' ')}, as the image sets it (both builds)`]] as Array<[string, string]>)
       : []),
+    ...(r.workerSemiSpace
+      ? ([['worker young generation (V8)', `${r.workerSemiSpace.flag}, ${r.workerSemiSpace.fromImage ? 'as the image sets it' : "from the bench's NODE_OPTIONS"} (both builds)`]] as Array<[string, string]>)
+      : []),
     ...(r.broker ? ([['broker', brokerLine(r.broker)]] as Array<[string, string]>) : []),
     ['loader (kafkajs producer, acks=-1)', `${int(r.load.recordsPerSecond)} records/s`],
     ['ceiling: bare kafkajs consume→produce loop', r.bare ? `${int(r.bare.recordsPerSecond)} records/s (${fixed(r.bare.seconds)} s, ${r.bare.processes} processes)` : 'skipped'],

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Serde, topicNames } from '../../src/index.ts';
-import { WORKER_MALLOC_ENV } from '../../src/worker/index.ts';
+import { WORKER_MALLOC_ENV, WORKER_SEMI_SPACE_FLAG, semiSpaceFlagGiven } from '../../src/worker/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
 import type { ExecutionCheck, StormResult } from './arbiter-run.ts';
 import { allFinal, runArm, type ArmContext, type ArmResult } from './arm.ts';
@@ -113,6 +113,8 @@ export interface BenchResult {
   workerHeapMb?: number | null;
   /** The glibc malloc settings the workers ran with (both builds): the image's unless the bench's environment set them. */
   workerMalloc?: Record<string, string>;
+  /** The workers' semi-space flag (both builds): the image's unless the bench's NODE_OPTIONS set one. Absent in results saved before issue 12's sixteenth pass. */
+  workerSemiSpace?: { flag: string; fromImage: boolean };
   /** Whether the bench started the broker itself, and with which extra JVM options. Absent in results saved before issue 12's fifteenth pass. */
   broker?: BrokerFixture;
   verdict: { allFinal: boolean; executionsOk: boolean; baselineOk: boolean | null; ratioTargetMet: boolean | null; latencyTargetMet: boolean | null; ok: boolean };
@@ -350,6 +352,7 @@ export async function runBench(options: BenchOptions, argv: string[]): Promise<B
       workerConfig,
       workerHeapMb: options.workerHeapMb ?? null,
       workerMalloc: Object.fromEntries(Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => [name, process.env[name] ?? value])),
+      workerSemiSpace: workerSemiSpace(process.env),
       broker,
       verdict,
     };
@@ -451,4 +454,10 @@ export async function inArmOrder<B, C>(currentFirst: boolean, runBaseline: () =>
   }
   const baseline = await runBaseline();
   return { baseline, current: await runCurrent() };
+}
+
+/** The semi-space flag the bench's workers run with (tools/support/worker-process.ts gives them the image's unless NODE_OPTIONS has one). */
+export function workerSemiSpace(env: NodeJS.ProcessEnv): { flag: string; fromImage: boolean } {
+  const own = semiSpaceFlagGiven([], env);
+  return own ? { flag: own, fromImage: false } : { flag: WORKER_SEMI_SPACE_FLAG, fromImage: true };
 }

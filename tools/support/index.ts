@@ -8,6 +8,7 @@ export {
   spawnWorker,
   startWorkers,
   workerEnv,
+  workerNodeFlags,
   type WorkerLaunch,
   type WorkerProcess,
   type WorkerSetup,
