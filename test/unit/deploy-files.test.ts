@@ -94,7 +94,12 @@ describe('deploy files: the worker’s young generation', () => {
     for (const [name, service] of workers) expect(service.environment!.NODE_OPTIONS?.split(' '), name).toContain(WORKER_SEMI_SPACE_FLAG);
     // Helm sets NODE_OPTIONS whether or not heapMb is set, so the image's value is never lost.
     const deployment = read('helm/arbiter/templates/deployment.yaml');
-    expect(deployment).toMatch(/name: NODE_OPTIONS\n\s+value: "\{\{ if \.Values\.heapMb \}\}[^\n]*\{\{ end \}\}--max-semi-space-size=\{\{ \.Values\.semiSpaceMb \}\}"/);
+    const nodeOptions = /name: NODE_OPTIONS\n\s+value: "([^\n]*)"\n/.exec(deployment)?.[1];
+    expect(nodeOptions).toContain('--max-semi-space-size={{ .Values.semiSpaceMb }}');
+    expect(nodeOptions).toContain('--max-old-space-size={{ .Values.heapMb }}');
+    // Not inside an `if` that leaves the variable out when heapMb is 0 (as it was before the flag).
+    const linesBefore = deployment.slice(0, deployment.indexOf('- name: NODE_OPTIONS')).split('\n').slice(-5);
+    expect(linesBefore.join('\n')).not.toMatch(/\{\{-? if /);
     expect((parseYaml(read('helm/arbiter/values.yaml')) as { semiSpaceMb: number }).semiSpaceMb).toBe(semiSpaceMb);
   });
 
