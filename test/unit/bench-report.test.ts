@@ -5,8 +5,9 @@ import { narrowRowLine } from '../../tools/bench/pg-copy-ceiling.ts';
 import type { CpuUsage } from '../../tools/bench/proc.ts';
 import { arrivalCeilingLine, arrivalPathLine, brokerLine, comparisonRows, cpuPerRequestRows, verdictProblems } from '../../tools/bench/report.ts';
 import type { ArmResult } from '../../tools/bench/arm.ts';
-import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, workerSemiSpace, type BenchResult } from '../../tools/bench/run.ts';
+import { BENCH_BROKER_JVM_OPTIONS, benchStackEnv, compareArms, inArmOrder, type BenchResult } from '../../tools/bench/run.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, UNATTRIBUTED } from '../../tools/bench/summary.ts';
+import { workerSemiSpace } from '../../tools/support/index.ts';
 
 const usage = (coreSeconds: Record<string, number>, machineBusy: number, wallSeconds = 10, cores = 2): CpuUsage => ({ wallSeconds, cores, machineBusy, coreSeconds });
 

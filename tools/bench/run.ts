@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { Serde, topicNames } from '../../src/index.ts';
-import { WORKER_MALLOC_ENV, WORKER_SEMI_SPACE_FLAG, semiSpaceFlagGiven } from '../../src/worker/index.ts';
+import { WORKER_MALLOC_ENV } from '../../src/worker/index.ts';
 import { stackDown, stackUp } from '../stack/index.ts';
 import type { ExecutionCheck, StormResult } from './arbiter-run.ts';
 import { allFinal, runArm, type ArmContext, type ArmResult } from './arm.ts';
@@ -23,7 +23,7 @@ import { summarizeProfiles, type ProfileSummary } from './profile.ts';
 import { note } from './progress.ts';
 import { benchFleet, encodeStorm, REPLICAS, type TargetPod } from './storm.ts';
 import { comparisonRow, cpuPerRequest, groupUs, ratio, type ComparisonRow, type CpuPerRequest } from './summary.ts';
-import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig, REPO_ROOT } from '../support/index.ts';
+import { databaseUrlFor, dropDatabase, maintenanceUrl, mergeConfig, REPO_ROOT, workerSemiSpace } from '../support/index.ts';
 
 export type BenchPhase = 'bare' | 'pg' | 'probe' | 'micro';
 
@@ -454,10 +454,4 @@ export async function inArmOrder<B, C>(currentFirst: boolean, runBaseline: () =>
   }
   const baseline = await runBaseline();
   return { baseline, current: await runCurrent() };
-}
-
-/** The semi-space flag the bench's workers run with (tools/support/worker-process.ts gives them the image's unless NODE_OPTIONS has one). */
-export function workerSemiSpace(env: NodeJS.ProcessEnv): { flag: string; fromImage: boolean } {
-  const own = semiSpaceFlagGiven([], env);
-  return own ? { flag: own, fromImage: false } : { flag: WORKER_SEMI_SPACE_FLAG, fromImage: true };
 }

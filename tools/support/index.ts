@@ -9,6 +9,7 @@ export {
   startWorkers,
   workerEnv,
   workerNodeFlags,
+  workerSemiSpace,
   type WorkerLaunch,
   type WorkerProcess,
   type WorkerSetup,

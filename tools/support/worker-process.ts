@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchNode, type NodeChild } from './child-process.ts';
 import { loadConfig, type ArbiterConfig } from '../../src/config/index.ts';
-import { WORKER_MALLOC_ENV, WORKER_SEMI_SPACE_FLAG, semiSpaceFlagMissing } from '../../src/worker/index.ts';
+import { WORKER_MALLOC_ENV, WORKER_SEMI_SPACE_FLAG, semiSpaceFlagGiven } from '../../src/worker/index.ts';
 import type { ConfigObject } from './merge-config.ts';
 import { ARBITER_BIN } from './paths.ts';
 
@@ -50,11 +50,19 @@ export function workerEnv(site: WorkerSite): NodeJS.ProcessEnv {
 }
 
 /**
- * Node's flags for a worker, as the image starts one (src/worker/young-generation.ts): none when the
- * tool's own NODE_OPTIONS already sizes the young generation (it reaches the worker and wins).
+ * The semi-space flag a worker started with `env` runs with: the image's
+ * (src/worker/young-generation.ts), unless NODE_OPTIONS in `env` already gives one, which reaches
+ * the worker and wins. The bench reports what this says.
  */
+export function workerSemiSpace(env: NodeJS.ProcessEnv): { flag: string; fromImage: boolean } {
+  const own = semiSpaceFlagGiven([], env);
+  return own ? { flag: own, fromImage: false } : { flag: WORKER_SEMI_SPACE_FLAG, fromImage: true };
+}
+
+/** Node's flags for a worker started with `env`, as the image starts one: see workerSemiSpace. */
 export function workerNodeFlags(env: NodeJS.ProcessEnv): string[] {
-  return semiSpaceFlagMissing([], env) ? [WORKER_SEMI_SPACE_FLAG] : [];
+  const semiSpace = workerSemiSpace(env);
+  return semiSpace.fromImage ? [semiSpace.flag] : [];
 }
 
 /** What every worker of one site is started with. */
@@ -108,7 +116,7 @@ export async function spawnWorker(launch: WorkerLaunch): Promise<WorkerProcess> 
   const profile = launch.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfileDir}`, `--cpu-prof-name=${launch.id}.cpuprofile`] : [];
   const node = launchNode({
     label: `${launch.command ?? 'worker'} ${launch.id}`,
-    args: [...profile, ...workerNodeFlags(process.env), ...(launch.heapMb ? [`--max-old-space-size=${launch.heapMb}`] : []), launch.bin ?? ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
+    args: [...profile, ...workerNodeFlags(launch.env), ...(launch.heapMb ? [`--max-old-space-size=${launch.heapMb}`] : []), launch.bin ?? ARBITER_BIN, launch.command ?? 'worker', '--config', launch.configFile],
     ...(launch.bin ? { cwd: dirname(dirname(launch.bin)) } : {}),
     env: { ...launch.env, ARBITER_WORKER_ID: launch.id, ARBITER_METRICS_PORT: String(port) },
   });
